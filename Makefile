@@ -1,0 +1,50 @@
+# imgbuild: `make demo` and `make test` do all set-up on a fresh Debian machine.
+GO      ?= go
+VERSION ?= 0.1.0-dev
+BIN     := bin/imgbuild
+LDFLAGS := -X github.com/imgbuild/imgbuild/internal/cli.Version=$(VERSION)
+# CI has 2 cores and a time budget: keep the whole suite well under 20 minutes.
+TEST_TIMEOUT ?= 25m
+FUZZ_TIME    ?= 20s
+
+.PHONY: all build setup test unit fuzz vet demo bench clean
+
+all: build
+
+build:
+	$(GO) build -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/imgbuild
+
+setup:
+	bash scripts/test-setup.sh
+
+vet:
+	@test -z "$$(gofmt -l cmd internal builders provisioners postprocessors bench 2>/dev/null)" || { gofmt -l cmd internal builders provisioners postprocessors bench; echo 'gofmt: files above need formatting'; exit 1; }
+	$(GO) vet ./...
+
+# Every test, with the real components the set-up script provides.
+test: setup build vet
+	$(GO) test -count=1 -timeout $(TEST_TIMEOUT) ./...
+	$(MAKE) fuzz
+
+# Unit tests only, no set-up (quick loop while editing).
+unit:
+	$(GO) test -short -count=1 ./...
+
+# Bounded fuzzing of the template parser and evaluator: must never panic.
+fuzz:
+	$(GO) test -run '^$$' -fuzz '^FuzzTemplate$$' -fuzztime $(FUZZ_TIME) ./internal/template/
+
+demo: build
+	bash scripts/test-setup.sh docker
+	./$(BIN) build -force examples/hello.pkr.hcl
+	@echo
+	@echo '--- the artifact ---'
+	docker image inspect --format '{{.Id}}  tags={{.RepoTags}}  cmd={{.Config.Cmd}}  env={{.Config.Env}}' imgbuild-hello:latest
+	docker run --rm imgbuild-hello:latest cat /hello.txt
+
+# Benchmarks: each reports its ratio to a floor measured in the same run.
+bench: setup build
+	$(GO) test -run '^$$' -bench . -benchtime 3x -timeout 60m ./bench/
+
+clean:
+	rm -rf bin

@@ -1,0 +1,151 @@
+#!/usr/bin/env bash
+# Installs and starts everything imgbuild's tests and demo need, on a fresh
+# Debian machine, as root. Idempotent: what is installed or running already
+# is left alone. Called by `make test` and `make demo`.
+#
+#   scripts/test-setup.sh            everything (tests)
+#   scripts/test-setup.sh docker     only the Docker engine and base image (demo)
+#
+# What it provides (tests find these at the same addresses):
+#   dockerd                 the local engine (unix socket)
+#   imgbuild-base:latest    a busybox-static image made locally (no registry can be pulled from)
+#   registry                Debian's docker-registry, open, on 127.0.0.1:5000
+#   moto_server             the EC2 emulator on 127.0.0.1:5055
+#   sshd, qemu, qemu-img    binaries only; tests start their own instances
+#   test VM image           testdata/vm/ (built by testdata/make-test-vm.sh, cached)
+set -euo pipefail
+
+STATE_DIR=${IMGBUILD_TEST_STATE:-/var/lib/imgbuild-test}
+BASE_IMAGE=${IMGBUILD_BASE_IMAGE:-imgbuild-base:latest}
+REGISTRY_ADDR=127.0.0.1:5000
+MOTO_ADDR=127.0.0.1:5055
+HERE=$(cd "$(dirname "$0")/.." && pwd)
+
+log() { printf 'test-setup: %s\n' "$*" >&2; }
+die() { log "error: $*"; exit 1; }
+
+need_root() {
+  if [ "$(id -u)" != 0 ]; then
+    die "installing $* needs root; run as root or install it yourself"
+  fi
+}
+
+# apt_install PKG...: installs the packages that are not installed yet.
+apt_updated=
+apt_install() {
+  local missing=()
+  for p in "$@"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+  done
+  [ ${#missing[@]} -eq 0 ] && return 0
+  need_root "${missing[*]}"
+  if [ -z "$apt_updated" ]; then
+    log "apt-get update"
+    apt-get update -qq
+    apt_updated=1
+  fi
+  log "installing ${missing[*]}"
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+}
+
+# wait_for DESC SECONDS CMD...: retries CMD every 0.2 s until it succeeds.
+wait_for() {
+  local desc=$1 secs=$2; shift 2
+  local deadline=$((SECONDS + secs))
+  until "$@" >/dev/null 2>&1; do
+    [ $SECONDS -lt $deadline ] || die "$desc did not come up within ${secs}s"
+    sleep 0.2
+  done
+}
+
+setup_docker() {
+  apt_install docker.io busybox-static ca-certificates iptables
+  mkdir -p "$STATE_DIR"
+  if ! docker info >/dev/null 2>&1; then
+    need_root "dockerd"
+    log "starting dockerd"
+    # setsid: the engine must outlive the shell that started it.
+    setsid dockerd >"$STATE_DIR/dockerd.log" 2>&1 </dev/null &
+    wait_for dockerd 60 docker info
+  fi
+  if ! docker image inspect "$BASE_IMAGE" >/dev/null 2>&1; then
+    log "importing $BASE_IMAGE from busybox-static"
+    local root
+    root=$(mktemp -d)
+    trap 'rm -rf "$root"' RETURN
+    mkdir -p "$root"/{bin,sbin,usr/bin,usr/sbin,etc,tmp,root,home,var,proc,sys,dev,run}
+    chmod 1777 "$root/tmp"
+    cp /bin/busybox "$root/bin/busybox"
+    local applet
+    for applet in $("$root/bin/busybox" --list); do
+      [ "$applet" = busybox ] || ln -sf busybox "$root/bin/$applet"
+    done
+    printf 'root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/bin/false\n' >"$root/etc/passwd"
+    printf 'root:x:0:\nnogroup:x:65534:\n' >"$root/etc/group"
+    tar -C "$root" -c . | docker import -c 'CMD ["/bin/sh"]' - "$BASE_IMAGE" >/dev/null
+  fi
+}
+
+setup_registry() {
+  apt_install docker-registry
+  if ! curl -fsS "http://$REGISTRY_ADDR/v2/" >/dev/null 2>&1; then
+    mkdir -p "$STATE_DIR/registry"
+    # Debian's default config asks for htpasswd auth; ours is open and local.
+    cat >"$STATE_DIR/registry.yml" <<YAML
+version: 0.1
+storage:
+  filesystem:
+    rootdirectory: $STATE_DIR/registry
+  delete:
+    enabled: true
+http:
+  addr: $REGISTRY_ADDR
+YAML
+    log "starting docker-registry on $REGISTRY_ADDR"
+    setsid /usr/bin/docker-registry serve "$STATE_DIR/registry.yml" >"$STATE_DIR/registry.log" 2>&1 </dev/null &
+    wait_for docker-registry 30 curl -fsS "http://$REGISTRY_ADDR/v2/"
+  fi
+}
+
+setup_ssh() {
+  apt_install openssh-server openssh-client
+}
+
+setup_qemu() {
+  apt_install qemu-system-x86 qemu-utils xorriso e2fsprogs kmod cpio linux-image-cloud-amd64
+  if [ -x "$HERE/testdata/make-test-vm.sh" ]; then
+    "$HERE/testdata/make-test-vm.sh"
+  fi
+}
+
+setup_moto() {
+  apt_install curl
+  if ! python3 -c 'import moto.server, flask' >/dev/null 2>&1; then
+    log "installing moto[server] from PyPI"
+    python3 -m pip install -q 'moto[server]' || die "pip install moto[server] failed"
+  fi
+  if ! curl -fsS "http://$MOTO_ADDR/moto-api/" >/dev/null 2>&1; then
+    log "starting moto_server on $MOTO_ADDR"
+    mkdir -p "$STATE_DIR"
+    setsid python3 -m moto.server -H "${MOTO_ADDR%:*}" -p "${MOTO_ADDR#*:}" >"$STATE_DIR/moto.log" 2>&1 </dev/null &
+    wait_for moto_server 60 curl -fsS "http://$MOTO_ADDR/moto-api/"
+  fi
+}
+
+main() {
+  case "${1:-all}" in
+    docker) setup_docker ;;
+    all)
+      apt_install curl
+      setup_docker
+      setup_registry
+      setup_ssh
+      setup_qemu
+      setup_moto
+      ;;
+    *) die "unknown component $1 (docker|all)" ;;
+  esac
+  log "ready"
+}
+
+main "$@"
