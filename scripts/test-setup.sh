@@ -72,7 +72,6 @@ setup_docker() {
     log "importing $BASE_IMAGE from busybox-static"
     local root
     root=$(mktemp -d)
-    trap 'rm -rf "$root"' RETURN
     mkdir -p "$root"/{bin,sbin,usr/bin,usr/sbin,etc,tmp,root,home,var,proc,sys,dev,run}
     chmod 1777 "$root/tmp"
     cp /bin/busybox "$root/bin/busybox"
@@ -83,6 +82,7 @@ setup_docker() {
     printf 'root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/bin/false\n' >"$root/etc/passwd"
     printf 'root:x:0:\nnogroup:x:65534:\n' >"$root/etc/group"
     tar -C "$root" -c . | docker import -c 'CMD ["/bin/sh"]' - "$BASE_IMAGE" >/dev/null
+    rm -rf "$root"
   fi
 }
 
