@@ -1,0 +1,215 @@
+package cache
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+)
+
+// Entry describes one checkpoint.
+type Entry struct {
+	Key      Key       `json:"key"`
+	Parent   Key       `json:"parent"`
+	Template string    `json:"template"`  // the template path the build came from
+	Build    string    `json:"build"`     // the build's full name
+	Step     int       `json:"step"`      // 1-based provisioner index
+	StepName string    `json:"step_name"` // e.g. "shell" or the provisioner's name
+	Builder  string    `json:"builder"`   // builder type that can use Ref
+	Ref      string    `json:"ref"`       // builder-specific: an image id, a layer file
+	Size     int64     `json:"size"`
+	Created  time.Time `json:"created"`
+}
+
+// Remover deletes what an entry's Ref points at (an image, a file). Each
+// builder type that writes checkpoints registers one.
+type Remover func(ctx context.Context, e Entry) error
+
+var (
+	removersMu sync.Mutex
+	removers   = map[string]Remover{}
+)
+
+// RegisterRemover sets how checkpoints of a builder type are deleted.
+func RegisterRemover(builderType string, r Remover) {
+	removersMu.Lock()
+	defer removersMu.Unlock()
+	removers[builderType] = r
+}
+
+// Store is a directory of entries: entries/<key>.json, and data/ for
+// builders that keep checkpoint files (qemu layers).
+type Store struct {
+	dir string
+}
+
+// DefaultDir is $IMGBUILD_CACHE_DIR, or imgbuild/ under the user's cache
+// directory.
+func DefaultDir() (string, error) {
+	if d := os.Getenv("IMGBUILD_CACHE_DIR"); d != "" {
+		return d, nil
+	}
+	base, err := os.UserCacheDir()
+	if err != nil {
+		return "", fmt.Errorf("finding the cache directory (set IMGBUILD_CACHE_DIR): %w", err)
+	}
+	return filepath.Join(base, "imgbuild"), nil
+}
+
+// Open opens (creating if needed) the store in dir.
+func Open(dir string) (*Store, error) {
+	for _, d := range []string{dir, filepath.Join(dir, "entries"), filepath.Join(dir, "data")} {
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			return nil, fmt.Errorf("creating cache directory: %w", err)
+		}
+	}
+	return &Store{dir: dir}, nil
+}
+
+// Dir is the store's root.
+func (s *Store) Dir() string { return s.dir }
+
+// DataPath is where a builder keeps the file for key (with extension ext,
+// e.g. ".qcow2").
+func (s *Store) DataPath(k Key, ext string) string {
+	return filepath.Join(s.dir, "data", string(k)+ext)
+}
+
+func (s *Store) entryPath(k Key) string {
+	return filepath.Join(s.dir, "entries", string(k)+".json")
+}
+
+// Get returns the entry for k.
+func (s *Store) Get(k Key) (Entry, bool, error) {
+	b, err := os.ReadFile(s.entryPath(k))
+	if errors.Is(err, os.ErrNotExist) {
+		return Entry{}, false, nil
+	}
+	if err != nil {
+		return Entry{}, false, fmt.Errorf("reading cache entry %s: %w", k.Short(), err)
+	}
+	var e Entry
+	if err := json.Unmarshal(b, &e); err != nil {
+		// A torn or foreign file is not a checkpoint: treat it as a miss.
+		return Entry{}, false, nil
+	}
+	return e, e.Key == k, nil
+}
+
+// Put records e durably: written to a temporary file, synced, renamed, so
+// a crash leaves either the old state or the whole entry.
+func (s *Store) Put(e Entry) error {
+	if e.Created.IsZero() {
+		e.Created = time.Now().UTC()
+	}
+	b, err := json.MarshalIndent(e, "", "  ")
+	if err != nil {
+		return err
+	}
+	tmp, err := os.CreateTemp(filepath.Join(s.dir, "entries"), ".tmp-*")
+	if err != nil {
+		return fmt.Errorf("writing cache entry: %w", err)
+	}
+	defer os.Remove(tmp.Name())
+	if _, err := tmp.Write(b); err != nil {
+		tmp.Close()
+		return fmt.Errorf("writing cache entry: %w", err)
+	}
+	if err := tmp.Sync(); err != nil {
+		tmp.Close()
+		return fmt.Errorf("writing cache entry: %w", err)
+	}
+	if err := tmp.Close(); err != nil {
+		return fmt.Errorf("writing cache entry: %w", err)
+	}
+	if err := os.Rename(tmp.Name(), s.entryPath(e.Key)); err != nil {
+		return fmt.Errorf("writing cache entry: %w", err)
+	}
+	return nil
+}
+
+// List returns every entry, oldest first.
+func (s *Store) List() ([]Entry, error) {
+	names, err := filepath.Glob(filepath.Join(s.dir, "entries", "*.json"))
+	if err != nil {
+		return nil, err
+	}
+	var out []Entry
+	for _, n := range names {
+		k := Key(strings.TrimSuffix(filepath.Base(n), ".json"))
+		if e, ok, err := s.Get(k); err == nil && ok {
+			out = append(out, e)
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Created.Before(out[j].Created) })
+	return out, nil
+}
+
+// Remove deletes an entry and what it points at. The entry goes first, so
+// a failure to delete the data never leaves an entry pointing at nothing.
+func (s *Store) Remove(ctx context.Context, e Entry) error {
+	if err := os.Remove(s.entryPath(e.Key)); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return fmt.Errorf("removing cache entry %s: %w", e.Key.Short(), err)
+	}
+	removersMu.Lock()
+	r := removers[e.Builder]
+	removersMu.Unlock()
+	if r != nil {
+		if err := r(ctx, e); err != nil {
+			return fmt.Errorf("removing checkpoint %s (%s): %w", e.Key.Short(), e.Ref, err)
+		}
+		return nil
+	}
+	// Without a remover, a Ref inside the store's data directory is a file.
+	if strings.HasPrefix(e.Ref, filepath.Join(s.dir, "data")+string(os.PathSeparator)) {
+		if err := os.Remove(e.Ref); err != nil && !errors.Is(err, os.ErrNotExist) {
+			return fmt.Errorf("removing checkpoint file %s: %w", e.Ref, err)
+		}
+	}
+	return nil
+}
+
+// Prune removes the entries created before cutoff (all of them when
+// cutoff is the zero time) and returns what it removed.
+func (s *Store) Prune(ctx context.Context, cutoff time.Time) ([]Entry, error) {
+	all, err := s.List()
+	if err != nil {
+		return nil, err
+	}
+	var removed []Entry
+	var errs []error
+	for _, e := range all {
+		if !cutoff.IsZero() && !e.Created.Before(cutoff) {
+			continue
+		}
+		if err := s.Remove(ctx, e); err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		removed = append(removed, e)
+	}
+	return removed, errors.Join(errs...)
+}
+
+// LongestPrefix returns how many of keys (in chain order) have entries,
+// counting from the first, and the entry of the last one found.
+func (s *Store) LongestPrefix(keys []Key) (int, Entry, error) {
+	var last Entry
+	for i, k := range keys {
+		e, ok, err := s.Get(k)
+		if err != nil {
+			return i, last, err
+		}
+		if !ok {
+			return i, last, nil
+		}
+		last = e
+	}
+	return len(keys), last, nil
+}
