@@ -1,0 +1,193 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/spf13/cobra"
+	"golang.org/x/term"
+
+	"github.com/imgbuild/imgbuild/internal/build"
+	"github.com/imgbuild/imgbuild/internal/template"
+	"github.com/imgbuild/imgbuild/internal/ui"
+)
+
+func init() { register(newBuildCmd) }
+
+// buildOptions are build's own flags (-only, -except, -var and -var-file
+// come from templateFlags).
+type buildOptions struct {
+	force           bool
+	onError         string
+	parallel        int
+	timestampUI     bool
+	machineReadable bool
+	color           bool
+	debug           bool
+}
+
+func newBuildCmd(s *Streams) *cobra.Command {
+	var o buildOptions
+	tf := &templateFlags{}
+	cmd := &cobra.Command{
+		Use:   "build [options] TEMPLATE",
+		Short: "Build images from a template",
+		Long: "build runs every build of the template (a *.pkr.hcl or *.pkr.json file, or a\n" +
+			"directory of them): each source's builder, its provisioners, then its\n" +
+			"post-processors. Builds run in parallel. The first Ctrl-C cancels every build\n" +
+			"and cleans up; a second one stops waiting and lists what may be left.\n\n" +
+			"Exit status: 0 when every build succeeded, 1 otherwise.",
+		Example: "  imgbuild build hello.pkr.hcl\n" +
+			"  imgbuild build -only='docker.*' -var 'tag=v2' .\n" +
+			"  imgbuild build -on-error=abort -parallel-builds=1 build.pkr.hcl",
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return runBuild(cmd.Context(), s, tf, o, args[0])
+		},
+	}
+	tf.add(cmd)
+	f := cmd.Flags()
+	f.BoolVar(&o.force, "force", false, "replace existing artifacts (images, output directories) of the same name")
+	f.StringVar(&o.onError, "on-error", "cleanup", "when a build fails: cleanup (remove everything), abort (keep everything for inspection), ask, or run-cleanup-provisioner (run the error-cleanup-provisioner, then keep everything)")
+	f.IntVar(&o.parallel, "parallel-builds", 0, "the most builds to run at once (0: no limit)")
+	f.BoolVar(&o.timestampUI, "timestamp-ui", false, "print an RFC 3339 timestamp before every line")
+	f.BoolVar(&o.machineReadable, "machine-readable", false, "print timestamp,target,type,data rows for programs")
+	f.BoolVar(&o.color, "color", true, "colour the output (only when it goes to a terminal)")
+	f.BoolVar(&o.debug, "debug", false, "pause before each step of each build until Enter is pressed")
+	return cmd
+}
+
+func runBuild(ctx context.Context, s *Streams, tf *templateFlags, o buildOptions, path string) error {
+	if ctx == nil {
+		ctx = context.Background()
+	}
+	onErr, err := build.ParseOnError(o.onError)
+	if err != nil {
+		return &ExitError{Code: 1, Err: err}
+	}
+	if o.parallel < 0 {
+		return &ExitError{Code: 1, Err: fmt.Errorf("-parallel-builds=%d: use 0 (no limit) or a positive number", o.parallel)}
+	}
+	closeLog, err := ui.SetupLog(os.Getenv, s.Err)
+	if err != nil {
+		return &ExitError{Code: 1, Err: err}
+	}
+	defer closeLog()
+
+	tpl, err := tf.load(ctx, s, path, true)
+	if err != nil {
+		return err
+	}
+	plans, diags := tpl.Plans(tf.only, tf.except)
+	writeDiagnostics(s.Err, tpl.Files(), diags)
+	if diags.HasErrors() {
+		return exitCode(1)
+	}
+	if len(plans) == 0 {
+		return &ExitError{Code: 1, Err: errors.New("no build to run: the template has no build block, or -only/-except left none (names look like docker.hello)")}
+	}
+	sigs := make(chan os.Signal, 2)
+	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
+	defer signal.Stop(sigs)
+	// Output piped into a reader that quits (| head) must not kill the
+	// process before its cleanups run: with SIGPIPE handled, writes fail
+	// with EPIPE instead and the builds carry on and clean up.
+	pipes := make(chan os.Signal, 1)
+	signal.Notify(pipes, syscall.SIGPIPE)
+	defer signal.Stop(pipes)
+	return executePlans(ctx, s, o, onErr, plans, sigs)
+}
+
+// executePlans runs the builds and the closing summary. The first signal
+// cancels every build (their cleanups still run); the second stops
+// waiting and names the builds that may have left resources behind.
+func executePlans(ctx context.Context, s *Streams, o buildOptions, onErr build.OnError, plans []*template.BuildPlan, sigs <-chan os.Signal) error {
+	terminal := isTerminal(s.Out)
+	u := ui.New(ui.Options{
+		Out:             s.Out,
+		Color:           o.color && terminal,
+		Timestamp:       o.timestampUI,
+		MachineReadable: o.machineReadable,
+		Terminal:        terminal,
+		In:              s.In,
+	})
+	runner := build.NewRunner(build.Options{
+		UI:       u,
+		Parallel: o.parallel,
+		OnError:  onErr,
+		Debug:    o.debug,
+		Force:    o.force,
+		RunUUID:  uuid.NewString(),
+	})
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	start := time.Now()
+	done := make(chan []build.Result, 1)
+	go func() { done <- runner.Run(ctx, plans) }()
+
+	interrupted := false
+	var firstSignal time.Time
+	for {
+		select {
+		case results := <-done:
+			build.PrintSummary(u, results, time.Since(start))
+			for _, r := range results {
+				if r.Err != nil {
+					return exitCode(1)
+				}
+			}
+			if interrupted {
+				return exitCode(1)
+			}
+			return nil
+		case sig := <-sigs:
+			if !interrupted {
+				interrupted = true
+				firstSignal = time.Now()
+				u.Error(fmt.Sprintf("Interrupt received (%s): cancelling every build and cleaning up. Interrupt again to stop waiting for the cleanups.", signalName(sig)))
+				cancel(fmt.Errorf("interrupted (%s)", signalName(sig)))
+				continue
+			}
+			// One Ctrl-C can arrive twice (to the process and to its
+			// group, or forwarded by a wrapper such as timeout): only a
+			// later one means "stop waiting".
+			if time.Since(firstSignal) < duplicateSignalWindow {
+				continue
+			}
+			left := runner.Unfinished()
+			msg := "Second interrupt: no longer waiting for cleanups."
+			if len(left) > 0 {
+				msg += " These builds had not finished cleaning up and may have left resources behind (containers, instances, temporary files): " + strings.Join(left, ", ")
+			}
+			u.Error(msg)
+			return exitCode(1)
+		}
+	}
+}
+
+// duplicateSignalWindow is how soon after the first interrupt another one
+// is taken as the same interrupt delivered twice.
+const duplicateSignalWindow = 500 * time.Millisecond
+
+func signalName(sig os.Signal) string {
+	switch sig {
+	case os.Interrupt:
+		return "SIGINT"
+	case syscall.SIGTERM:
+		return "SIGTERM"
+	}
+	return sig.String()
+}
+
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	return ok && term.IsTerminal(int(f.Fd()))
+}

@@ -1,0 +1,105 @@
+package shell
+
+import (
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"path"
+	"strings"
+	"text/template"
+	"time"
+)
+
+// Config holds the shell provisioner's options, named as Packer's.
+type Config struct {
+	Inline            []string          `hcl:"inline,optional"`
+	Script            string            `hcl:"script,optional"`
+	Scripts           []string          `hcl:"scripts,optional"`
+	Binary            bool              `hcl:"binary,optional"`
+	EnvironmentVars   []string          `hcl:"environment_vars,optional"`
+	Env               map[string]string `hcl:"env,optional"`
+	EnvVarFormat      string            `hcl:"env_var_format,optional"`
+	UseEnvVarFile     bool              `hcl:"use_env_var_file,optional"`
+	ExecuteCommand    string            `hcl:"execute_command,optional"`
+	InlineShebang     string            `hcl:"inline_shebang,optional"`
+	RemoteFolder      string            `hcl:"remote_folder,optional"`
+	RemoteFile        string            `hcl:"remote_file,optional"`
+	RemotePath        string            `hcl:"remote_path,optional"`
+	ExpectDisconnect  bool              `hcl:"expect_disconnect,optional"`
+	ValidExitCodes    []int             `hcl:"valid_exit_codes,optional"`
+	SkipClean         bool              `hcl:"skip_clean,optional"`
+	StartRetryTimeout time.Duration     `hcl:"start_retry_timeout,optional"`
+	PauseAfter        time.Duration     `hcl:"pause_after,optional"`
+}
+
+const (
+	defaultExecute       = "chmod +x {{.Path}}; {{.Vars}} {{.Path}}"
+	defaultExecuteEnvVar = "chmod +x {{.Path}}; . {{.EnvVarFile}} && {{.Path}}"
+)
+
+// prepare fills Packer's defaults and checks the options.
+func (c *Config) prepare() (*template.Template, map[string]string, error) {
+	var errs []error
+	n := 0
+	for _, set := range []bool{len(c.Inline) > 0, c.Script != "", len(c.Scripts) > 0} {
+		if set {
+			n++
+		}
+	}
+	if n != 1 {
+		errs = append(errs, errors.New("exactly one of inline, script or scripts must be set"))
+	}
+	if c.Script != "" {
+		c.Scripts = []string{c.Script}
+	}
+	for _, s := range c.Scripts {
+		if st, err := os.Stat(s); err != nil {
+			errs = append(errs, fmt.Errorf("script %s cannot be read: %w", s, err))
+		} else if st.IsDir() {
+			errs = append(errs, fmt.Errorf("script %s is a folder, not a file", s))
+		}
+	}
+	if c.InlineShebang == "" {
+		c.InlineShebang = "/bin/sh -e"
+	}
+	if c.EnvVarFormat == "" {
+		c.EnvVarFormat = "%s='%s' "
+		if c.UseEnvVarFile {
+			c.EnvVarFormat = "export %s='%s'\n"
+		}
+	}
+	if c.ExecuteCommand == "" {
+		c.ExecuteCommand = defaultExecute
+		if c.UseEnvVarFile {
+			c.ExecuteCommand = defaultExecuteEnvVar
+		}
+	}
+	if c.RemoteFolder == "" {
+		c.RemoteFolder = "/tmp"
+	}
+	if c.RemoteFile == "" {
+		c.RemoteFile = fmt.Sprintf("script_%d.sh", rand.IntN(9999))
+	}
+	if c.RemotePath == "" {
+		c.RemotePath = path.Join(c.RemoteFolder, c.RemoteFile)
+	}
+	if len(c.ValidExitCodes) == 0 {
+		c.ValidExitCodes = []int{0}
+	}
+	if c.StartRetryTimeout == 0 {
+		c.StartRetryTimeout = 5 * time.Minute
+	}
+	tmpl, err := template.New("execute_command").Option("missingkey=error").Parse(c.ExecuteCommand)
+	if err != nil {
+		errs = append(errs, fmt.Errorf("execute_command is not a valid template: %w", err))
+	}
+	env, err := ParseEnv(c.EnvironmentVars, c.Env)
+	if err != nil {
+		errs = append(errs, err)
+	}
+	if strings.Count(c.EnvVarFormat, "%s") != 2 {
+		errs = append(errs, fmt.Errorf("env_var_format %q must contain %%s twice (name, then value)", c.EnvVarFormat))
+	}
+	return tmpl, env, errors.Join(errs...)
+}

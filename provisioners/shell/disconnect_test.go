@@ -1,0 +1,95 @@
+package shell
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/imgbuild/imgbuild/internal/communicator"
+)
+
+// droppingComm is the local communicator with a connection that drops:
+// the first script run is cut off after it ran (as a reboot does), and
+// the first uploads fail (as while a machine boots).
+type droppingComm struct {
+	communicator.Communicator
+	dropRuns, failUploads int
+	reconnects            int
+}
+
+func (d *droppingComm) Run(ctx context.Context, cmd *communicator.Cmd) (int, error) {
+	st, err := d.Communicator.Run(ctx, cmd)
+	if d.dropRuns > 0 && !strings.HasPrefix(cmd.Command, "rm -f") {
+		d.dropRuns--
+		return -1, fmt.Errorf("session ended: %w", communicator.ErrDisconnected)
+	}
+	return st, err
+}
+
+func (d *droppingComm) Upload(ctx context.Context, dst string, r io.Reader, mode fs.FileMode) error {
+	if d.failUploads > 0 {
+		d.failUploads--
+		return errors.New("connection refused")
+	}
+	return d.Communicator.Upload(ctx, dst, r, mode)
+}
+
+func (d *droppingComm) Reconnect(context.Context) error { d.reconnects++; return nil }
+
+func TestShellExpectDisconnectAcceptsDroppedConnectionAndReconnects(t *testing.T) {
+	tests := []struct {
+		name    string
+		expect  bool
+		wantErr string
+	}{
+		{"without expect_disconnect it fails with advice", false, "set expect_disconnect = true"},
+		{"with expect_disconnect it reconnects and succeeds", true, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			env, out, dir := newEnv(t)
+			comm := &droppingComm{Communicator: env.Comm, dropRuns: 1}
+			env.Comm = comm
+			p := prepared(t, Config{Inline: []string{"echo rebooting"}, RemoteFolder: dir, ExpectDisconnect: tt.expect})
+			err := p.Provision(context.Background(), env)
+			if tt.wantErr == "" {
+				if err != nil {
+					t.Fatalf("Provision: %v\n%s", err, out)
+				}
+				if comm.reconnects != 1 {
+					t.Errorf("reconnects = %d, want 1", comm.reconnects)
+				}
+				return
+			}
+			if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+				t.Fatalf("err = %v, want %q", err, tt.wantErr)
+			}
+		})
+	}
+}
+
+func TestShellRetriesStartUntilStartRetryTimeout(t *testing.T) {
+	defer func(d time.Duration) { retryPause = d }(retryPause)
+	retryPause = 10 * time.Millisecond
+	env, out, dir := newEnv(t)
+	env.Comm = &droppingComm{Communicator: env.Comm, failUploads: 1}
+	p := prepared(t, Config{Inline: []string{"echo started"}, RemoteFolder: dir, StartRetryTimeout: time.Minute})
+	if err := p.Provision(context.Background(), env); err != nil {
+		t.Fatalf("Provision: %v\n%s", err, out)
+	}
+	if !strings.Contains(out.String(), "retrying") || !strings.Contains(out.String(), "test.local: started") {
+		t.Errorf("no retry seen:\n%s", out)
+	}
+
+	env, _, dir = newEnv(t)
+	env.Comm = &droppingComm{Communicator: env.Comm, failUploads: 100}
+	p = prepared(t, Config{Inline: []string{"true"}, RemoteFolder: dir, StartRetryTimeout: time.Millisecond})
+	if err := p.Provision(context.Background(), env); err == nil || !strings.Contains(err.Error(), "start_retry_timeout") {
+		t.Errorf("err = %v, want the retry timeout named", err)
+	}
+}

@@ -1,0 +1,212 @@
+// Package shell is Packer's "shell" provisioner: it uploads scripts (or
+// inline commands) to the machine and runs them with execute_command.
+package shell
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"maps"
+	"math/rand/v2"
+	"os"
+	"path"
+	"slices"
+	"strings"
+	"text/template"
+	"time"
+
+	"github.com/imgbuild/imgbuild/internal/communicator"
+	"github.com/imgbuild/imgbuild/internal/plugin"
+	"github.com/imgbuild/imgbuild/internal/ui"
+)
+
+func init() {
+	plugin.RegisterProvisioner("shell", func() plugin.Provisioner { return &Provisioner{} })
+}
+
+// retryPause is the wait between attempts to start a script.
+var retryPause = 2 * time.Second
+
+// Provisioner runs shell scripts on the machine.
+type Provisioner struct {
+	cfg  Config
+	tmpl *template.Template
+	env  map[string]string
+}
+
+// Config returns the options to decode into.
+func (p *Provisioner) Config() any { return &p.cfg }
+
+// Prepare fills defaults and checks the options.
+func (p *Provisioner) Prepare() ([]string, error) {
+	tmpl, env, err := p.cfg.prepare()
+	p.tmpl, p.env = tmpl, env
+	return nil, err
+}
+
+// script is one thing to run: a local file or the inline commands.
+type script struct {
+	label string
+	open  func() (io.ReadCloser, error)
+}
+
+// Provision uploads and runs each script in turn.
+func (p *Provisioner) Provision(ctx context.Context, env *plugin.ProvisionEnv) error {
+	if env.Comm == nil {
+		return errNoComm
+	}
+	vars := PackerEnv(env.SourceName, env.SourceType, env.Generated)
+	maps.Copy(vars, p.env)
+	flat := FlattenEnv(p.cfg.EnvVarFormat, vars)
+
+	envVarFile := ""
+	if p.cfg.UseEnvVarFile {
+		envVarFile = path.Join(p.cfg.RemoteFolder, fmt.Sprintf("varfile_%d.sh", rand.IntN(9999)))
+		if err := env.Comm.Upload(ctx, envVarFile, strings.NewReader(flat), 0o600); err != nil {
+			return fmt.Errorf("uploading the environment variable file to %s: %w", envVarFile, err)
+		}
+		if !p.cfg.SkipClean {
+			defer p.remove(ctx, env, envVarFile)
+		}
+	}
+	for _, s := range p.scripts() {
+		env.UI.Say("Provisioning with shell script: " + s.label)
+		if err := p.runScript(ctx, env, s, flat, envVarFile); err != nil {
+			return err
+		}
+	}
+	if p.cfg.PauseAfter > 0 {
+		env.UI.Say(fmt.Sprintf("Pausing %s after the scripts...", p.cfg.PauseAfter))
+		t := time.NewTimer(p.cfg.PauseAfter)
+		defer t.Stop()
+		select {
+		case <-ctx.Done():
+			return context.Cause(ctx)
+		case <-t.C:
+		}
+	}
+	return nil
+}
+
+func (p *Provisioner) scripts() []script {
+	if len(p.cfg.Inline) > 0 {
+		body := "#!" + p.cfg.InlineShebang + "\n" + strings.Join(p.cfg.Inline, "\n") + "\n"
+		return []script{{
+			label: fmt.Sprintf("inline script (%d lines)", len(p.cfg.Inline)),
+			open:  func() (io.ReadCloser, error) { return io.NopCloser(strings.NewReader(body)), nil },
+		}}
+	}
+	out := make([]script, 0, len(p.cfg.Scripts))
+	for _, name := range p.cfg.Scripts {
+		out = append(out, script{label: name, open: func() (io.ReadCloser, error) {
+			f, err := os.Open(name)
+			if err != nil {
+				return nil, fmt.Errorf("opening script %s: %w", name, err)
+			}
+			if p.cfg.Binary {
+				return f, nil
+			}
+			return readCloser{newCRLFReader(f), f}, nil
+		}})
+	}
+	return out
+}
+
+type readCloser struct {
+	io.Reader
+	io.Closer
+}
+
+// runScript uploads and runs one script, retrying a start that fails for
+// up to start_retry_timeout (the machine may still be coming up).
+func (p *Provisioner) runScript(ctx context.Context, env *plugin.ProvisionEnv, s script, vars, envVarFile string) error {
+	var cmdline strings.Builder
+	data := map[string]string{"Vars": vars, "Path": p.cfg.RemotePath, "EnvVarFile": envVarFile}
+	if err := p.tmpl.Execute(&cmdline, data); err != nil {
+		return fmt.Errorf("expanding execute_command: %w", err)
+	}
+	ui.Logger().Debug("shell provisioner command", "build", env.BuildName, "command", cmdline.String())
+
+	deadline := time.Now().Add(p.cfg.StartRetryTimeout)
+	for {
+		status, err := p.uploadAndRun(ctx, env, s, cmdline.String())
+		switch {
+		case err == nil:
+			if !slices.Contains(p.cfg.ValidExitCodes, status) {
+				return fmt.Errorf("script exited with non-zero exit status: %d; allowed exit codes are: %v", status, p.cfg.ValidExitCodes)
+			}
+		case errors.Is(err, communicator.ErrDisconnected):
+			if !p.cfg.ExpectDisconnect {
+				return fmt.Errorf("the connection to the machine dropped while the script ran (set expect_disconnect = true if the script reboots it): %w", err)
+			}
+			env.UI.Say("Remote end disconnected while the script ran (expect_disconnect is set).")
+			if err := reconnect(ctx, env.Comm, deadline); err != nil {
+				return err
+			}
+		case ctx.Err() != nil:
+			// The communicator's error repeats the whole command line; the
+			// cause is what matters.
+			return fmt.Errorf("the script was stopped: %w", context.Cause(ctx))
+		case time.Now().Before(deadline):
+			env.UI.Error(fmt.Sprintf("Starting the script failed, retrying: %s", err))
+			select {
+			case <-ctx.Done():
+				return context.Cause(ctx)
+			case <-time.After(retryPause):
+			}
+			continue
+		default:
+			return fmt.Errorf("starting the script (retried for start_retry_timeout %s): %w", p.cfg.StartRetryTimeout, err)
+		}
+		break
+	}
+	if !p.cfg.SkipClean {
+		return p.remove(ctx, env, p.cfg.RemotePath)
+	}
+	return nil
+}
+
+func (p *Provisioner) uploadAndRun(ctx context.Context, env *plugin.ProvisionEnv, s script, cmdline string) (int, error) {
+	r, err := s.open()
+	if err != nil {
+		return -1, err
+	}
+	err = env.Comm.Upload(ctx, p.cfg.RemotePath, r, 0o755)
+	r.Close()
+	if err != nil {
+		return -1, fmt.Errorf("uploading the script to %s: %w", p.cfg.RemotePath, err)
+	}
+	stdout, stderr := env.UI.Stdout(), env.UI.Stderr()
+	defer stdout.Close()
+	defer stderr.Close()
+	return env.Comm.Run(ctx, &communicator.Cmd{Command: cmdline, Stdout: stdout, Stderr: stderr})
+}
+
+// reconnect re-establishes the connection after an expected disconnect.
+func reconnect(ctx context.Context, comm communicator.Communicator, deadline time.Time) error {
+	rc, ok := comm.(communicator.Reconnecter)
+	if !ok {
+		return nil
+	}
+	ctx, cancel := context.WithDeadline(ctx, deadline)
+	defer cancel()
+	if err := rc.Reconnect(ctx); err != nil {
+		return fmt.Errorf("reconnecting after the expected disconnect: %w", err)
+	}
+	return nil
+}
+
+// remove deletes an uploaded file (skip_clean keeps it).
+func (p *Provisioner) remove(ctx context.Context, env *plugin.ProvisionEnv, file string) error {
+	status, err := env.Comm.Run(ctx, &communicator.Cmd{Command: "rm -f " + Quote(file)})
+	if err == nil && status != 0 {
+		err = fmt.Errorf("rm exited with status %d", status)
+	}
+	if err != nil {
+		return fmt.Errorf("removing %s from the machine (skip_clean = true keeps it): %w", file, err)
+	}
+	return nil
+}
+
+var errNoComm = errors.New("the shell provisioner needs a connection to the machine, but the source has communicator = \"none\": use shell-local, or set a communicator")
