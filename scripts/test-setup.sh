@@ -87,7 +87,9 @@ setup_docker() {
 }
 
 setup_registry() {
-  apt_install docker-registry
+  # The second registry (basic auth): builders/docker's tests use the same.
+  local AUTH_REGISTRY_ADDR=127.0.0.1:5001 AUTH_REGISTRY_USER=imgbuild AUTH_REGISTRY_PASSWORD=imgbuild-registry-pw-4Kd
+  apt_install docker-registry apache2-utils curl
   if ! curl -fsS "http://$REGISTRY_ADDR/v2/" >/dev/null 2>&1; then
     mkdir -p "$STATE_DIR/registry"
     # Debian's default config asks for htpasswd auth; ours is open and local.
@@ -105,15 +107,48 @@ YAML
     setsid /usr/bin/docker-registry serve "$STATE_DIR/registry.yml" >"$STATE_DIR/registry.log" 2>&1 </dev/null &
     wait_for docker-registry 30 curl -fsS "http://$REGISTRY_ADDR/v2/"
   fi
+  # A second registry that wants a login, for docker-push's login test.
+  if [ "$(curl -s -o /dev/null -w '%{http_code}' "http://$AUTH_REGISTRY_ADDR/v2/" 2>/dev/null)" != 401 ]; then
+    mkdir -p "$STATE_DIR/registry-auth"
+    htpasswd -Bbc "$STATE_DIR/registry-auth.htpasswd" "$AUTH_REGISTRY_USER" "$AUTH_REGISTRY_PASSWORD" >/dev/null 2>&1
+    cat >"$STATE_DIR/registry-auth.yml" <<YAML
+version: 0.1
+storage:
+  filesystem:
+    rootdirectory: $STATE_DIR/registry-auth
+  delete:
+    enabled: true
+http:
+  addr: $AUTH_REGISTRY_ADDR
+auth:
+  htpasswd:
+    realm: imgbuild-test
+    path: $STATE_DIR/registry-auth.htpasswd
+YAML
+    log "starting docker-registry with basic auth on $AUTH_REGISTRY_ADDR"
+    setsid /usr/bin/docker-registry serve "$STATE_DIR/registry-auth.yml" >"$STATE_DIR/registry-auth.log" 2>&1 </dev/null &
+    wait_for "docker-registry (auth)" 30 sh -c "[ \"\$(curl -s -o /dev/null -w '%{http_code}' http://$AUTH_REGISTRY_ADDR/v2/)\" = 401 ]"
+  fi
 }
 
 setup_ssh() {
   apt_install openssh-server openssh-client
+  # Tests start their own sshd on loopback; this login is theirs
+  # (internal/testenv/sshd has the same name and password).
+  if ! id -u imgbuildtest >/dev/null 2>&1; then
+    need_root "the sshd test user"
+    useradd --create-home --shell /bin/sh imgbuildtest
+    echo 'imgbuildtest:imgbuild-test-pw-7Qx' | chpasswd
+  fi
+  mkdir -p /run/sshd
 }
 
 setup_qemu() {
-  apt_install qemu-system-x86 qemu-utils xorriso e2fsprogs kmod cpio linux-image-cloud-amd64
-  if [ -x "$HERE/testdata/make-test-vm.sh" ]; then
+  apt_install qemu-system-x86 qemu-utils xorriso e2fsprogs kmod cpio busybox-static openssh-server linux-image-cloud-amd64
+  # The test VM disk and the live ISO (cached in testdata/vm/ by script content).
+  if [ -x "$HERE/testdata/make-test-iso.sh" ]; then
+    "$HERE/testdata/make-test-iso.sh"
+  elif [ -x "$HERE/testdata/make-test-vm.sh" ]; then
     "$HERE/testdata/make-test-vm.sh"
   fi
 }

@@ -1,0 +1,230 @@
+package ssh
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path"
+	"path/filepath"
+	"strings"
+)
+
+// sizedReader returns r with its remaining size when that can be known
+// without reading it. Otherwise it copies r into a temporary file (disk,
+// not memory) and returns that; cleanup removes it.
+func sizedReader(r io.Reader) (sr io.Reader, size int64, cleanup func(), err error) {
+	cleanup = func() {}
+	switch v := r.(type) {
+	case interface{ Len() int }:
+		return r, int64(v.Len()), cleanup, nil
+	case *os.File:
+		if st, err := v.Stat(); err == nil && st.Mode().IsRegular() {
+			if off, err := v.Seek(0, io.SeekCurrent); err == nil {
+				return r, st.Size() - off, cleanup, nil
+			}
+		}
+	case *io.LimitedReader:
+		return r, v.N, cleanup, nil
+	case interface{ Size() int64 }:
+		return r, v.Size(), cleanup, nil
+	}
+	tmp, err := os.CreateTemp("", "imgbuild-upload-")
+	if err != nil {
+		return nil, 0, cleanup, fmt.Errorf("spooling the upload to a temporary file: %w", err)
+	}
+	cleanup = func() { tmp.Close(); os.Remove(tmp.Name()) }
+	n, err := io.Copy(tmp, r)
+	if err != nil {
+		cleanup()
+		return nil, 0, func() {}, fmt.Errorf("spooling the upload to a temporary file: %w", err)
+	}
+	if _, err := tmp.Seek(0, io.SeekStart); err != nil {
+		cleanup()
+		return nil, 0, func() {}, fmt.Errorf("spooling the upload to a temporary file: %w", err)
+	}
+	return tmp, n, cleanup, nil
+}
+
+// ctxReader fails reads once ctx ends, so that a transfer stops promptly.
+type ctxReader struct {
+	ctx context.Context
+	r   io.Reader
+}
+
+func (c ctxReader) Read(p []byte) (int, error) {
+	if err := c.ctx.Err(); err != nil {
+		return 0, context.Cause(c.ctx)
+	}
+	return c.r.Read(p)
+}
+
+// ctxWriter fails writes once ctx ends.
+type ctxWriter struct {
+	ctx context.Context
+	w   io.Writer
+}
+
+func (c ctxWriter) Write(p []byte) (int, error) {
+	if err := c.ctx.Err(); err != nil {
+		return 0, context.Cause(c.ctx)
+	}
+	return c.w.Write(p)
+}
+
+// permOf returns the permission bits to give an uploaded file (0 means 0644).
+func permOf(mode fs.FileMode) fs.FileMode {
+	if mode == 0 {
+		return 0o644
+	}
+	return mode & (fs.ModePerm | fs.ModeSetuid | fs.ModeSetgid | fs.ModeSticky)
+}
+
+// unixMode converts Go's mode bits to the Unix ones scp and chmod use.
+func unixMode(mode fs.FileMode) uint32 {
+	m := uint32(mode.Perm())
+	if mode&fs.ModeSetuid != 0 {
+		m |= 0o4000
+	}
+	if mode&fs.ModeSetgid != 0 {
+		m |= 0o2000
+	}
+	if mode&fs.ModeSticky != 0 {
+		m |= 0o1000
+	}
+	return m
+}
+
+// goMode converts Unix permission bits to Go's.
+func goMode(m uint32) fs.FileMode {
+	mode := fs.FileMode(m & 0o777)
+	if m&0o4000 != 0 {
+		mode |= fs.ModeSetuid
+	}
+	if m&0o2000 != 0 {
+		mode |= fs.ModeSetgid
+	}
+	if m&0o1000 != 0 {
+		mode |= fs.ModeSticky
+	}
+	return mode
+}
+
+// remoteDirTarget applies Packer's trailing-slash rule to a directory
+// upload: "src/" puts the contents of src into dst, "src" puts src itself
+// there as dst/<base of src>.
+func remoteDirTarget(dst, src string) string {
+	if strings.HasSuffix(src, "/") {
+		return dst
+	}
+	return path.Join(dst, filepath.Base(filepath.Clean(src)))
+}
+
+// localDirTarget is remoteDirTarget for downloads.
+func localDirTarget(dst, src string) string {
+	if strings.HasSuffix(src, "/") {
+		return dst
+	}
+	return filepath.Join(dst, path.Base(path.Clean(src)))
+}
+
+// excluded reports whether rel (slash-separated, relative to the copied
+// directory) matches an exclude pattern.
+func excluded(rel string, exclude []string) bool {
+	for _, pat := range exclude {
+		if ok, _ := filepath.Match(pat, rel); ok {
+			return true
+		}
+		if ok, _ := filepath.Match(filepath.FromSlash(pat), filepath.FromSlash(rel)); ok {
+			return true
+		}
+	}
+	return false
+}
+
+// localEntry is one file or directory of a local tree being uploaded.
+type localEntry struct {
+	rel  string // slash-separated, relative to the root
+	abs  string
+	info fs.FileInfo // of the target, for symbolic links
+}
+
+// walkLocal calls fn for every entry under root in lexical order, parents
+// before children, and leaveDir after a directory's contents. Symbolic
+// links are followed (their targets are copied), to a bounded depth.
+func walkLocal(root string, exclude []string, fn func(e localEntry) error, leaveDir func(e localEntry) error) error {
+	var walk func(abs, rel string, depth int) error
+	walk = func(abs, rel string, depth int) error {
+		if depth > 40 {
+			return fmt.Errorf("%s: directories nested too deep (a symbolic link loop?)", abs)
+		}
+		entries, err := os.ReadDir(abs)
+		if err != nil {
+			return err
+		}
+		for _, de := range entries {
+			childAbs := filepath.Join(abs, de.Name())
+			childRel := path.Join(rel, de.Name())
+			if excluded(childRel, exclude) {
+				continue
+			}
+			info, err := os.Stat(childAbs)
+			if err != nil {
+				return err
+			}
+			e := localEntry{rel: childRel, abs: childAbs, info: info}
+			switch {
+			case info.IsDir():
+				if err := fn(e); err != nil {
+					return err
+				}
+				if err := walk(childAbs, childRel, depth+1); err != nil {
+					return err
+				}
+				if leaveDir != nil {
+					if err := leaveDir(e); err != nil {
+						return err
+					}
+				}
+			case info.Mode().IsRegular():
+				if err := fn(e); err != nil {
+					return err
+				}
+			default:
+				// Devices, sockets and pipes cannot be copied as files.
+			}
+		}
+		return nil
+	}
+	return walk(root, "", 0)
+}
+
+// createLocal creates (or truncates) a local file with exactly mode.
+func createLocal(name string, mode fs.FileMode) (*os.File, error) {
+	f, err := os.OpenFile(name, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
+	if err != nil {
+		return nil, err
+	}
+	if err := f.Chmod(mode); err != nil {
+		f.Close()
+		return nil, err
+	}
+	return f, nil
+}
+
+// shellQuote quotes s for a POSIX shell, leaving a leading "~/" outside the
+// quotes so that the remote shell still expands it.
+func shellQuote(s string) string {
+	prefix := ""
+	if s == "~" {
+		return s
+	}
+	if strings.HasPrefix(s, "~/") {
+		prefix, s = "~/", s[2:]
+		if s == "" {
+			return prefix
+		}
+	}
+	return prefix + "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
+}
