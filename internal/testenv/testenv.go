@@ -5,6 +5,7 @@
 package testenv
 
 import (
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -66,12 +67,18 @@ var (
 func Binary(t testing.TB) string {
 	t.Helper()
 	buildOnce.Do(func() {
-		dir, err := os.MkdirTemp("", "imgbuild-bin-")
-		if err != nil {
+		// One fixed folder per user, overwritten by each test process, so
+		// that test runs leave no new temporary folders behind.
+		dir := filepath.Join(os.TempDir(), fmt.Sprintf("imgbuild-test-bin-%d", os.Getuid()))
+		if err := os.MkdirAll(dir, 0o755); err != nil {
 			buildErr = err
 			return
 		}
-		binPath = filepath.Join(dir, "imgbuild")
+		// Each test process (one per package) builds its own copy, named by
+		// its pid: packages run in parallel, and one must not replace
+		// another's binary while it runs. Copies of finished processes go.
+		removeStaleBinaries(dir)
+		binPath = filepath.Join(dir, fmt.Sprintf("imgbuild-%d", os.Getpid()))
 		cmd := exec.Command("go", "build", "-o", binPath, "./cmd/imgbuild")
 		cmd.Dir = RepoRoot()
 		out, err := cmd.CombinedOutput()
@@ -83,6 +90,20 @@ func Binary(t testing.TB) string {
 		t.Fatalf("building imgbuild: %v", buildErr)
 	}
 	return binPath
+}
+
+// removeStaleBinaries deletes the binaries of test processes that ended.
+func removeStaleBinaries(dir string) {
+	entries, _ := os.ReadDir(dir)
+	for _, e := range entries {
+		var pid int
+		if _, err := fmt.Sscanf(e.Name(), "imgbuild-%d", &pid); err != nil {
+			continue
+		}
+		if _, err := os.Stat(fmt.Sprintf("/proc/%d", pid)); os.IsNotExist(err) {
+			os.Remove(filepath.Join(dir, e.Name()))
+		}
+	}
 }
 
 type buildError struct {
