@@ -23,16 +23,29 @@ func (u *BuildUI) TrackProgress(label string, size int64, r plugin.ReadCloser) p
 		progressbar.OptionClearOnFinish(),
 		progressbar.OptionSetWidth(30),
 	)
-	return &progressReader{r: r, bar: bar}
+	return &progressReader{r: r, bar: bar, size: size}
 }
 
 type progressReader struct {
-	r   io.ReadCloser
-	bar *progressbar.ProgressBar
+	r    io.ReadCloser
+	bar  *progressbar.ProgressBar
+	size int64
+	read int64
+}
+
+// Size reports the bytes left to read (-1 when unknown), so that a
+// communicator that must announce a file's size first (scp) can stream a
+// tracked upload instead of spooling it to disk.
+func (p *progressReader) Size() int64 {
+	if p.size < 0 {
+		return -1
+	}
+	return p.size - p.read
 }
 
 func (p *progressReader) Read(b []byte) (int, error) {
 	n, err := p.r.Read(b)
+	p.read += int64(n)
 	_ = p.bar.Add(n)
 	return n, err
 }

@@ -28,7 +28,9 @@ func sizedReader(r io.Reader) (sr io.Reader, size int64, cleanup func(), err err
 	case *io.LimitedReader:
 		return r, v.N, cleanup, nil
 	case interface{ Size() int64 }:
-		return r, v.Size(), cleanup, nil
+		if n := v.Size(); n >= 0 { // -1: unknown, spool below
+			return r, n, cleanup, nil
+		}
 	}
 	tmp, err := os.CreateTemp("", "imgbuild-upload-")
 	if err != nil {
