@@ -98,7 +98,7 @@ func TestExcludeMatchesRelativePaths(t *testing.T) {
 }
 
 func TestModeConversionKeepsSpecialBits(t *testing.T) {
-	for _, m := range []fs.FileMode{0o644, 0o755 | fs.ModeSetuid, 0o2775 & 0o777 | fs.ModeSetgid, 0o777 | fs.ModeSticky} {
+	for _, m := range []fs.FileMode{0o644, 0o755 | fs.ModeSetuid, 0o2775&0o777 | fs.ModeSetgid, 0o777 | fs.ModeSticky} {
 		if got := goMode(unixMode(m)); got != m {
 			t.Errorf("goMode(unixMode(%v)) = %v", m, got)
 		}
