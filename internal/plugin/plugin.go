@@ -106,6 +106,9 @@ type BuildEnv struct {
 	// Steps configures the builder's step runner (-debug pauses,
 	// -on-error=abort/ask keeps resources).
 	Steps StepHooks
+	// Resume, when not nil (-cache found checkpoints), is where the
+	// builder starts instead of its base. See checkpoint.go.
+	Resume *Resume
 }
 
 // StepHooks lets the orchestrator steer a builder's step runner without
