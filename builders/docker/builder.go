@@ -1,0 +1,114 @@
+package docker
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/docker/docker/client"
+
+	"github.com/imgbuild/imgbuild/builders/docker/engine"
+	"github.com/imgbuild/imgbuild/internal/communicator"
+	"github.com/imgbuild/imgbuild/internal/plugin"
+	"github.com/imgbuild/imgbuild/internal/steps"
+)
+
+func init() {
+	plugin.RegisterBuilder("docker", func() plugin.Builder { return &Builder{} })
+}
+
+// Builder is Packer's docker builder on the Docker Engine API: it starts a
+// container from image, provisions it, then commits, exports or discards
+// it. The container is removed however the build ends, unless the user
+// asked to keep it after a failure (-on-error=abort).
+type Builder struct {
+	config Config
+}
+
+var _ plugin.GeneratedKeyser = (*Builder)(nil)
+
+func (b *Builder) Config() any                { return &b.config }
+func (b *Builder) Prepare() ([]string, error) { return b.config.Prepare() }
+func (b *Builder) GeneratedKeys() []string    { return []string{"ImageSha256", "SourceImageDigest"} }
+
+// state is what the steps share.
+type state struct {
+	cfg *Config
+	env *plugin.BuildEnv
+	cli *client.Client
+
+	spec        *runSpec
+	base        baseImage
+	containerID string
+	workDir     string
+	generated   plugin.GeneratedData
+	artifact    plugin.Artifact
+}
+
+// Run runs the build. Its error says what was left behind, if anything.
+func (b *Builder) Run(ctx context.Context, env *plugin.BuildEnv) (plugin.Artifact, error) {
+	cli, err := engine.Connect(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer cli.Close()
+
+	spec, err := parseRunCommand(b.config.RunCommand, b.config.Image)
+	if err != nil {
+		return nil, fmt.Errorf("run_command: %w", err)
+	}
+	st := &state{cfg: &b.config, env: env, cli: cli, spec: spec, generated: plugin.GeneratedData{}}
+	for _, k := range plugin.CommonGeneratedKeys {
+		st.generated[k] = ""
+	}
+	st.generated["PackerRunUUID"] = env.RunUUID
+	st.generated["ConnType"] = b.config.Type
+
+	list := []steps.Step[state]{
+		{Name: "pull", Run: stepPull},
+		{Name: "create container", Run: stepCreate},
+		{Name: "start container", Run: stepStart},
+		{Name: "provision", Run: stepProvision},
+	}
+	switch {
+	case b.config.Commit:
+		list = append(list, steps.Step[state]{Name: "commit", Run: stepCommit})
+	case b.config.ExportPath != "":
+		list = append(list, steps.Step[state]{Name: "export", Run: stepExport})
+	default:
+		list = append(list, steps.Step[state]{Name: "discard", Run: stepDiscard})
+	}
+
+	opts := steps.Options{
+		BeforeStep:    env.Steps.BeforeStep,
+		KeepOnFailure: env.Steps.KeepOnFailure,
+		OnCleanupError: func(step string, err error) {
+			env.UI.Error(err.Error())
+		},
+	}
+	if err := steps.Run(ctx, st, opts, list...); err != nil {
+		if errors.Is(err, steps.ErrKept) && st.containerID != "" {
+			id := short(st.containerID)
+			return nil, fmt.Errorf("%w\nThe build container %s was kept for inspection (docker exec -it %s /bin/sh); remove it with: docker rm -f %s",
+				err, id, id, id)
+		}
+		return nil, err
+	}
+	return st.artifact, nil
+}
+
+// communicatorFor returns the communicator the provisioners use.
+func communicatorFor(ctx context.Context, st *state) (communicator.Communicator, func(), error) {
+	dc := &Comm{
+		cli:         st.cli,
+		containerID: st.containerID,
+		workDir:     st.workDir,
+		execUser:    st.cfg.ExecUser,
+		fixOwner:    *st.cfg.FixUploadOwner,
+		ui:          st.env.UI,
+	}
+	if st.cfg.Type != communicator.TypeSSH {
+		return dc, func() {}, nil
+	}
+	return connectSSH(ctx, st)
+}

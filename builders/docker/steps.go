@@ -1,0 +1,368 @@
+package docker
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"regexp"
+	"sort"
+	"strings"
+
+	"github.com/docker/docker/api/types/container"
+	"github.com/docker/docker/api/types/image"
+	"github.com/docker/docker/client"
+	"github.com/docker/docker/errdefs"
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+
+	"github.com/imgbuild/imgbuild/builders/docker/engine"
+	"github.com/imgbuild/imgbuild/internal/steps"
+)
+
+// baseImage is the image the build starts from.
+type baseImage struct {
+	id     string
+	digest string
+	// config is the image's configuration as the engine reports it: the
+	// committed image starts from it, not from the build container's.
+	config *container.Config
+}
+
+// stepPull pulls the image (pull = true) and reads its configuration.
+func stepPull(ctx context.Context, st *state) (steps.Cleanup, error) {
+	cfg, ui := st.cfg, st.env.UI
+	if cfg.EcrLogin {
+		return nil, errors.New("ecr_login is not supported by imgbuild yet: get a password with `aws ecr get-login-password` and set login = true, login_username = \"AWS\", login_password and login_server")
+	}
+	if *cfg.Pull {
+		ui.Say("Pulling Docker image: " + cfg.Image)
+		login := engine.Login{Enabled: cfg.Login, Server: cfg.LoginServer, Username: cfg.LoginUsername, Password: cfg.LoginPassword}
+		auth, err := login.RegistryAuth()
+		if err != nil {
+			return nil, err
+		}
+		rc, err := st.cli.ImagePull(ctx, cfg.Image, image.PullOptions{RegistryAuth: auth, Platform: cfg.Platform})
+		if err == nil {
+			_, err = engine.ReadStream(rc, ui.Message)
+			rc.Close()
+		}
+		if err != nil {
+			if ctx.Err() != nil {
+				return nil, fmt.Errorf("pulling image %s: %w", cfg.Image, context.Cause(ctx))
+			}
+			// Offline, a copy already in the engine still lets the build
+			// run; say so loudly rather than fail.
+			if _, ierr := st.cli.ImageInspect(ctx, cfg.Image); ierr != nil {
+				return nil, fmt.Errorf("pulling image %s: %w (to use an image that is already in the local engine, set pull = false)", cfg.Image, err)
+			}
+			ui.Error(fmt.Sprintf("Pulling %s failed (%v); using the copy already in the local engine (set pull = false to skip pulling)", cfg.Image, err))
+		}
+	}
+	base, err := inspectImage(ctx, st.cli, cfg.Image)
+	if err != nil {
+		if errdefs.IsNotFound(err) {
+			return nil, fmt.Errorf("image %s is not in the local Docker engine and pull = false: load or build it first (`docker images` lists what is there), or set pull = true", cfg.Image)
+		}
+		return nil, fmt.Errorf("inspecting image %s: %w", cfg.Image, err)
+	}
+	st.base = base
+	st.generated["SourceImageDigest"] = base.digest
+	return nil, nil
+}
+
+func inspectImage(ctx context.Context, cli *client.Client, ref string) (baseImage, error) {
+	var raw bytes.Buffer
+	info, err := cli.ImageInspect(ctx, ref, client.ImageInspectWithRawResponse(&raw))
+	if err != nil {
+		return baseImage{}, err
+	}
+	// The raw document keeps every field of the engine's own config type.
+	var doc struct{ Config *container.Config }
+	if err := json.Unmarshal(raw.Bytes(), &doc); err != nil {
+		return baseImage{}, fmt.Errorf("reading the configuration of image %s: %w", ref, err)
+	}
+	if doc.Config == nil {
+		doc.Config = &container.Config{}
+	}
+	b := baseImage{id: info.ID, digest: info.ID, config: doc.Config}
+	if len(info.RepoDigests) > 0 {
+		if _, d, ok := strings.Cut(info.RepoDigests[0], "@"); ok {
+			b.digest = d
+		}
+	}
+	return b, nil
+}
+
+// stepCreate creates the build container; its cleanup removes it.
+func stepCreate(ctx context.Context, st *state) (steps.Cleanup, error) {
+	cfg, ui := st.cfg, st.env.UI
+	conf := st.spec.config
+	conf.Image = st.base.id
+	host := st.spec.host
+	host.Privileged = host.Privileged || cfg.Privileged
+	host.CapAdd = append(host.CapAdd, cfg.CapAdd...)
+	host.CapDrop = append(host.CapDrop, cfg.CapDrop...)
+	if cfg.Runtime != "" {
+		host.Runtime = cfg.Runtime
+	}
+	hosts := make([]string, 0, len(cfg.Volumes))
+	for h := range cfg.Volumes {
+		hosts = append(hosts, h)
+	}
+	sort.Strings(hosts)
+	for _, h := range hosts {
+		abs, err := filepath.Abs(h)
+		if err != nil {
+			return nil, fmt.Errorf("volumes: %q: %w", h, err)
+		}
+		host.Binds = append(host.Binds, abs+":"+cfg.Volumes[h])
+	}
+	for _, d := range cfg.Device {
+		dm, err := parseDevice(d)
+		if err != nil {
+			return nil, fmt.Errorf("device: %w", err)
+		}
+		host.Devices = append(host.Devices, dm)
+	}
+	for _, t := range cfg.TmpFs {
+		addTmpfs(&host, t)
+	}
+	platformName := cfg.Platform
+	if platformName == "" {
+		platformName = st.spec.platform
+	}
+	platform, err := optionalPlatform(platformName)
+	if err != nil {
+		return nil, err
+	}
+	name := st.spec.name
+	if name == "" {
+		name = containerName(st.env.Name)
+	}
+
+	ui.Say("Starting docker container...")
+	resp, err := st.cli.ContainerCreate(ctx, &conf, &host, nil, platform, name)
+	if err != nil {
+		// Cancelled mid-call, the engine may still have made the
+		// container: remove it by name.
+		return removeContainer(st, name, false), fmt.Errorf("creating the build container from %s: %w", cfg.Image, err)
+	}
+	st.containerID = resp.ID
+	st.generated["ID"] = resp.ID
+	for _, w := range resp.Warnings {
+		ui.Message("Warning from the engine: " + w)
+	}
+	return removeContainer(st, resp.ID, true), nil
+}
+
+// removeContainer returns the cleanup that removes the build container
+// (by id, or by name when its creation failed). A container already gone
+// is not an error.
+func removeContainer(st *state, ref string, say bool) steps.Cleanup {
+	return func(ctx context.Context) error {
+		if say {
+			st.env.UI.Say("Removing the build container: " + short(ref))
+		}
+		err := st.cli.ContainerRemove(ctx, ref, container.RemoveOptions{Force: true, RemoveVolumes: true})
+		if err != nil && !errdefs.IsNotFound(err) {
+			return fmt.Errorf("removing container %s: %w (remove it with: docker rm -f %s)", short(ref), err, short(ref))
+		}
+		return nil
+	}
+}
+
+// stepStart starts the container and checks that it keeps running.
+func stepStart(ctx context.Context, st *state) (steps.Cleanup, error) {
+	if err := st.cli.ContainerStart(ctx, st.containerID, container.StartOptions{}); err != nil {
+		return nil, fmt.Errorf("starting container %s: %w", short(st.containerID), err)
+	}
+	info, err := st.cli.ContainerInspect(ctx, st.containerID)
+	if err != nil {
+		return nil, fmt.Errorf("inspecting container %s: %w", short(st.containerID), err)
+	}
+	if info.State == nil || !info.State.Running {
+		code := -1
+		if info.State != nil {
+			code = info.State.ExitCode
+		}
+		return nil, fmt.Errorf("the build container exited as soon as it started (exit code %d)%s: run_command must start a process that keeps running, as the default interactive /bin/sh does",
+			code, containerLogs(ctx, st.cli, st.containerID))
+	}
+	if info.Config != nil {
+		st.workDir = info.Config.WorkingDir
+	}
+	if info.NetworkSettings != nil {
+		st.generated["Host"] = info.NetworkSettings.IPAddress
+	}
+	st.env.UI.Message("Container ID: " + short(st.containerID))
+	return nil, nil
+}
+
+// containerLogs returns the end of the container's output, for errors.
+func containerLogs(ctx context.Context, cli *client.Client, id string) string {
+	rc, err := cli.ContainerLogs(ctx, id, container.LogsOptions{ShowStdout: true, ShowStderr: true, Tail: "20"})
+	if err != nil {
+		return ""
+	}
+	defer rc.Close()
+	b, _ := io.ReadAll(io.LimitReader(rc, 4096))
+	out := strings.TrimSpace(strings.Map(func(r rune) rune {
+		if r < ' ' && r != '\n' && r != '\t' {
+			return -1 // the log stream's frame headers
+		}
+		return r
+	}, string(b)))
+	if out == "" {
+		return ""
+	}
+	return "; its output:\n" + out + "\n"
+}
+
+// stepProvision hands the running container to the provisioners.
+func stepProvision(ctx context.Context, st *state) (steps.Cleanup, error) {
+	if st.env.Provision == nil {
+		return nil, nil
+	}
+	comm, closeComm, err := communicatorFor(ctx, st)
+	if err != nil {
+		return nil, err
+	}
+	defer closeComm()
+	return nil, st.env.Provision(ctx, comm, st.generated)
+}
+
+// stepCommit commits the container. The image's configuration is the base
+// image's plus changes: the build container's keep-alive entrypoint, its
+// name and hostname do not get into the image.
+func stepCommit(ctx context.Context, st *state) (steps.Cleanup, error) {
+	ui := st.env.UI
+	ui.Say("Committing the container")
+	resp, err := st.cli.ContainerCommit(ctx, st.containerID, container.CommitOptions{
+		Comment: st.cfg.Message,
+		Author:  st.cfg.Author,
+		Changes: commitChanges(st.cfg.Changes),
+		Pause:   true,
+		Config:  commitConfig(st.base.config),
+	})
+	if err != nil {
+		return nil, fmt.Errorf("committing container %s: %w (check the changes option)", short(st.containerID), err)
+	}
+	ui.Message("Image ID: " + resp.ID)
+	st.generated["ImageSha256"] = resp.ID
+	st.artifact = &engine.ImageArtifact{
+		BuilderIDValue: engine.BuilderIDImage,
+		Ref:            resp.ID,
+		Generated:      st.generated,
+	}
+	return nil, nil
+}
+
+// commitConfig is the configuration the engine starts the committed
+// image's from. The engine fills what is empty in it from the container's
+// configuration; an empty (not nil) entrypoint stops it from filling in the
+// keep-alive entrypoint (engines from 20.10 on honour the difference).
+func commitConfig(base *container.Config) *container.Config {
+	c := *base
+	if c.Entrypoint == nil {
+		c.Entrypoint = []string{}
+	}
+	return &c
+}
+
+var emptyEntrypoint = regexp.MustCompile(`(?i)^\s*ENTRYPOINT\s*\[\s*\]\s*$`)
+
+// commitChanges passes the changes on, except that "ENTRYPOINT []" (no
+// entrypoint) becomes `ENTRYPOINT [""]`, which means the same to the
+// engine without letting it fill in the build container's entrypoint.
+func commitChanges(changes []string) []string {
+	out := make([]string, len(changes))
+	for i, c := range changes {
+		if emptyEntrypoint.MatchString(c) {
+			c = `ENTRYPOINT [""]`
+		}
+		out[i] = c
+	}
+	return out
+}
+
+// stepExport writes the container's file system to export_path.
+func stepExport(ctx context.Context, st *state) (steps.Cleanup, error) {
+	ui, path := st.env.UI, st.cfg.ExportPath
+	ui.Say("Exporting the container to " + path)
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return nil, fmt.Errorf("exporting to %s: %w", path, err)
+	}
+	// A temporary file beside the target: a failed or cancelled export
+	// never leaves a truncated tarball under the final name.
+	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".imgbuild-*")
+	if err != nil {
+		return nil, fmt.Errorf("exporting to %s: %w", path, err)
+	}
+	cleanup := func(context.Context) error {
+		tmp.Close()
+		if err := os.Remove(tmp.Name()); err != nil && !errors.Is(err, os.ErrNotExist) {
+			return err
+		}
+		return nil
+	}
+	rc, err := st.cli.ContainerExport(ctx, st.containerID)
+	if err != nil {
+		return cleanup, fmt.Errorf("exporting container %s: %w", short(st.containerID), err)
+	}
+	r := ui.TrackProgress("Exporting "+filepath.Base(path), -1, rc)
+	_, err = io.Copy(tmp, r)
+	r.Close()
+	if err == nil {
+		err = tmp.Close()
+	}
+	if err == nil {
+		err = os.Rename(tmp.Name(), path)
+	}
+	if err != nil {
+		return cleanup, fmt.Errorf("exporting container %s to %s: %w", short(st.containerID), path, err)
+	}
+	ui.Message("Exported to " + path)
+	st.artifact = &engine.FileArtifact{Path: path, Generated: st.generated}
+	return nil, nil
+}
+
+// stepDiscard leaves nothing: the cleanup removes the container.
+func stepDiscard(_ context.Context, st *state) (steps.Cleanup, error) {
+	st.env.UI.Say("Discarding the container")
+	st.artifact = &engine.FileArtifact{Generated: st.generated}
+	return nil, nil
+}
+
+var unsafeName = regexp.MustCompile(`[^a-zA-Z0-9_.-]+`)
+
+// ContainerNamePrefix starts the name of every build container, so that
+// leftovers can be found (docker ps -a --filter name=imgbuild-). A label
+// would not do: the engine copies container labels into committed images.
+const ContainerNamePrefix = "imgbuild-"
+
+func containerName(build string) string {
+	var b [4]byte
+	_, _ = rand.Read(b[:])
+	n := strings.Trim(unsafeName.ReplaceAllString(build, "-"), "-.")
+	if len(n) > 40 {
+		n = n[:40]
+	}
+	return ContainerNamePrefix + n + "-" + hex.EncodeToString(b[:])
+}
+
+func optionalPlatform(v string) (*ocispec.Platform, error) {
+	if v == "" {
+		return nil, nil
+	}
+	p, err := parsePlatform(v)
+	if err != nil {
+		return nil, fmt.Errorf("platform: %w", err)
+	}
+	return p, nil
+}

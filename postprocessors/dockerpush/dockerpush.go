@@ -1,0 +1,151 @@
+package dockerpush
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/distribution/reference"
+	"github.com/docker/docker/api/types/image"
+	"github.com/docker/docker/client"
+
+	"github.com/imgbuild/imgbuild/builders/docker/engine"
+	"github.com/imgbuild/imgbuild/internal/plugin"
+	"github.com/imgbuild/imgbuild/internal/secret"
+)
+
+func init() {
+	plugin.RegisterPostProcessor("docker-push", func() plugin.PostProcessor { return &PostProcessor{} })
+}
+
+// Config holds Packer's docker-push options.
+type Config struct {
+	Login                bool   `hcl:"login,optional"`
+	LoginUsername        string `hcl:"login_username,optional"`
+	LoginPassword        string `hcl:"login_password,optional"`
+	LoginServer          string `hcl:"login_server,optional"`
+	EcrLogin             bool   `hcl:"ecr_login,optional"`
+	AWSForceUsePublicECR bool   `hcl:"aws_force_use_public_ecr,optional"`
+	Platform             string `hcl:"platform,optional"`
+	AccessKey            string `hcl:"aws_access_key,optional"`
+	SecretKey            string `hcl:"aws_secret_key,optional"`
+	Token                string `hcl:"aws_token,optional"`
+	Profile              string `hcl:"aws_profile,optional"`
+}
+
+// PostProcessor pushes images.
+type PostProcessor struct{ config Config }
+
+func (p *PostProcessor) Config() any { return &p.config }
+
+func (p *PostProcessor) Prepare() ([]string, error) {
+	c := &p.config
+	secret.Add(c.LoginPassword, c.SecretKey, c.Token)
+	var errs []error
+	if c.EcrLogin && c.LoginServer == "" {
+		errs = append(errs, errors.New("ecr_login needs login_server (the ECR registry address)"))
+	}
+	if c.Login && !c.EcrLogin && (c.LoginUsername == "" || c.LoginPassword == "") {
+		errs = append(errs, errors.New("login = true needs login_username and login_password"))
+	}
+	return nil, errors.Join(errs...)
+}
+
+// PostProcess pushes the artifact's name and every tag docker-tag made.
+// Credentials go with each push request; nothing is written to the
+// user's docker configuration, so there is nothing to log out of.
+func (p *PostProcessor) PostProcess(ctx context.Context, env *plugin.PostProcessEnv, in plugin.Artifact) (plugin.Artifact, bool, bool, error) {
+	if err := engine.Accepts(in, "docker-push", "an image named by docker-tag or docker-import",
+		engine.BuilderIDImage, engine.BuilderIDTag); err != nil {
+		return nil, false, false, err
+	}
+	if p.config.EcrLogin {
+		return nil, false, false, errors.New("docker-push: ecr_login is not supported by imgbuild yet: get a password with `aws ecr get-login-password` and set login = true, login_username = \"AWS\", login_password and login_server")
+	}
+	names := dedupe(append([]string{in.ID()}, engine.TagsOf(in)...))
+	for _, n := range names {
+		if _, err := reference.ParseNormalizedNamed(n); err != nil || strings.HasPrefix(n, "sha256:") {
+			return nil, false, false, fmt.Errorf("docker-push: %q is not a name a registry takes: put a docker-tag post-processor (repository = \"REGISTRY/NAME\") before docker-push", n)
+		}
+	}
+	cli, err := engine.Connect(ctx)
+	if err != nil {
+		return nil, false, false, err
+	}
+	defer cli.Close()
+
+	login := engine.Login{Enabled: p.config.Login, Server: p.config.LoginServer, Username: p.config.LoginUsername, Password: p.config.LoginPassword}
+	if login.Enabled {
+		env.UI.Message("Logging in...")
+		if err := login.Check(ctx, cli); err != nil {
+			return nil, false, false, err
+		}
+	}
+	auth, err := login.RegistryAuth()
+	if err != nil {
+		return nil, false, false, err
+	}
+	for _, name := range names {
+		env.UI.Message("Pushing: " + name)
+		rc, err := cli.ImagePush(ctx, name, image.PushOptions{RegistryAuth: auth})
+		if err == nil {
+			_, err = engine.ReadStream(rc, env.UI.Message)
+			rc.Close()
+		}
+		if err != nil {
+			return nil, false, false, fmt.Errorf("pushing %s: %s%s", name, secret.Mask(err.Error()), authAdvice(err, login))
+		}
+	}
+	generated := engine.GeneratedOf(in)
+	generated["Digest"] = digest(ctx, env, cli, names[0])
+	return &engine.ImageArtifact{
+		BuilderIDValue: engine.BuilderIDImage, // Packer's choice for pushed images
+		Ref:            names[0],
+		Tags:           engine.TagsOf(in),
+		Generated:      generated,
+	}, true, false, nil
+}
+
+// digest returns the registry digest of the pushed name, "" if unknown.
+func digest(ctx context.Context, env *plugin.PostProcessEnv, cli *client.Client, name string) string {
+	info, err := cli.ImageInspect(ctx, name)
+	if err != nil {
+		env.UI.Message("Unable to determine the pushed image's digest: " + err.Error())
+		return ""
+	}
+	named, err := reference.ParseNormalizedNamed(name)
+	if err != nil {
+		return ""
+	}
+	for _, rd := range info.RepoDigests {
+		repo, d, ok := strings.Cut(rd, "@")
+		if ok && (repo == reference.FamiliarName(named) || repo == named.Name()) {
+			return d
+		}
+	}
+	return ""
+}
+
+func authAdvice(err error, l engine.Login) string {
+	msg := strings.ToLower(err.Error())
+	if strings.Contains(msg, "auth") || strings.Contains(msg, "denied") || strings.Contains(msg, "401") {
+		if !l.Enabled {
+			return " (the registry wants credentials: set login = true, login_server, login_username and login_password)"
+		}
+		return " (check login_username and login_password)"
+	}
+	return ""
+}
+
+func dedupe(in []string) []string {
+	seen := map[string]bool{}
+	var out []string
+	for _, s := range in {
+		if !seen[s] {
+			seen[s] = true
+			out = append(out, s)
+		}
+	}
+	return out
+}
