@@ -10,6 +10,7 @@
 #   dockerd                 the local engine (unix socket)
 #   imgbuild-base:latest    a busybox-static image made locally (no registry can be pulled from)
 #   registry                Debian's docker-registry, open, on 127.0.0.1:5000
+#   auth registry           the same with htpasswd basic auth, on 127.0.0.1:5001 (docker-push login tests)
 #   moto_server             the EC2 emulator on 127.0.0.1:5055
 #   sshd, qemu, qemu-img    binaries only; tests start their own instances
 #   test VM image           testdata/vm/ (built by testdata/make-test-vm.sh, cached)
