@@ -1,0 +1,204 @@
+package amazonebs
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/ec2"
+	"github.com/aws/aws-sdk-go-v2/service/ec2/types"
+	"github.com/google/uuid"
+
+	"github.com/imgbuild/imgbuild/internal/awsclient"
+	"github.com/imgbuild/imgbuild/internal/communicator"
+	"github.com/imgbuild/imgbuild/internal/plugin"
+	"github.com/imgbuild/imgbuild/internal/testenv"
+)
+
+// motoEnv points the SDK at the moto server with dummy credentials and
+// gives the test its own ledger folder.
+func motoEnv(t *testing.T) {
+	t.Helper()
+	c, err := net.DialTimeout("tcp", testenv.MotoAddr, time.Second)
+	if err != nil {
+		testenv.Unavailable(t, "moto_server is not listening on "+testenv.MotoAddr)
+	}
+	c.Close()
+	t.Setenv("AWS_ENDPOINT_URL", "http://"+testenv.MotoAddr)
+	t.Setenv("AWS_ACCESS_KEY_ID", "testing")
+	t.Setenv("AWS_SECRET_ACCESS_KEY", "testing")
+	t.Setenv("AWS_REGION", "us-east-1")
+	t.Setenv("AWS_EC2_METADATA_DISABLED", "true")
+	t.Setenv("AWS_CONFIG_FILE", filepath.Join(t.TempDir(), "none"))
+	t.Setenv("AWS_SHARED_CREDENTIALS_FILE", filepath.Join(t.TempDir(), "none"))
+	t.Setenv("XDG_STATE_HOME", t.TempDir())
+}
+
+// ec2For returns a client on moto for region.
+func ec2For(t *testing.T, region string) *ec2.Client {
+	t.Helper()
+	var ac awsclient.AccessConfig
+	cfg, err := ac.Load(context.Background(), region)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ac.EC2(cfg)
+}
+
+// baseConfig is a minimal valid amazon-ebs source on moto, with a name
+// prefix of the test's own so that tests do not see each other's AMIs.
+func baseConfig(t *testing.T, prefix string) *Config {
+	t.Helper()
+	return &Config{
+		AccessConfig: awsclient.AccessConfig{Region: "us-east-1"},
+		AMIConfig: AMIConfig{
+			AMIName:        prefix + "-" + uuid.NewString()[:8],
+			AMIDescription: "built by " + prefix,
+		},
+		RunConfig: RunConfig{
+			InstanceType: "t2.micro",
+			SourceAMIFilter: &awsclient.AMIFilter{
+				Filters:    map[string]string{"name": "ubuntu/images/hvm-ssd/ubuntu-xenial-16.04-amd64-server-*"},
+				Owners:     []string{"099720109477"},
+				MostRecent: true,
+			},
+		},
+		Config: communicator.Config{Type: "none"},
+	}
+}
+
+// testUI records what the builder says.
+type testUI struct {
+	t  testing.TB
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (u *testUI) line(prefix, m string) {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	fmt.Fprintf(&u.b, "%s%s\n", prefix, m)
+	u.t.Log(prefix + m)
+}
+func (u *testUI) Say(m string)                                                           { u.line("==> ", m) }
+func (u *testUI) Message(m string)                                                       { u.line("    ", m) }
+func (u *testUI) Error(m string)                                                         { u.line("!!! ", m) }
+func (u *testUI) Stdout() plugin.WriteCloser                                             { return nopWC{u} }
+func (u *testUI) Stderr() plugin.WriteCloser                                             { return nopWC{u} }
+func (u *testUI) String() string                                                         { u.mu.Lock(); defer u.mu.Unlock(); return u.b.String() }
+func (u *testUI) TrackProgress(_ string, _ int64, r plugin.ReadCloser) plugin.ReadCloser { return r }
+
+type nopWC struct{ u *testUI }
+
+func (w nopWC) Write(p []byte) (int, error) {
+	w.u.line("    ", strings.TrimRight(string(p), "\n"))
+	return len(p), nil
+}
+func (w nopWC) Close() error { return nil }
+
+func newEnv(t *testing.T, name string) (*plugin.BuildEnv, *testUI) {
+	ui := &testUI{t: t}
+	return &plugin.BuildEnv{UI: ui, Name: "amazon-ebs." + name, SourceName: name, RunUUID: uuid.NewString()}, ui
+}
+
+// prepared runs Prepare and fails the test on error.
+func prepared(t *testing.T, c *Config) *Builder {
+	t.Helper()
+	b := &Builder{cfg: *c}
+	if _, err := b.Prepare(); err != nil {
+		t.Fatalf("Prepare: %v", err)
+	}
+	return b
+}
+
+// leftovers lists, by asking moto, every temporary resource of run that
+// still exists in region: live instances, key pairs, security groups, and
+// AMIs or snapshots still marked pending.
+func leftovers(t *testing.T, region, run string) []string {
+	t.Helper()
+	ctx := context.Background()
+	c := ec2For(t, region)
+	var out []string
+	tagRun := []types.Filter{{Name: aws.String("tag:" + TagRun), Values: []string{run}}}
+	inst, err := c.DescribeInstances(ctx, &ec2.DescribeInstancesInput{Filters: tagRun})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range inst.Reservations {
+		for _, i := range r.Instances {
+			if i.State.Name != types.InstanceStateNameTerminated {
+				out = append(out, "instance "+aws.ToString(i.InstanceId)+" "+string(i.State.Name))
+			}
+		}
+	}
+	kps, err := c.DescribeKeyPairs(ctx, &ec2.DescribeKeyPairsInput{Filters: tagRun})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, k := range kps.KeyPairs {
+		out = append(out, "key pair "+aws.ToString(k.KeyName))
+	}
+	sgs, err := c.DescribeSecurityGroups(ctx, &ec2.DescribeSecurityGroupsInput{Filters: tagRun})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, g := range sgs.SecurityGroups {
+		out = append(out, "security group "+aws.ToString(g.GroupId))
+	}
+	pending := []types.Filter{{Name: aws.String("tag:" + TagPendingRun), Values: []string{run}}}
+	imgs, err := c.DescribeImages(ctx, &ec2.DescribeImagesInput{Owners: []string{"self"}, Filters: pending})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, i := range imgs.Images {
+		out = append(out, "AMI "+aws.ToString(i.ImageId))
+	}
+	snaps, err := c.DescribeSnapshots(ctx, &ec2.DescribeSnapshotsInput{OwnerIds: []string{"self"}, Filters: pending})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range snaps.Snapshots {
+		out = append(out, "snapshot "+aws.ToString(s.SnapshotId))
+	}
+	return out
+}
+
+func assertNoLeftovers(t *testing.T, run string, regions ...string) {
+	t.Helper()
+	for _, r := range regions {
+		if l := leftovers(t, r, run); len(l) > 0 {
+			t.Errorf("run %s left resources in %s: %v", run, r, l)
+		}
+	}
+}
+
+// imagesNamed returns the AMIs called name in region.
+func imagesNamed(t *testing.T, region, name string) []types.Image {
+	t.Helper()
+	out, err := ec2For(t, region).DescribeImages(context.Background(), &ec2.DescribeImagesInput{
+		Owners: []string{"self"}, Filters: []types.Filter{{Name: aws.String("name"), Values: []string{name}}},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out.Images
+}
+
+// removeAMIs deletes what a successful test built.
+func removeAMIs(t *testing.T, a plugin.Artifact) {
+	t.Helper()
+	if a == nil {
+		return
+	}
+	t.Cleanup(func() {
+		if err := a.Destroy(context.Background()); err != nil {
+			t.Errorf("removing the test's AMIs: %v", err)
+		}
+	})
+}

@@ -1,0 +1,137 @@
+package amazonebs
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/ec2"
+	"github.com/aws/aws-sdk-go-v2/service/ec2/types"
+	"github.com/google/uuid"
+
+	"github.com/imgbuild/imgbuild/internal/awsclient"
+	"github.com/imgbuild/imgbuild/internal/communicator"
+	"github.com/imgbuild/imgbuild/internal/ledger"
+	"github.com/imgbuild/imgbuild/internal/steps"
+)
+
+// stepSecurityGroup makes a temporary security group that lets SSH in,
+// unless the template names groups. Sets sgIDs.
+func stepSecurityGroup(ctx context.Context, s *state) (steps.Cleanup, error) {
+	c := s.cfg
+	if len(s.sgIDs) > 0 {
+		return nil, nil
+	}
+	name := "packer_" + uuid.NewString()
+	in := &ec2.CreateSecurityGroupInput{
+		GroupName:         aws.String(name),
+		Description:       aws.String("Temporary group for imgbuild " + s.env.Name),
+		TagSpecifications: []types.TagSpecification{tagSpec(types.ResourceTypeSecurityGroup, s.runTags())},
+	}
+	if s.vpcID != "" {
+		in.VpcId = aws.String(s.vpcID)
+	}
+	s.say("Creating temporary security group %s...", name)
+	id, err := s.createSecurityGroup(ctx, in)
+	if err != nil {
+		return nil, fmt.Errorf("creating security group: %w", awsclient.Explain(err))
+	}
+	cleanup := func(ctx context.Context) error {
+		s.say("Deleting temporary security group %s...", id)
+		// The instance may still be shutting down: retry DependencyViolation.
+		err := awsclient.Retry(ctx, 3*time.Minute, func(ctx context.Context) error {
+			_, err := s.ec2.DeleteSecurityGroup(ctx, &ec2.DeleteSecurityGroupInput{GroupId: aws.String(id)})
+			if awsclient.IsNotFound(err) {
+				return nil
+			}
+			return err
+		})
+		if err != nil {
+			return fmt.Errorf("deleting security group %s: %w", id, err)
+		}
+		s.forget(ledger.KindSecurityGroup, id, s.region)
+		return nil
+	}
+	if err := s.record(ledger.KindSecurityGroup, id, s.region); err != nil {
+		return cleanup, err
+	}
+	s.sgIDs = []string{id}
+	if c.Type == communicator.TypeNone {
+		return cleanup, nil
+	}
+	cidrs := c.TemporarySecurityGroupSourceCIDRs
+	if c.TemporarySecurityGroupSourcePublicIP {
+		ip, err := publicIP(ctx)
+		if err != nil {
+			return cleanup, err
+		}
+		cidrs = []string{ip + "/32"}
+	}
+	perm := types.IpPermission{
+		IpProtocol: aws.String("tcp"),
+		FromPort:   aws.Int32(int32(c.SSHPort)),
+		ToPort:     aws.Int32(int32(c.SSHPort)),
+	}
+	for _, cidr := range cidrs {
+		perm.IpRanges = append(perm.IpRanges, types.IpRange{CidrIp: aws.String(cidr)})
+	}
+	err = awsclient.Retry(ctx, 2*time.Minute, func(ctx context.Context) error {
+		_, err := s.ec2.AuthorizeSecurityGroupIngress(ctx, &ec2.AuthorizeSecurityGroupIngressInput{
+			GroupId: aws.String(id), IpPermissions: []types.IpPermission{perm},
+		})
+		// The SDK retries a call whose answer was lost; the rule may
+		// already be there from the first try.
+		if awsclient.Code(err) == "InvalidPermission.Duplicate" {
+			return nil
+		}
+		return err
+	})
+	if err != nil {
+		return cleanup, fmt.Errorf("allowing SSH into security group %s: %w", id, awsclient.Explain(err))
+	}
+	return cleanup, nil
+}
+
+// publicIP asks checkip.amazonaws.com for this machine's address, for
+// temporary_security_group_source_public_ip.
+func publicIP(ctx context.Context) (string, error) {
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, "https://checkip.amazonaws.com", nil)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return "", fmt.Errorf("finding this machine's public IP for temporary_security_group_source_public_ip: %w (set temporary_security_group_source_cidrs instead)", err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(io.LimitReader(resp.Body, 64))
+	if err != nil {
+		return "", fmt.Errorf("finding this machine's public IP: %w", err)
+	}
+	return strings.TrimSpace(string(b)), nil
+}
+
+// createSecurityGroup creates the group; when the SDK retried a call whose
+// answer was lost, the group already exists under our (unique) name, and
+// its id is looked up.
+func (s *state) createSecurityGroup(ctx context.Context, in *ec2.CreateSecurityGroupInput) (string, error) {
+	out, err := s.ec2.CreateSecurityGroup(ctx, in)
+	if err == nil {
+		return aws.ToString(out.GroupId), nil
+	}
+	if awsclient.Code(err) != "InvalidGroup.Duplicate" {
+		return "", err
+	}
+	f := []types.Filter{
+		{Name: aws.String("group-name"), Values: []string{aws.ToString(in.GroupName)}},
+		{Name: aws.String("tag:" + TagRun), Values: []string{s.runID}},
+	}
+	found, derr := s.ec2.DescribeSecurityGroups(ctx, &ec2.DescribeSecurityGroupsInput{Filters: f})
+	if derr != nil || len(found.SecurityGroups) != 1 {
+		return "", err
+	}
+	return aws.ToString(found.SecurityGroups[0].GroupId), nil
+}

@@ -1,0 +1,69 @@
+package awsclient
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/ec2"
+	"github.com/aws/aws-sdk-go-v2/service/ec2/types"
+)
+
+// ImageSnapshots returns the EBS snapshot ids behind an AMI.
+func ImageSnapshots(img types.Image) []string {
+	var out []string
+	for _, bdm := range img.BlockDeviceMappings {
+		if bdm.Ebs != nil && aws.ToString(bdm.Ebs.SnapshotId) != "" {
+			out = append(out, aws.ToString(bdm.Ebs.SnapshotId))
+		}
+	}
+	return out
+}
+
+// DeleteImage deregisters an AMI and, when withSnapshots, deletes its
+// snapshots. An AMI that is already gone is not an error. It returns the
+// snapshots it deleted.
+func DeleteImage(ctx context.Context, c *ec2.Client, id string, withSnapshots bool) ([]string, error) {
+	out, err := c.DescribeImages(ctx, &ec2.DescribeImagesInput{ImageIds: []string{id}})
+	if err != nil && !IsNotFound(err) {
+		return nil, fmt.Errorf("looking up AMI %s: %w", id, Explain(err))
+	}
+	var snaps []string
+	if err == nil && len(out.Images) > 0 {
+		snaps = ImageSnapshots(out.Images[0])
+		if _, err := c.DeregisterImage(ctx, &ec2.DeregisterImageInput{ImageId: aws.String(id)}); err != nil && !IsNotFound(err) {
+			return nil, fmt.Errorf("deregistering AMI %s: %w", id, Explain(err))
+		}
+	}
+	if !withSnapshots {
+		return nil, nil
+	}
+	var errs []error
+	for _, sn := range snaps {
+		if err := DeleteSnapshot(ctx, c, sn); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return snaps, errors.Join(errs...)
+}
+
+// DeleteSnapshot deletes a snapshot; one already gone is not an error.
+// It retries while the snapshot is still in use by an AMI being
+// deregistered.
+func DeleteSnapshot(ctx context.Context, c *ec2.Client, id string) error {
+	err := Retry(ctx, defaultRetry, func(ctx context.Context) error {
+		_, err := c.DeleteSnapshot(ctx, &ec2.DeleteSnapshotInput{SnapshotId: aws.String(id)})
+		if IsNotFound(err) {
+			return nil
+		}
+		if Code(err) == "InvalidSnapshot.InUse" {
+			return &retryableErr{err}
+		}
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("deleting snapshot %s: %w", id, Explain(err))
+	}
+	return nil
+}

@@ -1,0 +1,274 @@
+package awsclient
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sort"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/ec2"
+	"github.com/aws/aws-sdk-go-v2/service/ec2/types"
+
+	"github.com/imgbuild/imgbuild/internal/ledger"
+)
+
+// Tag keys the amazon-ebs builder puts on what it creates (see
+// builders/amazonebs): temporary resources carry TagRun, unfinished AMIs
+// and snapshots carry TagPendingRun.
+const (
+	TagRun        = "imgbuild:run"
+	TagPendingRun = "imgbuild:pending-run"
+)
+
+// Leftover is a resource a run left behind.
+type Leftover struct {
+	Kind     string // ledger.Kind*
+	ID       string
+	Region   string
+	Endpoint string
+	Run      string
+	Found    string // "ledger" or "tag"
+}
+
+func (l Leftover) String() string {
+	return fmt.Sprintf("%s %s in %s (run %s, found by %s)", l.Kind, l.ID, l.Region, l.Run, l.Found)
+}
+
+// Sweeper finds and removes leftovers. Credentials come from the standard
+// chain; the region and endpoint of each resource from the ledger.
+type Sweeper struct {
+	Ledger *ledger.Ledger
+	// Regions to search by tag besides those in the ledger.
+	Regions []string
+	clients map[string]*ec2.Client
+}
+
+func (s *Sweeper) client(ctx context.Context, region, endpoint string) (*ec2.Client, error) {
+	key := region + "|" + endpoint
+	if c, ok := s.clients[key]; ok {
+		return c, nil
+	}
+	ac := AccessConfig{CustomEndpointEC2: endpoint}
+	cfg, err := ac.Load(ctx, region)
+	if err != nil {
+		return nil, err
+	}
+	if s.clients == nil {
+		s.clients = map[string]*ec2.Client{}
+	}
+	c := ac.EC2(cfg)
+	s.clients[key] = c
+	return c, nil
+}
+
+// Find lists what run ("" for every run) left: first the ledger's
+// outstanding entries that still exist, then resources carrying the run
+// tags in the regions the ledger or Regions name. skipRun, when set,
+// excludes runs (builds still in progress).
+func (s *Sweeper) Find(ctx context.Context, run string, skipRun func(string) bool) ([]Leftover, error) {
+	entries, err := s.Ledger.Read()
+	if err != nil {
+		return nil, err
+	}
+	seen := map[string]bool{}
+	var out []Leftover
+	type place struct{ region, endpoint string }
+	places := map[place]bool{}
+	for _, r := range s.Regions {
+		places[place{r, ""}] = true
+	}
+	for _, e := range entries {
+		if run == "" || e.Run == run {
+			places[place{e.Region, e.Endpoint}] = true
+		}
+	}
+	for _, e := range ledger.Outstanding(entries, run) {
+		if skipRun != nil && skipRun(e.Run) {
+			continue
+		}
+		c, err := s.client(ctx, e.Region, e.Endpoint)
+		if err != nil {
+			return nil, err
+		}
+		exists, err := stillThere(ctx, c, e.Kind, e.ID)
+		if err != nil {
+			return nil, fmt.Errorf("checking %s %s in %s: %w", e.Kind, e.ID, e.Region, Explain(err))
+		}
+		if !exists {
+			_ = s.Ledger.Append(ledger.Entry{Run: e.Run, Action: ledger.Deleted, Kind: e.Kind, ID: e.ID, Region: e.Region, Endpoint: e.Endpoint})
+			continue
+		}
+		l := Leftover{Kind: e.Kind, ID: e.ID, Region: e.Region, Endpoint: e.Endpoint, Run: e.Run, Found: "ledger"}
+		seen[l.Kind+"/"+l.Region+"/"+l.ID] = true
+		out = append(out, l)
+	}
+	ps := make([]place, 0, len(places))
+	for p := range places {
+		if p.region != "" {
+			ps = append(ps, p)
+		}
+	}
+	sort.Slice(ps, func(i, j int) bool { return ps[i].region+ps[i].endpoint < ps[j].region+ps[j].endpoint })
+	for _, p := range ps {
+		c, err := s.client(ctx, p.region, p.endpoint)
+		if err != nil {
+			return nil, err
+		}
+		tagged, err := findTagged(ctx, c, run)
+		if err != nil {
+			return nil, fmt.Errorf("searching %s for tagged leftovers: %w", p.region, Explain(err))
+		}
+		for _, l := range tagged {
+			l.Region, l.Endpoint, l.Found = p.region, p.endpoint, "tag"
+			if seen[l.Kind+"/"+l.Region+"/"+l.ID] || (skipRun != nil && skipRun(l.Run)) {
+				continue
+			}
+			seen[l.Kind+"/"+l.Region+"/"+l.ID] = true
+			out = append(out, l)
+		}
+	}
+	sort.SliceStable(out, func(i, j int) bool { return kindOrder[out[i].Kind] < kindOrder[out[j].Kind] })
+	return out, nil
+}
+
+// kindOrder removes instances first (they hold the key pair, the group
+// and the volumes), then images before their snapshots.
+var kindOrder = map[string]int{
+	ledger.KindInstance: 0, ledger.KindImage: 1, ledger.KindSnapshot: 2,
+	ledger.KindSecurityGroup: 3, ledger.KindKeyPair: 4,
+}
+
+func stillThere(ctx context.Context, c *ec2.Client, kind, id string) (bool, error) {
+	var err error
+	switch kind {
+	case ledger.KindInstance:
+		var out *ec2.DescribeInstancesOutput
+		out, err = c.DescribeInstances(ctx, &ec2.DescribeInstancesInput{InstanceIds: []string{id}})
+		if err == nil {
+			for _, r := range out.Reservations {
+				for _, i := range r.Instances {
+					if i.State != nil && i.State.Name != types.InstanceStateNameTerminated {
+						return true, nil
+					}
+				}
+			}
+			return false, nil
+		}
+	case ledger.KindKeyPair:
+		var out *ec2.DescribeKeyPairsOutput
+		out, err = c.DescribeKeyPairs(ctx, &ec2.DescribeKeyPairsInput{KeyNames: []string{id}})
+		if err == nil {
+			return len(out.KeyPairs) > 0, nil
+		}
+	case ledger.KindSecurityGroup:
+		var out *ec2.DescribeSecurityGroupsOutput
+		out, err = c.DescribeSecurityGroups(ctx, &ec2.DescribeSecurityGroupsInput{GroupIds: []string{id}})
+		if err == nil {
+			return len(out.SecurityGroups) > 0, nil
+		}
+	case ledger.KindImage:
+		var out *ec2.DescribeImagesOutput
+		out, err = c.DescribeImages(ctx, &ec2.DescribeImagesInput{ImageIds: []string{id}})
+		if err == nil {
+			return len(out.Images) > 0, nil
+		}
+	case ledger.KindSnapshot:
+		var out *ec2.DescribeSnapshotsOutput
+		out, err = c.DescribeSnapshots(ctx, &ec2.DescribeSnapshotsInput{SnapshotIds: []string{id}})
+		if err == nil {
+			return len(out.Snapshots) > 0, nil
+		}
+	default:
+		return false, fmt.Errorf("unknown resource kind %q in the ledger", kind)
+	}
+	if IsNotFound(err) {
+		return false, nil
+	}
+	return false, err
+}
+
+func tagFilter(key, run string) []types.Filter {
+	if run == "" {
+		return []types.Filter{{Name: aws.String("tag-key"), Values: []string{key}}}
+	}
+	return []types.Filter{{Name: aws.String("tag:" + key), Values: []string{run}}}
+}
+
+func findTagged(ctx context.Context, c *ec2.Client, run string) ([]Leftover, error) {
+	var out []Leftover
+	insts, err := c.DescribeInstances(ctx, &ec2.DescribeInstancesInput{Filters: tagFilter(TagRun, run)})
+	if err != nil {
+		return nil, err
+	}
+	for _, r := range insts.Reservations {
+		for _, i := range r.Instances {
+			if i.State != nil && i.State.Name != types.InstanceStateNameTerminated {
+				out = append(out, Leftover{Kind: ledger.KindInstance, ID: aws.ToString(i.InstanceId), Run: Tags(i.Tags)[TagRun]})
+			}
+		}
+	}
+	kps, err := c.DescribeKeyPairs(ctx, &ec2.DescribeKeyPairsInput{Filters: tagFilter(TagRun, run)})
+	if err != nil {
+		return nil, err
+	}
+	for _, k := range kps.KeyPairs {
+		out = append(out, Leftover{Kind: ledger.KindKeyPair, ID: aws.ToString(k.KeyName), Run: Tags(k.Tags)[TagRun]})
+	}
+	sgs, err := c.DescribeSecurityGroups(ctx, &ec2.DescribeSecurityGroupsInput{Filters: tagFilter(TagRun, run)})
+	if err != nil {
+		return nil, err
+	}
+	for _, g := range sgs.SecurityGroups {
+		out = append(out, Leftover{Kind: ledger.KindSecurityGroup, ID: aws.ToString(g.GroupId), Run: Tags(g.Tags)[TagRun]})
+	}
+	imgs, err := c.DescribeImages(ctx, &ec2.DescribeImagesInput{Owners: []string{"self"}, Filters: tagFilter(TagPendingRun, run)})
+	if err != nil {
+		return nil, err
+	}
+	for _, i := range imgs.Images {
+		out = append(out, Leftover{Kind: ledger.KindImage, ID: aws.ToString(i.ImageId), Run: Tags(i.Tags)[TagPendingRun]})
+	}
+	snaps, err := c.DescribeSnapshots(ctx, &ec2.DescribeSnapshotsInput{OwnerIds: []string{"self"}, Filters: tagFilter(TagPendingRun, run)})
+	if err != nil {
+		return nil, err
+	}
+	for _, sn := range snaps.Snapshots {
+		out = append(out, Leftover{Kind: ledger.KindSnapshot, ID: aws.ToString(sn.SnapshotId), Run: Tags(sn.Tags)[TagPendingRun]})
+	}
+	return out, nil
+}
+
+// Remove deletes one leftover and notes it in the ledger.
+func (s *Sweeper) Remove(ctx context.Context, l Leftover) error {
+	c, err := s.client(ctx, l.Region, l.Endpoint)
+	if err != nil {
+		return err
+	}
+	switch l.Kind {
+	case ledger.KindInstance:
+		_, err = c.TerminateInstances(ctx, &ec2.TerminateInstancesInput{InstanceIds: []string{l.ID}})
+		if err == nil {
+			w := ec2.NewInstanceTerminatedWaiter(c, func(o *ec2.InstanceTerminatedWaiterOptions) { o.MinDelay = time.Second })
+			err = w.Wait(ctx, &ec2.DescribeInstancesInput{InstanceIds: []string{l.ID}}, 10*time.Minute)
+		}
+	case ledger.KindKeyPair:
+		_, err = c.DeleteKeyPair(ctx, &ec2.DeleteKeyPairInput{KeyName: aws.String(l.ID)})
+	case ledger.KindSecurityGroup:
+		err = Retry(ctx, 3*time.Minute, func(ctx context.Context) error {
+			_, err := c.DeleteSecurityGroup(ctx, &ec2.DeleteSecurityGroupInput{GroupId: aws.String(l.ID)})
+			return err
+		})
+	case ledger.KindImage:
+		_, err = DeleteImage(ctx, c, l.ID, true)
+	case ledger.KindSnapshot:
+		err = DeleteSnapshot(ctx, c, l.ID)
+	default:
+		err = errors.New("unknown kind")
+	}
+	if err != nil && !IsNotFound(err) {
+		return fmt.Errorf("removing %s: %w", l, Explain(err))
+	}
+	return s.Ledger.Append(ledger.Entry{Run: l.Run, Action: ledger.Deleted, Kind: l.Kind, ID: l.ID, Region: l.Region, Endpoint: l.Endpoint})
+}

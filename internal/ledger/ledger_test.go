@@ -1,0 +1,119 @@
+package ledger
+
+import (
+	"os"
+	"os/exec"
+	"path/filepath"
+	"testing"
+)
+
+func TestOutstandingListsOnlyResourcesNeitherDeletedNorKept(t *testing.T) {
+	l, err := Open(filepath.Join(t.TempDir(), "x", "resources.jsonl"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range []Entry{
+		{Run: "r1", Action: Created, Kind: KindKeyPair, ID: "k1", Region: "us-east-1"},
+		{Run: "r1", Action: Created, Kind: KindInstance, ID: "i-1", Region: "us-east-1"},
+		{Run: "r1", Action: Created, Kind: KindImage, ID: "ami-1", Region: "us-east-1"},
+		{Run: "r2", Action: Created, Kind: KindSecurityGroup, ID: "sg-2", Region: "us-west-2"},
+		{Run: "r1", Action: Deleted, Kind: KindKeyPair, ID: "k1", Region: "us-east-1"},
+		{Run: "r1", Action: Kept, Kind: KindImage, ID: "ami-1", Region: "us-east-1"},
+	} {
+		if err := l.Append(e); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// A torn line, as after a crash mid-write, is skipped.
+	f, _ := os.OpenFile(l.Path(), os.O_APPEND|os.O_WRONLY, 0)
+	f.WriteString(`{"run":"r1","act`)
+	f.Close()
+
+	all, err := l.Read()
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		run  string
+		want []string
+	}{
+		{"", []string{"i-1", "sg-2"}},
+		{"r1", []string{"i-1"}},
+		{"r2", []string{"sg-2"}},
+		{"r3", nil},
+	}
+	for _, tt := range tests {
+		got := Outstanding(all, tt.run)
+		var ids []string
+		for _, e := range got {
+			ids = append(ids, e.ID)
+		}
+		if len(ids) != len(tt.want) || (len(ids) > 0 && ids[0] != tt.want[0]) || (len(ids) > 1 && ids[1] != tt.want[1]) {
+			t.Errorf("Outstanding(run=%q) = %v, want %v", tt.run, ids, tt.want)
+		}
+	}
+}
+
+func TestDefaultPathFollowsXDGStateHome(t *testing.T) {
+	t.Setenv("XDG_STATE_HOME", "/tmp/state-x")
+	p, err := DefaultPath()
+	if err != nil || p != "/tmp/state-x/imgbuild/resources.jsonl" {
+		t.Fatalf("DefaultPath() = %q, %v", p, err)
+	}
+}
+
+func TestRunAliveOnlyForALiveProcessOnThisHost(t *testing.T) {
+	host, _ := os.Hostname()
+	sleeper := exec.Command("sleep", "30")
+	if err := sleeper.Start(); err != nil {
+		t.Skip("no sleep command")
+	}
+	defer func() { sleeper.Process.Kill(); sleeper.Wait() }()
+	dead := exec.Command("true")
+	dead.Run()
+	entries := []Entry{
+		{Run: "live", PID: sleeper.Process.Pid, Host: host},
+		{Run: "dead", PID: dead.Process.Pid, Host: host},
+		{Run: "elsewhere", PID: sleeper.Process.Pid, Host: host + "-other"},
+		{Run: "old", PID: 0},
+	}
+	for run, want := range map[string]bool{"live": true, "dead": false, "elsewhere": false, "old": false, "unknown": false} {
+		if got := RunAlive(entries, run); got != want {
+			t.Errorf("RunAlive(%q) = %v, want %v", run, got, want)
+		}
+	}
+}
+
+func TestCompactKeepsOnlyOutstandingEntries(t *testing.T) {
+	l, err := Open(filepath.Join(t.TempDir(), "resources.jsonl"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range []Entry{
+		{Run: "r", Action: Created, Kind: KindInstance, ID: "i-1", Region: "r1"},
+		{Run: "r", Action: Created, Kind: KindKeyPair, ID: "k", Region: "r1"},
+		{Run: "r", Action: Deleted, Kind: KindInstance, ID: "i-1", Region: "r1"},
+		{Run: "r", Action: Created, Kind: KindImage, ID: "ami-1", Region: "r1"},
+		{Run: "r", Action: Kept, Kind: KindImage, ID: "ami-1", Region: "r1"},
+	} {
+		l.Append(e)
+	}
+	if err := l.Compact(); err != nil {
+		t.Fatal(err)
+	}
+	entries, err := l.Read()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(entries) != 1 || entries[0].ID != "k" {
+		t.Fatalf("after Compact: %+v, want only the key pair", entries)
+	}
+	// Appends keep working on the new file.
+	if err := l.Append(Entry{Run: "r", Action: Deleted, Kind: KindKeyPair, ID: "k", Region: "r1"}); err != nil {
+		t.Fatal(err)
+	}
+	entries, _ = l.Read()
+	if len(Outstanding(entries, "")) != 0 {
+		t.Fatalf("outstanding after delete: %+v", entries)
+	}
+}
