@@ -1,0 +1,80 @@
+package bench
+
+import (
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/imgbuild/imgbuild/internal/testenv"
+)
+
+// BenchmarkValidateLargeTemplate runs `imgbuild validate` on a generated
+// template with 200 sources and 200 builds (each with provisioners and a
+// post-processor), and `imgbuild version` in the same run, and reports
+// validate's whole-process time as a ratio to version's (x-version;
+// target at most 3).
+func BenchmarkValidateLargeTemplate(b *testing.B) {
+	bin := testenv.Binary(b)
+	dir := b.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "large.pkr.hcl"), []byte(largeTemplate(200)), 0o644); err != nil {
+		b.Fatal(err)
+	}
+	if out, err := exec.Command(bin, "validate", dir).CombinedOutput(); err != nil {
+		b.Fatalf("the generated template does not validate: %v\n%s", err, out)
+	}
+	var validate, version time.Duration
+	for i := 0; i < b.N; i++ {
+		start := time.Now()
+		if out, err := exec.Command(bin, "validate", dir).CombinedOutput(); err != nil {
+			b.Fatalf("validate: %v\n%s", err, out)
+		}
+		validate += time.Since(start)
+
+		start = time.Now()
+		if out, err := exec.Command(bin, "version").CombinedOutput(); err != nil {
+			b.Fatalf("version: %v\n%s", err, out)
+		}
+		version += time.Since(start)
+	}
+	b.ReportMetric(validate.Seconds()/float64(b.N), "s-validate")
+	b.ReportMetric(version.Seconds()/float64(b.N), "s-version")
+	b.ReportMetric(float64(validate)/float64(version), "x-version")
+}
+
+// largeTemplate writes n variables, n docker sources and n builds.
+func largeTemplate(n int) string {
+	var sb strings.Builder
+	sb.WriteString("locals {\n  base = \"imgbuild-base:latest\"\n}\n")
+	for i := 0; i < n; i++ {
+		fmt.Fprintf(&sb, `variable "tag_%[1]d" {
+  type    = string
+  default = "v%[1]d"
+}
+source "docker" "s%[1]d" {
+  image   = local.base
+  commit  = true
+  changes = ["ENV N=%[1]d", "LABEL tag=${var.tag_%[1]d}"]
+}
+build {
+  name    = "b%[1]d"
+  sources = ["source.docker.s%[1]d"]
+  provisioner "shell" {
+    inline = ["echo ${build.ID} ${source.name}", "echo %[1]d > /n"]
+  }
+  provisioner "file" {
+    content     = "hello ${upper(var.tag_%[1]d)}"
+    destination = "/tmp/hello-%[1]d"
+  }
+  post-processor "docker-tag" {
+    repository = "bench/s%[1]d"
+    tags       = [var.tag_%[1]d]
+  }
+}
+`, i)
+	}
+	return sb.String()
+}

@@ -1,0 +1,167 @@
+package template
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+
+	"github.com/hashicorp/hcl/v2"
+)
+
+const (
+	hclExt         = ".pkr.hcl"
+	jsonExt        = ".pkr.json"
+	autoVarHCLExt  = ".auto.pkrvars.hcl"
+	autoVarJSONExt = ".auto.pkrvars.json"
+)
+
+// parseFiles finds and parses the template's files: a single file, or
+// every *.pkr.hcl then every *.pkr.json in a directory (each sorted by
+// name, as Packer does).
+func (t *Template) parseFiles() hcl.Diagnostics {
+	if t.inline != nil {
+		return t.parseInline()
+	}
+	path := t.opts.Path
+	if path == "" {
+		path = "."
+	}
+	st, err := os.Stat(path)
+	if err != nil {
+		return hcl.Diagnostics{{
+			Severity: hcl.DiagError,
+			Summary:  "Could not read the template",
+			Detail:   fmt.Sprintf("%v. Pass a *.pkr.hcl or *.pkr.json file, or a directory that holds some.", err),
+		}}
+	}
+	var files []string
+	if st.IsDir() {
+		t.baseDir = filepath.Clean(path)
+		hclFiles, jsonFiles, err := listByExt(path, hclExt, jsonExt)
+		if err != nil {
+			return hcl.Diagnostics{{Severity: hcl.DiagError, Summary: "Could not read the template directory", Detail: err.Error()}}
+		}
+		files = append(hclFiles, jsonFiles...)
+	} else {
+		t.baseDir = filepath.Dir(path)
+		switch {
+		case strings.HasSuffix(path, hclExt), strings.HasSuffix(path, jsonExt):
+			files = []string{path}
+		case strings.HasSuffix(path, ".json"):
+			return hcl.Diagnostics{{
+				Severity: hcl.DiagError,
+				Summary:  "Legacy JSON templates are not supported",
+				Detail: fmt.Sprintf("%s looks like a legacy Packer JSON template. imgbuild reads HCL2 "+
+					"templates only; convert it with `packer hcl2_upgrade`, or name an HCL2 JSON "+
+					"template *.pkr.json.", path),
+			}}
+		}
+	}
+	if len(files) == 0 {
+		return hcl.Diagnostics{{
+			Severity: hcl.DiagError,
+			Summary:  "Could not find any config file in " + path,
+			Detail:   "A config file must be suffixed with `.pkr.hcl` or `.pkr.json`. A folder can be referenced.",
+		}}
+	}
+	var diags hcl.Diagnostics
+	for _, name := range files {
+		f, d := t.parseFile(name)
+		diags = append(diags, d...)
+		if f != nil {
+			t.fileNames = append(t.fileNames, name)
+		}
+	}
+	return diags
+}
+
+func (t *Template) parseFile(name string) (*hcl.File, hcl.Diagnostics) {
+	if strings.HasSuffix(name, ".json") {
+		return t.parser.ParseJSONFile(name)
+	}
+	if f := t.parser.Files()[name]; f != nil {
+		return f, nil
+	}
+	src, err := os.ReadFile(name)
+	if err != nil {
+		return nil, hcl.Diagnostics{{
+			Severity: hcl.DiagError,
+			Summary:  "Failed to read file",
+			Detail:   fmt.Sprintf("The file %q could not be read: %v.", name, err),
+		}}
+	}
+	f, diags := parseHCL(src, name)
+	if f != nil {
+		t.parser.AddFile(name, f)
+	}
+	return f, diags
+}
+
+// listByExt returns dir's files ending in each extension, sorted, as
+// paths joined to dir.
+func listByExt(dir string, exts ...string) (first, second []string, err error) {
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return nil, nil, err
+	}
+	var out [2][]string
+	for _, e := range entries {
+		if e.IsDir() {
+			continue
+		}
+		for i, ext := range exts {
+			if i < 2 && strings.HasSuffix(e.Name(), ext) {
+				out[i] = append(out[i], filepath.Join(dir, e.Name()))
+			}
+		}
+	}
+	sort.Strings(out[0])
+	sort.Strings(out[1])
+	return out[0], out[1], nil
+}
+
+// varFileNames lists the *.auto.pkrvars.* files loaded automatically for a
+// directory (none for a single template file, as in Packer).
+func (t *Template) autoVarFiles() ([]string, error) {
+	if t.inline != nil {
+		return nil, nil
+	}
+	st, err := os.Stat(t.opts.Path)
+	if err != nil || !st.IsDir() {
+		return nil, nil
+	}
+	h, j, err := listByExt(t.opts.Path, autoVarHCLExt, autoVarJSONExt)
+	return append(h, j...), err
+}
+
+// parseInline parses in-memory files, in name order.
+func (t *Template) parseInline() hcl.Diagnostics {
+	t.baseDir = "."
+	names := make([]string, 0, len(t.inline))
+	for n := range t.inline {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	var diags hcl.Diagnostics
+	for _, name := range names {
+		var (
+			f *hcl.File
+			d hcl.Diagnostics
+		)
+		if strings.HasSuffix(name, ".json") {
+			f, d = t.parser.ParseJSON(t.inline[name], name)
+		} else {
+			f, d = parseHCL(t.inline[name], name)
+			if f != nil {
+				t.parser.AddFile(name, f)
+			}
+		}
+		diags = append(diags, d...)
+		if f != nil {
+			t.fileNames = append(t.fileNames, name)
+		}
+	}
+	return diags
+}

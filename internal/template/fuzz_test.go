@@ -1,0 +1,116 @@
+package template
+
+import (
+	"context"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/hashicorp/hcl/v2"
+	"github.com/hashicorp/hcl/v2/hclsyntax"
+	"github.com/zclconf/go-cty/cty/function"
+)
+
+// loadInline is Load over one in-memory file, for fuzzing.
+func loadInline(name string, src []byte, opts LoadOptions) (*Template, hcl.Diagnostics) {
+	t := Empty(context.Background())
+	t.opts = opts
+	t.inline = map[string][]byte{name: src}
+	return t, t.load()
+}
+
+// FuzzTemplate feeds arbitrary text to the parser and evaluator (Load,
+// Plans, configuring provisioners and post-processors, and rendering the
+// diagnostics). It must never panic.
+func FuzzTemplate(f *testing.F) {
+	for _, pattern := range []string{
+		"../../testdata/templates/valid/*/*.pkr.hcl",
+		"../../testdata/templates/invalid/*.pkr.hcl",
+	} {
+		paths, _ := filepath.Glob(pattern)
+		for _, p := range paths {
+			b, err := os.ReadFile(p)
+			if err == nil && !strings.Contains(string(b), "bcrypt") {
+				f.Add(b, false)
+			}
+		}
+	}
+	if jsons, _ := filepath.Glob("../../testdata/templates/valid/*/*.pkr.json"); len(jsons) > 0 {
+		for _, p := range jsons {
+			if b, err := os.ReadFile(p); err == nil {
+				f.Add(b, true)
+			}
+		}
+	}
+	f.Add([]byte(`{"source":{"test-builder":{"a":{"image":"x"}}},"build":{"sources":["source.test-builder.a"]}}`), true)
+	// bcrypt with a high cost would stall the fuzzer without finding
+	// anything; every other function stays.
+	saved := templateFunctions
+	templateFunctions = func(dir string) map[string]function.Function {
+		fns := saved(dir)
+		delete(fns, "bcrypt")
+		return fns
+	}
+	savedMin := parallelParseMin
+	parallelParseMin = 0 // cut even small inputs, to check the cutting too
+	f.Cleanup(func() { templateFunctions, parallelParseMin = saved, savedMin })
+
+	f.Fuzz(func(t *testing.T, src []byte, asJSON bool) {
+		name := "fuzz.pkr.hcl"
+		if asJSON {
+			name = "fuzz.pkr.json"
+		}
+		if !asJSON {
+			checkCutParseMatchesWholeParse(t, src)
+		}
+		tpl, diags := loadInline(name, src, LoadOptions{})
+		if !diags.HasErrors() {
+			plans, d := tpl.Plans(nil, nil)
+			diags = append(diags, d...)
+			for _, p := range plans {
+				for _, pr := range p.Provisioners {
+					_, d := pr.Configure(nil)
+					diags = append(diags, d...)
+				}
+				for _, chain := range p.PostProcessors {
+					for _, pp := range chain {
+						_, d := pp.Configure(nil)
+						diags = append(diags, d...)
+					}
+				}
+			}
+		}
+		w := hcl.NewDiagnosticTextWriter(io.Discard, tpl.Files(), 78, false)
+		_ = w.WriteDiagnostics(diags)
+	})
+}
+
+// checkCutParseMatchesWholeParse fails when parsing a file in pieces
+// gives a different structure than parsing it whole.
+func checkCutParseMatchesWholeParse(t *testing.T, src []byte) {
+	whole, wd := hclsyntax.ParseConfig(src, "f.pkr.hcl", hcl.InitialPos)
+	cut, cd := parseHCL(src, "f.pkr.hcl")
+	if wd.HasErrors() != cd.HasErrors() {
+		t.Fatalf("whole parse errors: %v; cut parse errors: %v", wd, cd)
+	}
+	if wd.HasErrors() {
+		return
+	}
+	wb, cb := whole.Body.(*hclsyntax.Body), cut.Body.(*hclsyntax.Body)
+	if len(wb.Blocks) != len(cb.Blocks) || len(wb.Attributes) != len(cb.Attributes) {
+		t.Fatalf("whole: %d blocks, %d attributes; cut: %d blocks, %d attributes",
+			len(wb.Blocks), len(wb.Attributes), len(cb.Blocks), len(cb.Attributes))
+	}
+	for i := range wb.Blocks {
+		if wb.Blocks[i].Range() != cb.Blocks[i].Range() || wb.Blocks[i].Type != cb.Blocks[i].Type {
+			t.Fatalf("block %d: whole %s %s; cut %s %s", i, wb.Blocks[i].Type, wb.Blocks[i].Range(), cb.Blocks[i].Type, cb.Blocks[i].Range())
+		}
+	}
+	for n, a := range wb.Attributes {
+		if ca := cb.Attributes[n]; ca == nil || ca.SrcRange != a.SrcRange {
+			t.Fatalf("attribute %s differs", n)
+		}
+	}
+}

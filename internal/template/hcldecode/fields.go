@@ -1,0 +1,214 @@
+// Package hcldecode decodes an HCL block into a plugin's configuration
+// struct. It follows gohcl's tags (`hcl:"name"`, `hcl:"name,optional"`,
+// `hcl:"name,block"`, `hcl:"name,label"`, `hcl:",remain"`) and adds what
+// Packer's plugin configurations need: embedded structs are flattened like
+// encoding/json does, time.Duration takes Packer duration strings, values
+// not known yet (late-bound build.*, unexecuted data sources) can be
+// tolerated, and `dynamic` blocks are expanded.
+package hcldecode
+
+import (
+	"fmt"
+	"reflect"
+	"strings"
+	"sync"
+
+	"github.com/hashicorp/hcl/v2"
+)
+
+type fieldKind int
+
+const (
+	kindAttr fieldKind = iota
+	kindBlock
+	kindLabel
+	kindRemain
+)
+
+// field is one decodable struct field; index is the path through
+// embedded structs, as reflect.Value.FieldByIndex takes it.
+type field struct {
+	name     string
+	kind     fieldKind
+	required bool
+	index    []int
+	typ      reflect.Type
+}
+
+// structInfo is what a struct type decodes as. It is computed once per type.
+type structInfo struct {
+	attrs  []field
+	blocks []field
+	labels []field
+	remain *field
+	schema *hcl.BodySchema
+	names  []string // every attribute and block name, for suggestions
+}
+
+var infoCache sync.Map // reflect.Type -> *structInfo
+
+func infoFor(t reflect.Type) (*structInfo, error) {
+	if v, ok := infoCache.Load(t); ok {
+		return v.(*structInfo), nil
+	}
+	info := &structInfo{}
+	seen := map[string]bool{}
+	if err := collectFields(t, nil, info, seen); err != nil {
+		return nil, err
+	}
+	schema := &hcl.BodySchema{}
+	for _, f := range info.attrs {
+		schema.Attributes = append(schema.Attributes, hcl.AttributeSchema{Name: f.name, Required: f.required})
+		info.names = append(info.names, f.name)
+	}
+	for _, f := range info.blocks {
+		elem := blockElemType(f.typ)
+		var labelNames []string
+		if elem != nil {
+			if sub, err := infoFor(elem); err == nil {
+				for _, l := range sub.labels {
+					labelNames = append(labelNames, l.name)
+				}
+			}
+		}
+		schema.Blocks = append(schema.Blocks, hcl.BlockHeaderSchema{Type: f.name, LabelNames: labelNames})
+		info.names = append(info.names, f.name)
+	}
+	info.schema = schema
+	infoCache.Store(t, info)
+	return info, nil
+}
+
+// collectFields walks t's fields, descending into embedded structs that
+// carry no hcl tag, so that their fields are decoded as the outer struct's.
+func collectFields(t reflect.Type, prefix []int, info *structInfo, seen map[string]bool) error {
+	for i := 0; i < t.NumField(); i++ {
+		sf := t.Field(i)
+		idx := append(append([]int(nil), prefix...), i)
+		tag, hasTag := sf.Tag.Lookup("hcl")
+		if !hasTag {
+			if sf.Anonymous {
+				et := sf.Type
+				if et.Kind() == reflect.Pointer {
+					et = et.Elem()
+				}
+				if et.Kind() == reflect.Struct {
+					if err := collectFields(et, idx, info, seen); err != nil {
+						return err
+					}
+				}
+			}
+			continue
+		}
+		if tag == "-" || !sf.IsExported() {
+			continue
+		}
+		name, opt, _ := strings.Cut(tag, ",")
+		f := field{name: name, index: idx, typ: sf.Type}
+		switch opt {
+		case "", "attr":
+			f.kind, f.required = kindAttr, true
+		case "optional":
+			f.kind = kindAttr
+		case "block":
+			f.kind = kindBlock
+			if blockElemType(sf.Type) == nil {
+				return fmt.Errorf("hcldecode: field %s.%s: a block field must be a struct, a pointer to one, or a slice of them", t, sf.Name)
+			}
+		case "label":
+			f.kind = kindLabel
+		case "remain":
+			f.kind = kindRemain
+		default:
+			return fmt.Errorf("hcldecode: field %s.%s: unknown tag option %q", t, sf.Name, opt)
+		}
+		switch f.kind {
+		case kindLabel:
+			info.labels = append(info.labels, f)
+			continue
+		case kindRemain:
+			ff := f
+			info.remain = &ff
+			continue
+		}
+		// An outer field wins over an embedded one of the same name, as in
+		// encoding/json; collectFields visits outer fields first only for
+		// fields before the embedding, so keep the shallowest.
+		if seen[name] {
+			replaceIfShallower(info, f)
+			continue
+		}
+		seen[name] = true
+		if f.kind == kindAttr {
+			info.attrs = append(info.attrs, f)
+		} else {
+			info.blocks = append(info.blocks, f)
+		}
+	}
+	return nil
+}
+
+func replaceIfShallower(info *structInfo, f field) {
+	list := &info.attrs
+	if f.kind == kindBlock {
+		list = &info.blocks
+	}
+	for i, old := range *list {
+		if old.name == f.name && len(f.index) < len(old.index) {
+			(*list)[i] = f
+		}
+	}
+}
+
+// blockElemType returns the struct type a block field decodes into, or nil.
+func blockElemType(t reflect.Type) reflect.Type {
+	switch t.Kind() {
+	case reflect.Struct:
+		return t
+	case reflect.Pointer:
+		if t.Elem().Kind() == reflect.Struct {
+			return t.Elem()
+		}
+	case reflect.Slice:
+		e := t.Elem()
+		if e.Kind() == reflect.Pointer {
+			e = e.Elem()
+		}
+		if e.Kind() == reflect.Struct {
+			return e
+		}
+	}
+	return nil
+}
+
+// fieldByIndex is reflect.Value.FieldByIndex that allocates nil embedded
+// pointers on the way.
+func fieldByIndex(v reflect.Value, index []int) reflect.Value {
+	for i, x := range index {
+		if i > 0 && v.Kind() == reflect.Pointer {
+			if v.IsNil() {
+				v.Set(reflect.New(v.Type().Elem()))
+			}
+			v = v.Elem()
+		}
+		v = v.Field(x)
+	}
+	return v
+}
+
+// Names returns every attribute and block name a configuration struct
+// accepts (after flattening), for documentation and suggestions.
+func Names(target any) []string {
+	t := reflect.TypeOf(target)
+	for t != nil && t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	if t == nil || t.Kind() != reflect.Struct {
+		return nil
+	}
+	info, err := infoFor(t)
+	if err != nil {
+		return nil
+	}
+	return append([]string(nil), info.names...)
+}

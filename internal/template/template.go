@@ -1,0 +1,144 @@
+// Package template reads Packer HCL2 templates (*.pkr.hcl, *.pkr.json) and
+// turns them into BuildPlans: variables (with Packer's precedence of
+// defaults, PKR_VAR_ environment variables, var files and -var), locals,
+// data sources, sources and builds. Every problem is reported as an
+// hcl.Diagnostic that points at the file, line and column.
+package template
+
+import (
+	"context"
+	"sort"
+
+	"github.com/hashicorp/hcl/v2"
+	"github.com/hashicorp/hcl/v2/hclparse"
+	"github.com/zclconf/go-cty/cty"
+	"github.com/zclconf/go-cty/cty/function"
+
+	"github.com/imgbuild/imgbuild/internal/secret"
+)
+
+// VarArg is one -var "name=value" (Assign) or one -var-file (File), in
+// command-line order.
+type VarArg struct {
+	Assign string
+	File   string
+}
+
+// LoadOptions say what to load and how.
+type LoadOptions struct {
+	Path string   // a template file or a directory
+	Vars []VarArg // command-line order; a later one wins
+	Env  []string // os.Environ(), for PKR_VAR_name
+	// SyntaxOnly stops after parsing and checking the blocks' structure.
+	SyntaxOnly bool
+	// EvaluateDataSources executes data sources; otherwise their values
+	// are unknown (validate's default, like Packer's).
+	EvaluateDataSources bool
+}
+
+// Template is a loaded template: its files, and the values of its
+// variables, locals and data sources.
+type Template struct {
+	opts    LoadOptions
+	ctx     context.Context
+	baseDir string // path.root
+	cwd     string // path.cwd
+
+	parser    *hclparse.Parser
+	inline    map[string][]byte // in-memory files (fuzzing); nil reads opts.Path
+	fileNames []string          // the template's own files, in load order
+	bodies    []fileBody
+
+	packer    packerSettings
+	variables map[string]*Variable
+	varOrder  []string
+	locals    map[string]*Local
+	localList []*Local
+	datas     map[string]*DataSource // "type.name"
+	dataList  []*DataSource
+	sources   map[string]*Source // "type.name"
+	srcList   []*Source
+	builds    []*Build
+
+	varValues   map[string]cty.Value
+	localValues map[string]cty.Value
+	dataValues  map[string]map[string]cty.Value
+	funcs       map[string]function.Function
+	sensitive   []string
+	evalCtx     *hcl.EvalContext
+}
+
+// fileBody is one template file's top-level content.
+type fileBody struct {
+	name    string
+	content *hcl.BodyContent
+}
+
+// Load reads the template at opts.Path with its variables. The returned
+// Template is never nil, so that its Files can print the diagnostics.
+func Load(ctx context.Context, opts LoadOptions) (*Template, hcl.Diagnostics) {
+	if opts.Path == "" {
+		opts.Path = "."
+	}
+	t := Empty(ctx)
+	t.opts = opts
+	diags := t.load()
+	addAttributeSuggestions(diags)
+	if len(t.sensitive) > 0 {
+		secret.Add(t.sensitive...)
+	}
+	return t, diags
+}
+
+func (t *Template) load() hcl.Diagnostics {
+	diags := t.parseFiles()
+	if diags.HasErrors() {
+		return diags
+	}
+	diags = append(diags, t.decodeStructure()...)
+	if diags.HasErrors() {
+		return diags
+	}
+	diags = append(diags, t.checkPackerBlock()...)
+	if diags.HasErrors() {
+		return diags
+	}
+	diags = append(diags, t.decodeVariables()...)
+	if diags.HasErrors() {
+		return diags
+	}
+	diags = append(diags, t.collectVarValues()...)
+	if diags.HasErrors() || t.opts.SyntaxOnly {
+		return diags
+	}
+	diags = append(diags, t.evaluateVariables()...)
+	if diags.HasErrors() {
+		return diags
+	}
+	diags = append(diags, t.evaluateLocalsAndData()...)
+	if diags.HasErrors() {
+		return diags
+	}
+	diags = append(diags, t.decodeBuilds()...)
+	return diags
+}
+
+// Files returns every parsed file by name, for printing diagnostics with
+// their source lines.
+func (t *Template) Files() map[string]*hcl.File {
+	if t == nil || t.parser == nil {
+		return nil
+	}
+	return t.parser.Files()
+}
+
+// SensitiveValues returns the values of sensitive variables and locals
+// (already registered with internal/secret).
+func (t *Template) SensitiveValues() []string {
+	out := append([]string(nil), t.sensitive...)
+	sort.Strings(out)
+	return out
+}
+
+// BaseDir is path.root: the template's directory.
+func (t *Template) BaseDir() string { return t.baseDir }

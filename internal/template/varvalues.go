@@ -1,0 +1,285 @@
+package template
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/hashicorp/hcl/v2"
+	"github.com/hashicorp/hcl/v2/hclsyntax"
+	"github.com/zclconf/go-cty/cty"
+	"github.com/zclconf/go-cty/cty/convert"
+)
+
+const varEnvPrefix = "PKR_VAR_"
+
+// collectVarValues applies, in Packer's order of precedence (a later one
+// wins): PKR_VAR_ environment variables, *.auto.pkrvars.* files, then the
+// command line's -var-file and -var in the order they were given.
+func (t *Template) collectVarValues() hcl.Diagnostics {
+	var diags hcl.Diagnostics
+	for _, kv := range t.opts.Env {
+		if !strings.HasPrefix(kv, varEnvPrefix) {
+			continue
+		}
+		name, value, ok := strings.Cut(kv[len(varEnvPrefix):], "=")
+		v, found := t.variables[name]
+		if !ok || !found {
+			continue // undeclared PKR_VAR_ variables are ignored, as in Packer
+		}
+		diags = append(diags, t.setFromString(v, value, fmt.Sprintf("<value for var.%s from env>", name), "env")...)
+	}
+	autos, err := t.autoVarFiles()
+	if err != nil {
+		diags = append(diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Could not list var files", Detail: err.Error()})
+	}
+	for _, f := range autos {
+		diags = append(diags, t.applyVarFile(f)...)
+	}
+	for _, arg := range t.opts.Vars {
+		if arg.File != "" {
+			diags = append(diags, t.applyVarFile(arg.File)...)
+			continue
+		}
+		name, value, ok := strings.Cut(arg.Assign, "=")
+		name = strings.TrimSpace(name)
+		if !ok || name == "" {
+			diags = append(diags, &hcl.Diagnostic{
+				Severity: hcl.DiagError,
+				Summary:  "Invalid -var option",
+				Detail: fmt.Sprintf("The given -var option %q is not correctly specified. It must be a variable "+
+					"name and a value separated by an equals sign, like -var \"key=value\".", arg.Assign),
+			})
+			continue
+		}
+		v, found := t.variables[name]
+		if !found {
+			diags = append(diags, &hcl.Diagnostic{
+				Severity: hcl.DiagError,
+				Summary:  "Undefined -var variable",
+				Detail: fmt.Sprintf("A %q variable was passed in the command line but was not found in known "+
+					"variables.%s To declare variable %q, place a variable block in one of your .pkr.hcl files, "+
+					"such as variables.pkr.hcl.", name, suggestName(name, t.varOrder), name),
+			})
+			continue
+		}
+		diags = append(diags, t.setFromString(v, value, fmt.Sprintf("<value for var.%s from arguments>", name), "-var")...)
+	}
+	return diags
+}
+
+// setFromString sets v from a string given outside HCL (env, -var). As in
+// Packer, the string is taken literally for string, number and untyped
+// variables, and parsed as an HCL expression for the other types.
+func (t *Template) setFromString(v *Variable, value, fakeFile, from string) hcl.Diagnostics {
+	var expr hclsyntax.Expression
+	switch v.Type {
+	case cty.String, cty.Number, cty.NilType, cty.DynamicPseudoType:
+		expr = &hclsyntax.LiteralValueExpr{Val: cty.StringVal(value), SrcRange: hcl.Range{Filename: fakeFile}}
+	default:
+		e, diags := hclsyntax.ParseExpression([]byte(value), fakeFile, hcl.Pos{Line: 1, Column: 1, Byte: 0})
+		if diags.HasErrors() {
+			return diags
+		}
+		expr = e
+	}
+	val, diags := expr.Value(nil)
+	if diags.HasErrors() {
+		return diags
+	}
+	return append(diags, t.setValue(v, val, expr.Range(), from)...)
+}
+
+func (t *Template) setValue(v *Variable, val cty.Value, rng hcl.Range, from string) hcl.Diagnostics {
+	if v.Type != cty.NilType {
+		if v.typeDefaults != nil {
+			val = v.typeDefaults.Apply(val)
+		}
+		conv, err := convert.Convert(val, v.Type)
+		if err != nil {
+			return hcl.Diagnostics{{
+				Severity: hcl.DiagError,
+				Summary:  "Invalid value for variable",
+				Detail:   fmt.Sprintf("The value for %s is not compatible with the variable's type constraint: %s.", v.Name, errText(err)),
+				Subject:  rng.Ptr(),
+			}}
+		}
+		val = conv
+	}
+	v.set, v.setFrom, v.setRange = val, from, rng
+	return nil
+}
+
+// applyVarFile reads a var file (name = value lines) and sets the
+// variables it names.
+func (t *Template) applyVarFile(name string) hcl.Diagnostics {
+	f, diags := t.parseFile(name)
+	if diags.HasErrors() || f == nil {
+		return diags
+	}
+	probe, _, _ := f.Body.PartialContent(&hcl.BodySchema{Blocks: []hcl.BlockHeaderSchema{{Type: "variable", LabelNames: []string{"name"}}}})
+	if probe != nil && len(probe.Blocks) > 0 {
+		for _, b := range probe.Blocks {
+			diags = append(diags, &hcl.Diagnostic{
+				Severity: hcl.DiagError,
+				Summary:  "Variable declaration in a .pkrvars file",
+				Detail: fmt.Sprintf("A .pkrvars file assigns values to variables declared in the .pkr.hcl files; "+
+					"it cannot declare them. Move this block to a .pkr.hcl file, or assign the value with:\n    %s = <value>",
+					b.Labels[0]),
+				Subject: b.TypeRange.Ptr(),
+			})
+		}
+		return diags
+	}
+	attrs, d := f.Body.JustAttributes()
+	diags = append(diags, d...)
+	for _, a := range sortedAttrs(attrs) {
+		v, found := t.variables[a.Name]
+		if !found {
+			diags = append(diags, &hcl.Diagnostic{
+				Severity: hcl.DiagWarning,
+				Summary:  "Undefined variable",
+				Detail: fmt.Sprintf("The variable %q was set in a var file but is not declared in a variable block; "+
+					"the value is ignored.%s", a.Name, suggestName(a.Name, t.varOrder)),
+				Subject: a.NameRange.Ptr(),
+			})
+			continue
+		}
+		val, d := a.Expr.Value(nil)
+		diags = append(diags, d...)
+		if d.HasErrors() {
+			continue
+		}
+		diags = append(diags, t.setValue(v, val, a.Expr.Range(), "var file")...)
+	}
+	return diags
+}
+
+// evaluateVariables decides each variable's value and checks its
+// validation rules.
+func (t *Template) evaluateVariables() hcl.Diagnostics {
+	var diags hcl.Diagnostics
+	for _, name := range t.varOrder {
+		v := t.variables[name]
+		switch {
+		case v.setFrom != "":
+			v.Value, v.ValueFrom = v.set, v.setFrom
+		case v.HasDefault:
+			v.Value, v.ValueFrom = v.Default, "default"
+		default:
+			diags = append(diags, &hcl.Diagnostic{
+				Severity: hcl.DiagError,
+				Summary:  fmt.Sprintf("Unset variable %q", name),
+				Detail: fmt.Sprintf("A used variable must be set or have a default value. Set it with "+
+					"-var '%s=...', in a var file (-var-file or *.auto.pkrvars.hcl), or with the environment "+
+					"variable PKR_VAR_%s.", name, name),
+				Subject: v.DeclRange.Ptr(),
+			})
+			v.Value = cty.DynamicVal
+			continue
+		}
+		if v.Value.IsNull() && !v.Nullable {
+			if v.HasDefault && !v.Default.IsNull() {
+				v.Value, v.ValueFrom = v.Default, "default"
+			} else {
+				diags = append(diags, &hcl.Diagnostic{
+					Severity: hcl.DiagError,
+					Summary:  "Invalid value for variable",
+					Detail:   fmt.Sprintf("The variable %q is not nullable, and its value is null.", name),
+					Subject:  v.valueRange().Ptr(),
+				})
+			}
+		}
+		if v.Sensitive {
+			t.sensitive = append(t.sensitive, stringLeaves(v.Value)...)
+		}
+		t.varValues[name] = v.Value
+	}
+	if diags.HasErrors() {
+		return diags
+	}
+	for _, name := range t.varOrder {
+		diags = append(diags, t.validateVariable(t.variables[name])...)
+	}
+	return diags
+}
+
+func (v *Variable) valueRange() hcl.Range {
+	if v.setFrom != "" && v.setRange.Filename != "" {
+		return v.setRange
+	}
+	if v.ValueFrom == "default" && v.defRange.Filename != "" {
+		return v.defRange
+	}
+	return v.DeclRange
+}
+
+func (t *Template) validateVariable(v *Variable) hcl.Diagnostics {
+	var diags hcl.Diagnostics
+	ctx := &hcl.EvalContext{
+		Variables: map[string]cty.Value{"var": cty.ObjectVal(map[string]cty.Value{v.Name: v.Value})},
+		Functions: t.functions(),
+	}
+	for _, val := range v.validations {
+		res, d := val.condition.Value(ctx)
+		diags = append(diags, d...)
+		if d.HasErrors() {
+			continue
+		}
+		res, _ = res.Unmark()
+		if !res.IsKnown() {
+			continue
+		}
+		res, err := convert.Convert(res, cty.Bool)
+		if err != nil || res.IsNull() {
+			diags = append(diags, &hcl.Diagnostic{
+				Severity: hcl.DiagError,
+				Summary:  "Invalid validation result",
+				Detail:   "A validation condition must return true or false.",
+				Subject:  val.condition.Range().Ptr(),
+			})
+			continue
+		}
+		if res.True() {
+			continue
+		}
+		msg := "The value is not valid."
+		if mv, d := val.message.Value(ctx); !d.HasErrors() && mv.IsKnown() && !mv.IsNull() && mv.Type() == cty.String {
+			msg = mv.AsString()
+		}
+		diags = append(diags, &hcl.Diagnostic{
+			Severity: hcl.DiagError,
+			Summary:  "Invalid value for variable",
+			Detail: fmt.Sprintf("%s\n\nThis was checked by the validation rule at %s (variable %q, value from %s).",
+				msg, val.condition.Range().String(), v.Name, v.ValueFrom),
+			Subject: v.valueRange().Ptr(),
+		})
+	}
+	return diags
+}
+
+// stringLeaves returns every string in a value (for masking secrets).
+func stringLeaves(v cty.Value) []string {
+	v, _ = v.Unmark()
+	if v.IsNull() || !v.IsKnown() {
+		return nil
+	}
+	ty := v.Type()
+	switch {
+	case ty == cty.String:
+		return []string{v.AsString()}
+	case ty == cty.Number || ty == cty.Bool:
+		return nil
+	case ty.IsListType() || ty.IsSetType() || ty.IsTupleType() || ty.IsMapType() || ty.IsObjectType():
+		var out []string
+		for it := v.ElementIterator(); it.Next(); {
+			_, e := it.Element()
+			out = append(out, stringLeaves(e)...)
+		}
+		return out
+	}
+	return nil
+}
+
+func suggestName(given string, known []string) string {
+	return suggest(given, known)
+}

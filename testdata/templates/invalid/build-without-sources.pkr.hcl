@@ -1,0 +1,4 @@
+# error: Build without sources
+build { # <-- error
+  name = "empty"
+}

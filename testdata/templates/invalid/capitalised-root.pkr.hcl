@@ -1,0 +1,5 @@
+# error: Did you mean "local"?
+locals {
+  name = "x"
+  desc = "${Local.name}" # <-- error
+}

@@ -1,0 +1,6 @@
+# error: Missing expression
+# var: l=[1,
+variable "l" {
+  type    = list(string)
+  default = []
+}

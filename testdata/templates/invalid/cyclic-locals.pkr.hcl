@@ -1,0 +1,5 @@
+# error: local.a -> local.b -> local.a
+locals {
+  a = local.b # <-- error
+  b = local.a
+}

@@ -1,0 +1,3 @@
+# error: The argument "want" is required
+data "test-data" "x" { # <-- error
+}

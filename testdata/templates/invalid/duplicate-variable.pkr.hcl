@@ -1,0 +1,7 @@
+# error: Duplicate variable
+variable "x" {
+  default = 1
+}
+variable "x" { # <-- error
+  default = 2
+}

@@ -1,0 +1,4 @@
+# error: Invalid function argument
+locals {
+  x = abs("a") # <-- error
+}

@@ -1,0 +1,4 @@
+# error: not a valid type
+variable "x" {
+  type = strin # <-- error
+}

@@ -1,0 +1,4 @@
+# error: Invalid variable name
+variable "1abc" { # <-- error
+  default = 1
+}

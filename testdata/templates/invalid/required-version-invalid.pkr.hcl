@@ -1,0 +1,4 @@
+# error: Invalid required_version
+packer {
+  required_version = "about two" # <-- error
+}

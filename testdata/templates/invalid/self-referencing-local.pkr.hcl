@@ -1,0 +1,4 @@
+# error: local.a -> local.a
+locals {
+  a = "${local.a}-x" # <-- error
+}

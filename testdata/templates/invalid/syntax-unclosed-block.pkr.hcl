@@ -1,0 +1,3 @@
+# error: Unclosed configuration block
+source "test-builder" "a" { # <-- error
+  image = "x"

@@ -1,0 +1,4 @@
+# error: Unknown builder type "test-buildr"
+source "test-buildr" "a" { # <-- error
+  image = "x"
+}

@@ -1,0 +1,4 @@
+# error: Unknown data source type "test-dat"
+data "test-dat" "x" { # <-- error
+  want = "a"
+}

@@ -1,0 +1,4 @@
+# error: Call to unknown function
+locals {
+  x = upperr("a") # <-- error
+}

@@ -1,0 +1,4 @@
+# error: Did you mean "source"?
+sourcee "test-builder" "a" { # <-- error
+  image = "x"
+}

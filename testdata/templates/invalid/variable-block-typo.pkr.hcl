@@ -1,0 +1,4 @@
+# error: Did you mean "default"?
+variable "x" {
+  defualt = 1 # <-- error
+}

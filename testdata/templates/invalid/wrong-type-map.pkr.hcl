@@ -1,0 +1,8 @@
+# error: Inappropriate value for attribute "labels"
+source "test-builder" "a" {
+  image  = "x"
+  labels = ["a"] # <-- error
+}
+build {
+  sources = ["source.test-builder.a"]
+}

@@ -1,0 +1,2 @@
+from_file      = "file"
+cli_beats_file = "file"

@@ -1,0 +1,3 @@
+from_auto        = "auto"
+from_file        = "auto"
+nullable_default = null
