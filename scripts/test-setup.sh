@@ -145,7 +145,8 @@ setup_ssh() {
 }
 
 setup_qemu() {
-  apt_install qemu-system-x86 qemu-utils xorriso e2fsprogs kmod cpio busybox-static openssh-server linux-image-cloud-amd64
+  apt_install qemu-system-x86 qemu-utils xorriso e2fsprogs kmod cpio busybox-static openssh-server linux-image-cloud-amd64 \
+    dosfstools mtools
   # The test VM disk and the live ISO (cached in testdata/vm/ by script content).
   if [ -x "$HERE/testdata/make-test-iso.sh" ]; then
     "$HERE/testdata/make-test-iso.sh"

@@ -1,0 +1,137 @@
+package qemu
+
+import (
+	"context"
+	"fmt"
+	"os/exec"
+	"path/filepath"
+	"time"
+
+	"github.com/imgbuild/imgbuild/internal/communicator"
+	"github.com/imgbuild/imgbuild/internal/plugin"
+	"github.com/imgbuild/imgbuild/internal/steps"
+)
+
+// BuilderID is Packer's id for qemu artifacts; post-processors check it.
+const BuilderID = "transcend.qemu"
+
+func init() {
+	plugin.RegisterBuilder("qemu", func() plugin.Builder { return &Builder{} })
+}
+
+// Builder builds a disk image by booting an ISO or a disk image in QEMU,
+// provisioning it over SSH, and compacting its disk.
+type Builder struct {
+	config Config
+}
+
+// Config returns the configuration the template engine decodes into.
+func (b *Builder) Config() any { return &b.config }
+
+// state is what the steps share.
+type state struct {
+	cfg *Config
+	env *plugin.BuildEnv
+	ui  plugin.UI
+
+	outputDir   string
+	sourcePath  string // the downloaded or local ISO / disk image
+	diskPaths   []string
+	cdPath      string
+	floppyPath  string
+	efiVarsPath string
+	qmpPath     string
+
+	httpIP, httpPort string
+	sshHost          string
+	sshPort          int // the forwarded host port (or ssh_port with skip_nat_mapping)
+	vncPort          int
+	vncPassword      string
+	sshPublicKey     string
+	accel            string
+
+	vm   *vm
+	comm communicator.Communicator
+
+	generated plugin.GeneratedData
+	succeeded bool
+}
+
+// Run boots the machine, provisions it, shuts it down and returns the
+// image in output_directory.
+func (b *Builder) Run(ctx context.Context, env *plugin.BuildEnv) (plugin.Artifact, error) {
+	c := &b.config
+	if c.VMName == "" {
+		c.VMName = "packer-" + env.SourceName
+	}
+	if c.OutputDir == "" {
+		c.OutputDir = "output-" + env.SourceName
+	}
+	if c.Accelerator == "" || c.Accelerator == "kvm" {
+		probe.start(c.QemuBinary)
+	}
+	st := &state{cfg: c, env: env, ui: env.UI, generated: plugin.GeneratedData{
+		"PackerRunUUID": env.RunUUID,
+		"ConnType":      c.Type,
+	}}
+	opts := steps.Options{
+		BeforeStep:     env.Steps.BeforeStep,
+		KeepOnFailure:  env.Steps.KeepOnFailure,
+		OnCleanupError: func(step string, err error) { env.UI.Error(err.Error()) },
+	}
+	err := steps.Run(ctx, st, opts,
+		steps.Step[state]{Name: "preparing the output directory", Run: stepOutputDir},
+		steps.Step[state]{Name: "creating a temporary key pair", Run: stepKeyPair},
+		steps.Step[state]{Name: "fetching the source image", Run: stepSource},
+		steps.Step[state]{Name: "creating the disk", Run: stepDisk},
+		steps.Step[state]{Name: "creating the CD", Run: stepCD},
+		steps.Step[state]{Name: "creating the floppy", Run: stepFloppy},
+		steps.Step[state]{Name: "starting the HTTP server", Run: stepHTTP},
+		steps.Step[state]{Name: "choosing ports", Run: stepPorts},
+		steps.Step[state]{Name: "choosing the accelerator", Run: stepAccel},
+		steps.Step[state]{Name: "starting qemu", Run: stepQemu},
+		steps.Step[state]{Name: "typing the boot command", Run: stepBootCommand},
+		steps.Step[state]{Name: "connecting to the machine", Run: stepConnect},
+		steps.Step[state]{Name: "provisioning", Run: stepProvision},
+		steps.Step[state]{Name: "shutting down", Run: stepShutdown},
+		steps.Step[state]{Name: "compacting the disk", Run: stepCompact},
+		steps.Step[state]{Name: "finishing", Run: func(ctx context.Context, st *state) (steps.Cleanup, error) {
+			st.succeeded = true
+			return nil, nil
+		}},
+	)
+	if err != nil {
+		return nil, err
+	}
+	return &Artifact{dir: st.outputDir, files: st.diskPaths, generated: st.generated,
+		diskName: c.VMName, format: c.Format, diskSize: c.DiskSize, accel: st.accel}, nil
+}
+
+// qemuImg runs qemu-img with args, returning its output in the error.
+func qemuImg(ctx context.Context, args ...string) error {
+	cmd := exec.CommandContext(ctx, "qemu-img", args...)
+	cmd.WaitDelay = 5 * time.Second
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		if _, lerr := exec.LookPath("qemu-img"); lerr != nil {
+			return fmt.Errorf("qemu-img is not installed: install qemu-utils")
+		}
+		return fmt.Errorf("qemu-img %v: %w: %s", args, err, trimOutput(out))
+	}
+	return nil
+}
+
+func trimOutput(b []byte) string {
+	const max = 2000
+	if len(b) > max {
+		b = b[len(b)-max:]
+	}
+	return string(b)
+}
+
+func absPath(p string) string {
+	if a, err := filepath.Abs(p); err == nil {
+		return a
+	}
+	return p
+}

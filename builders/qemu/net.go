@@ -1,0 +1,127 @@
+package qemu
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"net"
+	"net/http"
+	"path"
+	"strconv"
+	"time"
+
+	"github.com/imgbuild/imgbuild/internal/steps"
+)
+
+var errorsJoin = errors.Join
+
+// guestHostIP is the host as QEMU's user-mode network shows it to the guest.
+const guestHostIP = "10.0.2.2"
+
+// stepHTTP serves http_directory or http_content to the guest on a port in
+// http_port_min..max; the guest reaches it at {{ .HTTPIP }}:{{ .HTTPPort }}.
+func stepHTTP(ctx context.Context, st *state) (steps.Cleanup, error) {
+	c := st.cfg
+	if c.HTTPDir == "" && len(c.HTTPContent) == 0 {
+		return nil, nil
+	}
+	ln, err := listenInRange(c.HTTPAddress, c.HTTPPortMin, c.HTTPPortMax)
+	if err != nil {
+		return nil, fmt.Errorf("http server: %w", err)
+	}
+	var h http.Handler
+	if c.HTTPDir != "" {
+		h = http.FileServer(http.Dir(c.HTTPDir))
+	} else {
+		h = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			p := path.Clean("/" + r.URL.Path)
+			body, ok := c.HTTPContent[p]
+			if !ok {
+				body, ok = c.HTTPContent[p[1:]]
+			}
+			if !ok {
+				http.NotFound(w, r)
+				return
+			}
+			_, _ = w.Write([]byte(body))
+		})
+	}
+	srv := &http.Server{Handler: h, ReadHeaderTimeout: 30 * time.Second}
+	go func() { _ = srv.Serve(ln) }()
+	port := ln.Addr().(*net.TCPAddr).Port
+	st.httpIP, st.httpPort = guestHostIP, strconv.Itoa(port)
+	if c.NetBridge != "" {
+		st.httpIP = hostIP() // a bridged guest reaches the host on its LAN address
+	}
+	st.generated["PackerHTTPIP"] = st.httpIP
+	st.generated["PackerHTTPPort"] = st.httpPort
+	st.generated["PackerHTTPAddr"] = net.JoinHostPort(st.httpIP, st.httpPort)
+	st.ui.Say(fmt.Sprintf("Serving HTTP for the guest on port %d", port))
+	return func(ctx context.Context) error {
+		return srv.Close()
+	}, nil
+}
+
+func hostIP() string {
+	conn, err := net.Dial("udp", "192.0.2.1:9")
+	if err != nil {
+		return guestHostIP
+	}
+	defer conn.Close()
+	return conn.LocalAddr().(*net.UDPAddr).IP.String()
+}
+
+// listenInRange listens on a free TCP port in lo..hi, trying ports in a
+// random order so that parallel builds rarely collide.
+func listenInRange(addr string, lo, hi int) (net.Listener, error) {
+	n := hi - lo + 1
+	start := rand.IntN(n)
+	var last error
+	for i := 0; i < n; i++ {
+		port := lo + (start+i)%n
+		ln, err := net.Listen("tcp", net.JoinHostPort(addr, strconv.Itoa(port)))
+		if err == nil {
+			return ln, nil
+		}
+		last = err
+	}
+	return nil, fmt.Errorf("no free port in %d-%d on %s (last error: %v)", lo, hi, addr, last)
+}
+
+// freePort finds a port in lo..hi that QEMU can bind next. The port is
+// released before QEMU starts; a collision shows up as QEMU failing to start.
+func freePort(addr string, lo, hi int) (int, error) {
+	ln, err := listenInRange(addr, lo, hi)
+	if err != nil {
+		return 0, err
+	}
+	port := ln.Addr().(*net.TCPAddr).Port
+	return port, ln.Close()
+}
+
+// stepPorts picks the host port forwarded to the guest's SSH port and the
+// VNC port.
+func stepPorts(ctx context.Context, st *state) (steps.Cleanup, error) {
+	c := st.cfg
+	st.sshHost = c.SSHHost
+	if st.sshHost == "" {
+		st.sshHost = "127.0.0.1"
+	}
+	st.sshPort = c.SSHPort
+	if c.Type != "none" && !c.SkipNatMapping && c.NetBridge == "" {
+		p, err := freePort("127.0.0.1", c.HostPortMin, c.HostPortMax)
+		if err != nil {
+			return nil, fmt.Errorf("choosing the SSH forward port (host_port_min/max): %w", err)
+		}
+		st.sshPort = p
+	}
+	if !c.DisableVNC {
+		p, err := freePort(c.VNCBindAddress, c.VNCPortMin, c.VNCPortMax)
+		if err != nil {
+			return nil, fmt.Errorf("choosing the VNC port (vnc_port_min/max): %w", err)
+		}
+		st.vncPort = p
+	}
+	return nil, nil
+}

@@ -1,0 +1,51 @@
+package qemu
+
+import (
+	"context"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"testing"
+)
+
+func TestHTTPServerServesDirectoryOrContentInThePortRange(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "preseed.cfg"), []byte("from dir"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name string
+		cfg  Config
+		path string
+		want string
+	}{
+		{"http_directory", Config{HTTPDir: dir}, "/preseed.cfg", "from dir"},
+		{"http_content with a leading slash", Config{HTTPContent: map[string]string{"/ks.cfg": "kickstart"}}, "/ks.cfg", "kickstart"},
+		{"http_content without a leading slash", Config{HTTPContent: map[string]string{"user-data": "#cloud-config"}}, "/user-data", "#cloud-config"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c := tt.cfg
+			c.HTTPAddress, c.HTTPPortMin, c.HTTPPortMax = "127.0.0.1", 8100, 8199
+			st := &state{cfg: &c, ui: newTestUI(t), generated: map[string]string{}}
+			cleanup, err := stepHTTP(context.Background(), st)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer cleanup(context.Background())
+			if st.httpIP != "10.0.2.2" || st.generated["PackerHTTPAddr"] != "10.0.2.2:"+st.httpPort {
+				t.Errorf("guest address %s:%s, generated %v", st.httpIP, st.httpPort, st.generated)
+			}
+			resp, err := http.Get("http://127.0.0.1:" + st.httpPort + tt.path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			body, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if string(body) != tt.want {
+				t.Errorf("GET %s = %q, want %q", tt.path, body, tt.want)
+			}
+		})
+	}
+}
