@@ -13,6 +13,9 @@ import (
 	"strings"
 	"time"
 
+	"github.com/imgbuild/imgbuild/internal/communicator"
+	"github.com/imgbuild/imgbuild/internal/stream"
+
 	"github.com/docker/docker/api/types/container"
 )
 
@@ -31,7 +34,7 @@ func (c *Comm) Upload(ctx context.Context, dst string, r io.Reader, mode fs.File
 	if mode == 0 {
 		mode = 0o644
 	}
-	size, r, done, err := sized(r)
+	r, size, done, err := stream.Sized(r)
 	if err != nil {
 		return fmt.Errorf("uploading to %s: %w", target, err)
 	}
@@ -44,7 +47,7 @@ func (c *Comm) Upload(ctx context.Context, dst string, r io.Reader, mode fs.File
 	hdr := &tar.Header{
 		Typeflag: tar.TypeReg,
 		Name:     strings.TrimPrefix(target, "/"),
-		Mode:     tarMode(mode),
+		Mode:     int64(communicator.UnixMode(mode)),
 		Size:     size,
 		ModTime:  time.Now(),
 	}
@@ -218,50 +221,4 @@ func excluded(rel string, patterns []string) bool {
 		}
 	}
 	return false
-}
-
-// tarMode turns a Go file mode into tar's mode bits.
-func tarMode(m fs.FileMode) int64 {
-	mode := int64(m.Perm())
-	if m&fs.ModeSetuid != 0 {
-		mode |= 0o4000
-	}
-	if m&fs.ModeSetgid != 0 {
-		mode |= 0o2000
-	}
-	if m&fs.ModeSticky != 0 {
-		mode |= 0o1000
-	}
-	return mode
-}
-
-// sized returns the number of bytes r will give, which a tar header needs
-// first. Files and in-memory readers know it; any other stream is spooled
-// to a temporary file (disk, not memory). done removes that file.
-func sized(r io.Reader) (int64, io.Reader, func(), error) {
-	nothing := func() {}
-	switch v := r.(type) {
-	case *os.File:
-		if st, err := v.Stat(); err == nil && st.Mode().IsRegular() {
-			if off, err := v.Seek(0, io.SeekCurrent); err == nil {
-				return st.Size() - off, r, nothing, nil
-			}
-		}
-	case interface{ Len() int }:
-		return int64(v.Len()), r, nothing, nil
-	}
-	tmp, err := os.CreateTemp("", "imgbuild-upload-*")
-	if err != nil {
-		return 0, nil, nothing, fmt.Errorf("spooling the upload: %w", err)
-	}
-	done := func() { tmp.Close(); os.Remove(tmp.Name()) }
-	n, err := io.Copy(tmp, r)
-	if err == nil {
-		_, err = tmp.Seek(0, io.SeekStart)
-	}
-	if err != nil {
-		done()
-		return 0, nil, nothing, fmt.Errorf("spooling the upload: %w", err)
-	}
-	return n, tmp, done, nil
 }

@@ -19,6 +19,8 @@ import (
 	"strings"
 	"text/template"
 
+	"github.com/imgbuild/imgbuild/internal/stream"
+
 	"github.com/imgbuild/imgbuild/internal/plugin"
 )
 
@@ -128,7 +130,7 @@ func hashFile(ctx context.Context, u plugin.UI, f string, types []string) (map[s
 	}
 	r := u.TrackProgress(filepath.Base(f), size, fh)
 	defer r.Close()
-	if _, err := io.Copy(io.MultiWriter(ws...), ctxReader{ctx, r}); err != nil {
+	if _, err := io.Copy(io.MultiWriter(ws...), stream.Reader(ctx, r)); err != nil {
 		return nil, fmt.Errorf("reading %s to checksum it: %w", f, err)
 	}
 	out := map[string][]byte{}
@@ -136,18 +138,6 @@ func hashFile(ctx context.Context, u plugin.UI, f string, types []string) (map[s
 		out[t] = h.Sum(nil)
 	}
 	return out, nil
-}
-
-type ctxReader struct {
-	ctx context.Context
-	r   io.Reader
-}
-
-func (c ctxReader) Read(p []byte) (int, error) {
-	if err := c.ctx.Err(); err != nil {
-		return 0, context.Cause(c.ctx)
-	}
-	return c.r.Read(p)
 }
 
 // appendLines appends to the checksum file, as Packer does, so several

@@ -15,6 +15,8 @@ import (
 	"strings"
 	"text/template"
 
+	"github.com/imgbuild/imgbuild/internal/stream"
+
 	"github.com/klauspost/compress/flate"
 
 	"github.com/imgbuild/imgbuild/internal/plugin"
@@ -228,22 +230,10 @@ func copyFile(ctx context.Context, u plugin.UI, w io.Writer, path string) error 
 	}
 	r := u.TrackProgress(filepath.Base(path), size, fh)
 	defer r.Close()
-	if _, err := io.Copy(w, ctxReader{ctx, r}); err != nil {
+	if _, err := io.Copy(w, stream.Reader(ctx, r)); err != nil {
 		return fmt.Errorf("reading %s: %w", path, err)
 	}
 	return nil
-}
-
-type ctxReader struct {
-	ctx context.Context
-	r   io.Reader
-}
-
-func (c ctxReader) Read(p []byte) (int, error) {
-	if err := c.ctx.Err(); err != nil {
-		return 0, context.Cause(c.ctx)
-	}
-	return c.r.Read(p)
 }
 
 // Artifact is the compressed file.

@@ -17,6 +17,8 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/imgbuild/imgbuild/internal/stream"
+
 	"github.com/imgbuild/imgbuild/internal/communicator"
 )
 
@@ -97,7 +99,7 @@ func writeFile(ctx context.Context, dst string, r io.Reader, mode fs.FileMode) e
 	if err != nil {
 		return fmt.Errorf("writing %s: %w", dst, err)
 	}
-	_, err = io.Copy(f, ctxReader{ctx, r})
+	_, err = io.Copy(f, stream.Reader(ctx, r))
 	if cerr := f.Close(); err == nil {
 		err = cerr
 	}
@@ -108,19 +110,6 @@ func writeFile(ctx context.Context, dst string, r io.Reader, mode fs.FileMode) e
 		return fmt.Errorf("writing %s: %w", dst, err)
 	}
 	return nil
-}
-
-// ctxReader stops a copy when ctx ends.
-type ctxReader struct {
-	ctx context.Context
-	r   io.Reader
-}
-
-func (c ctxReader) Read(p []byte) (int, error) {
-	if err := c.ctx.Err(); err != nil {
-		return 0, context.Cause(c.ctx)
-	}
-	return c.r.Read(p)
 }
 
 // UploadDir copies the folder src into dst with Packer's trailing-slash rule.
@@ -135,7 +124,7 @@ func (c *Comm) Download(ctx context.Context, src string, w io.Writer) error {
 		return fmt.Errorf("downloading %s: %w", src, err)
 	}
 	defer f.Close()
-	if _, err := io.Copy(w, ctxReader{ctx, f}); err != nil {
+	if _, err := io.Copy(w, stream.Reader(ctx, f)); err != nil {
 		return fmt.Errorf("downloading %s: %w", src, err)
 	}
 	return nil

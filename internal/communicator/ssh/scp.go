@@ -15,6 +15,8 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/imgbuild/imgbuild/internal/stream"
+
 	gossh "golang.org/x/crypto/ssh"
 
 	"github.com/imgbuild/imgbuild/internal/communicator"
@@ -119,7 +121,7 @@ func (s *scpSession) sendFile(name string, mode fs.FileMode, size int64, r io.Re
 	if strings.ContainsAny(name, "\n/") {
 		return fmt.Errorf("file name %q cannot be sent over scp", name)
 	}
-	if err := s.send(fmt.Sprintf("C%04o %d %s\n", unixMode(mode), size, name)); err != nil {
+	if err := s.send(fmt.Sprintf("C%04o %d %s\n", communicator.UnixMode(mode), size, name)); err != nil {
 		return err
 	}
 	n, err := io.CopyN(s.in, r, size)
@@ -136,7 +138,7 @@ func (s *scpSession) sendFile(name string, mode fs.FileMode, size int64, r io.Re
 }
 
 func (c *Comm) scpUpload(ctx context.Context, dst string, r io.Reader, mode fs.FileMode) error {
-	sr, size, cleanup, err := sizedReader(r)
+	sr, size, cleanup, err := stream.Sized(r)
 	if err != nil {
 		return err
 	}
@@ -155,7 +157,7 @@ func (c *Comm) scpUpload(ctx context.Context, dst string, r io.Reader, mode fs.F
 	if err := s.ack(); err != nil {
 		return s.fail(err)
 	}
-	if err := s.sendFile(name, mode, size, ctxReader{ctx, sr}); err != nil {
+	if err := s.sendFile(name, mode, size, stream.Reader(ctx, sr)); err != nil {
 		return s.fail(err)
 	}
 	if err := s.finish(); err != nil {
@@ -172,7 +174,7 @@ func (c *Comm) scpUpload(ctx context.Context, dst string, r io.Reader, mode fs.F
 func (c *Comm) chmod(ctx context.Context, file string, mode fs.FileMode) error {
 	var stderr tailBuffer
 	stderr.max = 2048
-	status, err := c.Run(ctx, &communicator.Cmd{Command: fmt.Sprintf("chmod %04o -- %s", unixMode(mode), shellQuote(file)), Stderr: &stderr})
+	status, err := c.Run(ctx, &communicator.Cmd{Command: fmt.Sprintf("chmod %04o -- %s", communicator.UnixMode(mode), shellQuote(file)), Stderr: &stderr})
 	if err != nil {
 		return fmt.Errorf("setting the mode of %s: %w", file, err)
 	}
@@ -202,20 +204,20 @@ func (c *Comm) scpUploadDir(ctx context.Context, dst, src string, exclude []stri
 	}
 	wrap := !strings.HasSuffix(src, "/")
 	if wrap {
-		if err := s.send(fmt.Sprintf("D%04o 0 %s\n", unixMode(st.Mode()), filepath.Base(filepath.Clean(src)))); err != nil {
+		if err := s.send(fmt.Sprintf("D%04o 0 %s\n", communicator.UnixMode(st.Mode()), filepath.Base(filepath.Clean(src)))); err != nil {
 			return s.fail(err)
 		}
 	}
 	err = walkLocal(src, exclude, func(e localEntry) error {
 		if e.info.IsDir() {
-			return s.send(fmt.Sprintf("D%04o 0 %s\n", unixMode(e.info.Mode()), path.Base(e.rel)))
+			return s.send(fmt.Sprintf("D%04o 0 %s\n", communicator.UnixMode(e.info.Mode()), path.Base(e.rel)))
 		}
 		f, err := os.Open(e.abs)
 		if err != nil {
 			return err
 		}
 		defer f.Close()
-		return s.sendFile(path.Base(e.rel), e.info.Mode(), e.info.Size(), ctxReader{ctx, f})
+		return s.sendFile(path.Base(e.rel), e.info.Mode(), e.info.Size(), stream.Reader(ctx, f))
 	}, func(localEntry) error { return s.send("E\n") })
 	if err == nil && wrap {
 		err = s.send("E\n")
@@ -273,7 +275,7 @@ func (s *scpSession) readRecord() (scpRecord, error) {
 		if err1 != nil || err2 != nil || size < 0 || parts[2] == "" || strings.Contains(parts[2], "/") || parts[2] == ".." {
 			return rec, fmt.Errorf("scp sent a malformed line %q", line)
 		}
-		rec.mode, rec.size, rec.name = goMode(uint32(m)), size, parts[2]
+		rec.mode, rec.size, rec.name = communicator.GoMode(uint32(m)), size, parts[2]
 		return rec, nil
 	default:
 		return rec, fmt.Errorf("scp sent an unexpected line %q", line)
@@ -298,7 +300,7 @@ func (c *Comm) scpDownload(ctx context.Context, src string, w io.Writer) error {
 	if err := s.ok(); err != nil {
 		return s.fail(err)
 	}
-	if _, err := io.CopyN(ctxWriter{ctx, w}, s.out, rec.size); err != nil {
+	if _, err := io.CopyN(stream.Writer(ctx, w), s.out, rec.size); err != nil {
 		return s.fail(err)
 	}
 	if err := s.ack(); err != nil {
@@ -379,7 +381,7 @@ func (s *scpSession) receiveTree(ctx context.Context, src, dst string, exclude [
 				}
 				w = f
 			}
-			_, err = io.CopyN(ctxWriter{ctx, w}, s.out, rec.size)
+			_, err = io.CopyN(stream.Writer(ctx, w), s.out, rec.size)
 			if f != nil {
 				if cerr := f.Close(); err == nil {
 					err = cerr

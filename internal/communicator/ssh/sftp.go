@@ -11,6 +11,8 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/imgbuild/imgbuild/internal/stream"
+
 	"github.com/pkg/sftp"
 	gossh "golang.org/x/crypto/ssh"
 )
@@ -60,7 +62,7 @@ func sftpPut(ctx context.Context, sc *sftp.Client, dst string, r io.Reader, mode
 	}
 	// Concurrency whatever the reader: ReadFrom would fall back to
 	// one request at a time for readers of unknown size.
-	_, err = f.ReadFromWithConcurrency(ctxReader{ctx, r}, sftpConcurrency)
+	_, err = f.ReadFromWithConcurrency(stream.Reader(ctx, r), sftpConcurrency)
 	if err == nil {
 		err = f.Chmod(mode)
 	}
@@ -87,7 +89,7 @@ func (c *Comm) sftpDownload(ctx context.Context, src string, w io.Writer) error 
 	if !st.Mode().IsRegular() {
 		return fmt.Errorf("%s is not a regular file", src)
 	}
-	_, err = f.WriteTo(ctxWriter{ctx, w})
+	_, err = f.WriteTo(stream.Writer(ctx, w))
 	return err
 }
 
@@ -218,7 +220,7 @@ func sftpGetFile(ctx context.Context, sc *sftp.Client, remote, local string, mod
 	if err != nil {
 		return err
 	}
-	_, err = rf.WriteTo(ctxWriter{ctx, lf})
+	_, err = rf.WriteTo(stream.Writer(ctx, lf))
 	if cerr := lf.Close(); err == nil {
 		err = cerr
 	}

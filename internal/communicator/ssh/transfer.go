@@ -1,9 +1,7 @@
 package ssh
 
 import (
-	"context"
 	"fmt"
-	"io"
 	"io/fs"
 	"os"
 	"path"
@@ -11,106 +9,12 @@ import (
 	"strings"
 )
 
-// sizedReader returns r with its remaining size when that can be known
-// without reading it. Otherwise it copies r into a temporary file (disk,
-// not memory) and returns that; cleanup removes it.
-func sizedReader(r io.Reader) (sr io.Reader, size int64, cleanup func(), err error) {
-	cleanup = func() {}
-	switch v := r.(type) {
-	case interface{ Len() int }:
-		return r, int64(v.Len()), cleanup, nil
-	case *os.File:
-		if st, err := v.Stat(); err == nil && st.Mode().IsRegular() {
-			if off, err := v.Seek(0, io.SeekCurrent); err == nil {
-				return r, st.Size() - off, cleanup, nil
-			}
-		}
-	case *io.LimitedReader:
-		return r, v.N, cleanup, nil
-	case interface{ Size() int64 }:
-		if n := v.Size(); n >= 0 { // -1: unknown, spool below
-			return r, n, cleanup, nil
-		}
-	}
-	tmp, err := os.CreateTemp("", "imgbuild-upload-")
-	if err != nil {
-		return nil, 0, cleanup, fmt.Errorf("spooling the upload to a temporary file: %w", err)
-	}
-	cleanup = func() { tmp.Close(); os.Remove(tmp.Name()) }
-	n, err := io.Copy(tmp, r)
-	if err != nil {
-		cleanup()
-		return nil, 0, func() {}, fmt.Errorf("spooling the upload to a temporary file: %w", err)
-	}
-	if _, err := tmp.Seek(0, io.SeekStart); err != nil {
-		cleanup()
-		return nil, 0, func() {}, fmt.Errorf("spooling the upload to a temporary file: %w", err)
-	}
-	return tmp, n, cleanup, nil
-}
-
-// ctxReader fails reads once ctx ends, so that a transfer stops promptly.
-type ctxReader struct {
-	ctx context.Context
-	r   io.Reader
-}
-
-func (c ctxReader) Read(p []byte) (int, error) {
-	if err := c.ctx.Err(); err != nil {
-		return 0, context.Cause(c.ctx)
-	}
-	return c.r.Read(p)
-}
-
-// ctxWriter fails writes once ctx ends.
-type ctxWriter struct {
-	ctx context.Context
-	w   io.Writer
-}
-
-func (c ctxWriter) Write(p []byte) (int, error) {
-	if err := c.ctx.Err(); err != nil {
-		return 0, context.Cause(c.ctx)
-	}
-	return c.w.Write(p)
-}
-
 // permOf returns the permission bits to give an uploaded file (0 means 0644).
 func permOf(mode fs.FileMode) fs.FileMode {
 	if mode == 0 {
 		return 0o644
 	}
 	return mode & (fs.ModePerm | fs.ModeSetuid | fs.ModeSetgid | fs.ModeSticky)
-}
-
-// unixMode converts Go's mode bits to the Unix ones scp and chmod use.
-func unixMode(mode fs.FileMode) uint32 {
-	m := uint32(mode.Perm())
-	if mode&fs.ModeSetuid != 0 {
-		m |= 0o4000
-	}
-	if mode&fs.ModeSetgid != 0 {
-		m |= 0o2000
-	}
-	if mode&fs.ModeSticky != 0 {
-		m |= 0o1000
-	}
-	return m
-}
-
-// goMode converts Unix permission bits to Go's.
-func goMode(m uint32) fs.FileMode {
-	mode := fs.FileMode(m & 0o777)
-	if m&0o4000 != 0 {
-		mode |= fs.ModeSetuid
-	}
-	if m&0o2000 != 0 {
-		mode |= fs.ModeSetgid
-	}
-	if m&0o1000 != 0 {
-		mode |= fs.ModeSticky
-	}
-	return mode
 }
 
 // remoteDirTarget applies Packer's trailing-slash rule to a directory

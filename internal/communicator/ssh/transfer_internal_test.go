@@ -8,6 +8,9 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/imgbuild/imgbuild/internal/communicator"
+	"github.com/imgbuild/imgbuild/internal/stream"
 )
 
 func TestTrailingSlashRulePicksTheTarget(t *testing.T) {
@@ -61,7 +64,7 @@ func TestSizedReaderKnowsTheRemainingSizeOrSpoolsToDisk(t *testing.T) {
 		{"a plain reader is spooled", io.MultiReader(strings.NewReader("ab"), strings.NewReader("cde")), 5, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			r, size, cleanup, err := sizedReader(tc.r)
+			r, size, cleanup, err := stream.Sized(tc.r)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -99,11 +102,11 @@ func TestExcludeMatchesRelativePaths(t *testing.T) {
 
 func TestModeConversionKeepsSpecialBits(t *testing.T) {
 	for _, m := range []fs.FileMode{0o644, 0o755 | fs.ModeSetuid, 0o2775&0o777 | fs.ModeSetgid, 0o777 | fs.ModeSticky} {
-		if got := goMode(unixMode(m)); got != m {
-			t.Errorf("goMode(unixMode(%v)) = %v", m, got)
+		if got := communicator.GoMode(communicator.UnixMode(m)); got != m {
+			t.Errorf("communicator.GoMode(communicator.UnixMode(%v)) = %v", m, got)
 		}
 	}
-	if unixMode(0o755|fs.ModeSetuid) != 0o4755 {
-		t.Errorf("unixMode(setuid 755) = %o", unixMode(0o755|fs.ModeSetuid))
+	if communicator.UnixMode(0o755|fs.ModeSetuid) != 0o4755 {
+		t.Errorf("communicator.UnixMode(setuid 755) = %o", communicator.UnixMode(0o755|fs.ModeSetuid))
 	}
 }
