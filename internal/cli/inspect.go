@@ -37,25 +37,7 @@ func newInspectCmd(s *Streams) *cobra.Command {
 func writeInspect(w io.Writer, t *template.Template) {
 	fmt.Fprintln(w, "imgbuild inspect: HCL2 mode")
 	fmt.Fprintln(w)
-	fmt.Fprintln(w, "> input-variables:")
-	fmt.Fprintln(w)
-	for _, v := range t.Variables() {
-		val := template.FormatValue(v.Value)
-		if v.Sensitive {
-			val = `"<sensitive>"`
-		}
-		fmt.Fprintf(w, "var.%s: %s\n", v.Name, indentRest(val))
-	}
-	fmt.Fprintln(w)
-	fmt.Fprintln(w, "> local-variables:")
-	fmt.Fprintln(w)
-	for _, l := range t.Locals() {
-		val := template.FormatValue(l.Value)
-		if l.Sensitive {
-			val = `"<sensitive>"`
-		}
-		fmt.Fprintf(w, "local.%s: %s\n", l.Name, indentRest(val))
-	}
+	writeVariables(w, t)
 	if ds := t.DataSources(); len(ds) > 0 {
 		fmt.Fprintln(w)
 		fmt.Fprintln(w, "> data-sources:")
@@ -126,3 +108,28 @@ func describeBlock(typ, name string, only, except []string) string {
 
 // indentRest indents every line after the first, for multi-line values.
 func indentRest(s string) string { return strings.ReplaceAll(s, "\n", "\n  ") }
+
+// writeVariables lists the input variables and locals with their values,
+// sensitive ones masked: inspect's first sections, and console's
+// "variables" command.
+func writeVariables(w io.Writer, t *template.Template) {
+	fmt.Fprintln(w, "> input-variables:")
+	fmt.Fprintln(w)
+	for _, v := range t.Variables() {
+		val := template.FormatValue(v.Value)
+		if v.Sensitive {
+			val = `"<sensitive>"`
+		}
+		fmt.Fprintf(w, "var.%s: %s\n", v.Name, indentRest(val))
+	}
+	fmt.Fprintln(w)
+	fmt.Fprintln(w, "> local-variables:")
+	fmt.Fprintln(w)
+	for _, l := range t.Locals() {
+		val := template.FormatValue(l.Value)
+		if l.Sensitive {
+			val = `"<sensitive>"`
+		}
+		fmt.Fprintf(w, "local.%s: %s\n", l.Name, indentRest(val))
+	}
+}

@@ -153,7 +153,7 @@ func TestInspectMasksSensitiveValuesAndListsBuilds(t *testing.T) {
 	}
 }
 
-func TestConsoleEvaluatesPipedLinesAndStopsAtTheFirstError(t *testing.T) {
+func TestConsoleEvaluatesPipedLinesPrintsStringsUnquotedAndStopsAtTheFirstError(t *testing.T) {
 	secret.Reset()
 	defer secret.Reset()
 	dir := writeTemplate(t, map[string]string{"main.pkr.hcl": goodTemplate})
@@ -161,13 +161,31 @@ func TestConsoleEvaluatesPipedLinesAndStopsAtTheFirstError(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("exit %d:\n%s", code, errOut)
 	}
-	want := "\"ABC\"\n\"abc:latest\"\n[\n  1,\n  2,\n]\n\"<sensitive>\"\n"
+	want := "ABC\nabc:latest\n[\n  1,\n  2,\n]\n<sensitive>\n"
 	if out != want {
 		t.Errorf("stdout %q; want %q", out, want)
 	}
 	code, out, errOut = run(t, "1 + 1\nnope(\n2\n", "console")
 	if code != 1 || out != "2\n" || !strings.Contains(errOut, "Error:") {
 		t.Errorf("exit %d, stdout %q, stderr %q", code, out, errOut)
+	}
+}
+
+func TestConsoleTakesPackersHelpVariablesAndExitCommands(t *testing.T) {
+	secret.Reset()
+	defer secret.Reset()
+	dir := writeTemplate(t, map[string]string{"main.pkr.hcl": goodTemplate})
+	code, out, errOut := run(t, "help\nvariables\nexit\nnope(\n", "console", "-var", "image=abc", dir)
+	if code != 0 {
+		t.Fatalf("exit %d (exit should stop before the bad line):\n%s", code, errOut)
+	}
+	for _, want := range []string{"variables  lists", "var.image: \"abc\"", "local.full: \"abc:latest\"", "var.token: \"<sensitive>\""} {
+		if !strings.Contains(out, want) {
+			t.Errorf("stdout lacks %q:\n%s", want, out)
+		}
+	}
+	if strings.Contains(out, "s3cr3t-token-value") {
+		t.Errorf("variables shows the sensitive value:\n%s", out)
 	}
 }
 

@@ -57,6 +57,15 @@ type PostProcessorBlock struct {
 	TypeRange         hcl.Range
 }
 
+// FullName is how a build shows a source: "docker.x" or "b.docker.x".
+func (b *Build) FullName(use *SourceUse) string {
+	n := use.Source.Type + "." + use.Name
+	if b.Name != "" {
+		return b.Name + "." + n
+	}
+	return n
+}
+
 var buildSchema = &hcl.BodySchema{
 	Attributes: []hcl.AttributeSchema{{Name: "name"}, {Name: "description"}, {Name: "sources"}},
 	Blocks: []hcl.BlockHeaderSchema{
@@ -82,11 +91,19 @@ var postProcessorsSchema = &hcl.BodySchema{Blocks: []hcl.BlockHeaderSchema{
 	{Type: "post-processor", LabelNames: []string{"type"}},
 }}
 
+// decodeBuilds decodes the build blocks on every core (each only reads the
+// template), keeping their order for builds and diagnostics.
 func (t *Template) decodeBuilds() hcl.Diagnostics {
+	blocks := t.blocksOf("build")
+	builds := make([]*Build, len(blocks))
+	blockDiags := make([]hcl.Diagnostics, len(blocks))
+	t.EvalContext() // built before the goroutines share it
+	parallel(len(blocks), func(i int) {
+		builds[i], blockDiags[i] = t.decodeBuild(blocks[i])
+	})
 	var diags hcl.Diagnostics
-	for _, b := range t.blocksOf("build") {
-		bld, d := t.decodeBuild(b)
-		diags = append(diags, d...)
+	for i, bld := range builds {
+		diags = append(diags, blockDiags[i]...)
 		if bld != nil {
 			t.builds = append(t.builds, bld)
 		}

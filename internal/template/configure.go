@@ -31,6 +31,7 @@ func configure(p plugin.Configurable, body hcl.Body, ctx *hcl.EvalContext, at hc
 		opts.UnknownString = hcldecode.UnknownPlaceholder
 	}
 	diags = hcldecode.Decode(body, ctx, p.Config(), opts)
+	explainDiagnostics(diags)
 	if diags.HasErrors() {
 		return diags
 	}

@@ -19,15 +19,19 @@ func (t *Template) functions() map[string]function.Function {
 	return t.funcs
 }
 
-// variablesObject is the value of the var, local, data, path and packer
-// roots as they stand now.
+// rootValues is the value of the var, local, data, path and packer roots
+// as they stand now.
 func (t *Template) rootValues() map[string]cty.Value {
 	data := map[string]cty.Value{}
 	for typ, byName := range t.dataValues {
 		data[typ] = cty.ObjectVal(byName)
 	}
+	vars := t.varObject
+	if vars == cty.NilVal {
+		vars = cty.ObjectVal(t.varValues)
+	}
 	return map[string]cty.Value{
-		"var":   cty.ObjectVal(t.varValues),
+		"var":   vars,
 		"local": cty.ObjectVal(t.localValues),
 		"data":  cty.ObjectVal(data),
 		"path": cty.ObjectVal(map[string]cty.Value{

@@ -18,5 +18,7 @@ func (t *Template) Evaluate(src string) (cty.Value, hcl.Diagnostics) {
 		return cty.DynamicVal, diags
 	}
 	v, d := expr.Value(t.EvalContext())
-	return v, append(diags, d...)
+	diags = append(diags, d...)
+	explainDiagnostics(diags)
+	return v, diags
 }

@@ -53,9 +53,8 @@ func FuzzTemplate(f *testing.F) {
 		delete(fns, "bcrypt")
 		return fns
 	}
-	savedMin := parallelParseMin
-	parallelParseMin = 0 // cut even small inputs, to check the cutting too
-	f.Cleanup(func() { templateFunctions, parallelParseMin = saved, savedMin })
+	f.Cleanup(func() { templateFunctions = saved })
+	cutSmallFiles(f)
 
 	f.Fuzz(func(t *testing.T, src []byte, asJSON bool) {
 		name := "fuzz.pkr.hcl"

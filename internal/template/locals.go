@@ -34,8 +34,8 @@ func (t *Template) decodeLocals() hcl.Diagnostics {
 		t.locals[l.Name] = l
 		t.localList = append(t.localList, l)
 	}
-	for _, fb := range t.bodies {
-		for _, b := range fb.content.Blocks {
+	for _, file := range t.bodies {
+		for _, b := range file.Blocks {
 			switch b.Type {
 			case "locals":
 				attrs, d := b.Body.JustAttributes()
@@ -71,6 +71,8 @@ type node struct {
 // order, so either may refer to the other; a cycle is an error that names
 // its members.
 func (t *Template) evaluateLocalsAndData() hcl.Diagnostics {
+	// Variables are final now: build var.* once, not once per local.
+	t.varObject = cty.ObjectVal(t.varValues)
 	diags := t.decodeLocals()
 	if diags.HasErrors() {
 		return diags

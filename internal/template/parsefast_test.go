@@ -7,10 +7,16 @@ import (
 	"github.com/hashicorp/hcl/v2/hclsyntax"
 )
 
+// cutSmallFiles makes parseHCL cut even tiny inputs into pieces of a few
+// lines, so tests and the fuzzer check the cutting.
+func cutSmallFiles(tb testing.TB) {
+	savedMin, savedSize := parallelParseMin, parsePieceSize
+	parallelParseMin, parsePieceSize = 0, 16
+	tb.Cleanup(func() { parallelParseMin, parsePieceSize = savedMin, savedSize })
+}
+
 func TestCutParseMatchesWholeParse(t *testing.T) {
-	saved := parallelParseMin
-	parallelParseMin = 0
-	defer func() { parallelParseMin = saved }()
+	cutSmallFiles(t)
 	block := "source \"test-builder\" \"a%d\" {\n  image = \"x\"\n}\n"
 	var many strings.Builder
 	for i := 0; i < 50; i++ {
@@ -22,7 +28,9 @@ func TestCutParseMatchesWholeParse(t *testing.T) {
 		"heredoc with a brace line": "locals {\n  x = <<EOT\n}\nsource \"a\" \"b\" {\nEOT\n}\n" + many.String(),
 		// A cut inside a comment: whole parse.
 		"comment with a brace line": "/*\n}\nfoo {\n*/\n" + many.String(),
-		"syntax error":              many.String() + "source {\n",
+		// Cut alone, the second piece would define b; whole, it is a comment.
+		"comment hiding an attribute": "/*\n}\nb = 1 /* */\n" + many.String(),
+		"syntax error":                many.String() + "source {\n",
 	} {
 		t.Run(name, func(t *testing.T) { checkCutParseMatchesWholeParse(t, []byte(src)) })
 	}

@@ -41,13 +41,8 @@ func (t *Template) Plans(only, except []string) ([]*BuildPlan, hcl.Diagnostics) 
 	var jobs []job
 	for _, b := range t.builds {
 		for _, use := range b.Sources {
-			name := use.Source.Type + "." + use.Name
-			full := name
-			if b.Name != "" {
-				full = b.Name + "." + name
-			}
-			if selected(full, only, except) {
-				jobs = append(jobs, job{b, use, name, full})
+			if full := b.FullName(use); selected(full, only, except) {
+				jobs = append(jobs, job{b, use, use.Source.Type + "." + use.Name, full})
 			}
 		}
 	}
@@ -66,7 +61,7 @@ func (t *Template) Plans(only, except []string) ([]*BuildPlan, hcl.Diagnostics) 
 			plans = append(plans, results[i])
 		}
 	}
-	addAttributeSuggestions(diags)
+	explainDiagnostics(diags)
 	return plans, diags
 }
 
@@ -98,14 +93,15 @@ func (t *Template) plan(b *Build, use *SourceUse, name, full string, except []st
 		body = overlayBody{base: src.Body, over: use.Body, fillOnly: true}
 	}
 	allowUnknown := !t.opts.EvaluateDataSources
-	diags := configure(builder, body, t.sourceContext(src.Type, use.Name), src.DeclRange, allowUnknown)
+	srcCtx := t.sourceContext(src.Type, use.Name)
+	diags := configure(builder, body, srcCtx, src.DeclRange, allowUnknown)
 
 	p := &BuildPlan{
 		Name: full, BuildName: b.Name, SourceType: src.Type, SourceName: use.Name,
 		Builder: builder, DefRange: use.DefRange,
 	}
 	keys := generatedKeys(builder)
-	sc := &scope{t: t, build: b, use: use, name: name, full: full, keys: keys}
+	sc := &scope{build: b, use: use, name: name, full: full, keys: keys, srcCtx: srcCtx}
 	for _, pb := range b.Provisioners {
 		if skip(pb.Only, pb.Except, name) && skip(pb.Only, pb.Except, full) {
 			continue
@@ -154,24 +150,24 @@ func generatedKeys(b plugin.Builder) []string {
 
 // scope is what provisioners and post-processors of one plan see.
 type scope struct {
-	t     *Template
-	build *Build
-	use   *SourceUse
-	name  string // "TYPE.NAME"
-	full  string
-	keys  []string
+	build  *Build
+	use    *SourceUse
+	name   string // "TYPE.NAME"
+	full   string
+	keys   []string
+	srcCtx *hcl.EvalContext // the template's context with source.*, shared with the builder
 	// validateCtx is the context with build.* unknown, built once.
 	validateCtx *hcl.EvalContext
 }
 
-// context adds source.* and build.* to the template's context. With
-// generated nil, the build.* values (other than build.name) are unknown;
-// otherwise missing ones are empty strings.
+// context adds build.* to the source's context. With generated nil, the
+// build.* values (other than build.name) are unknown; otherwise missing
+// ones are empty strings.
 func (s *scope) context(generated plugin.GeneratedData) *hcl.EvalContext {
 	if generated == nil && s.validateCtx != nil {
 		return s.validateCtx
 	}
-	c := s.t.sourceContext(s.use.Source.Type, s.use.Name)
+	c := s.srcCtx.NewChild()
 	bv := make(map[string]cty.Value, len(s.keys)+len(generated)+1)
 	for _, k := range s.keys {
 		if generated == nil {
@@ -184,7 +180,7 @@ func (s *scope) context(generated plugin.GeneratedData) *hcl.EvalContext {
 		bv[k] = cty.StringVal(v)
 	}
 	bv["name"] = cty.StringVal(s.build.Name)
-	c.Variables["build"] = cty.ObjectVal(bv)
+	c.Variables = map[string]cty.Value{"build": cty.ObjectVal(bv)}
 	if generated == nil {
 		s.validateCtx = c
 	}
@@ -247,34 +243,4 @@ func (s *scope) postProcessorPlan(ppb *PostProcessorBlock) (*PostProcessorPlan, 
 	}
 	_, diags := configureWith(nil, true)
 	return plan, diags
-}
-
-// Builds returns the template's build blocks (for inspect).
-func (t *Template) Builds() []*Build { return t.builds }
-
-// Sources returns the top-level source blocks in the order written.
-func (t *Template) Sources() []*Source { return t.srcList }
-
-// Variables returns the input variables in the order declared.
-func (t *Template) Variables() []*Variable {
-	out := make([]*Variable, 0, len(t.varOrder))
-	for _, n := range t.varOrder {
-		out = append(out, t.variables[n])
-	}
-	return out
-}
-
-// Locals returns the locals in the order declared.
-func (t *Template) Locals() []*Local { return t.localList }
-
-// DataSources returns the data blocks in the order declared.
-func (t *Template) DataSources() []*DataSource { return t.dataList }
-
-// FullName is how a build shows a source: "docker.x" or "b.docker.x".
-func (b *Build) FullName(use *SourceUse) string {
-	n := use.Source.Type + "." + use.Name
-	if b.Name != "" {
-		return b.Name + "." + n
-	}
-	return n
 }

@@ -30,7 +30,7 @@ func (t *Template) decodeStructure() hcl.Diagnostics {
 		if content == nil {
 			continue
 		}
-		t.bodies = append(t.bodies, fileBody{name: name, content: content})
+		t.bodies = append(t.bodies, content)
 	}
 	for _, b := range t.blocksOf("source") {
 		diags = append(diags, t.addSource(b)...)
@@ -44,8 +44,8 @@ func (t *Template) decodeStructure() hcl.Diagnostics {
 // blocksOf returns every top-level block of a type, in file order.
 func (t *Template) blocksOf(typ string) []*hcl.Block {
 	var out []*hcl.Block
-	for _, fb := range t.bodies {
-		for _, b := range fb.content.Blocks {
+	for _, content := range t.bodies {
+		for _, b := range content.Blocks {
 			if b.Type == typ {
 				out = append(out, b)
 			}

@@ -45,9 +45,9 @@ type Template struct {
 	cwd     string // path.cwd
 
 	parser    *hclparse.Parser
-	inline    map[string][]byte // in-memory files (fuzzing); nil reads opts.Path
-	fileNames []string          // the template's own files, in load order
-	bodies    []fileBody
+	inline    map[string][]byte  // in-memory files (fuzzing); nil reads opts.Path
+	fileNames []string           // the template's own files, in load order
+	bodies    []*hcl.BodyContent // each file's top-level blocks, in load order
 
 	packer    packerSettings
 	variables map[string]*Variable
@@ -61,17 +61,12 @@ type Template struct {
 	builds    []*Build
 
 	varValues   map[string]cty.Value
+	varObject   cty.Value // var.* once every variable has its value; NilVal before
 	localValues map[string]cty.Value
 	dataValues  map[string]map[string]cty.Value
 	funcs       map[string]function.Function
 	sensitive   []string
 	evalCtx     *hcl.EvalContext
-}
-
-// fileBody is one template file's top-level content.
-type fileBody struct {
-	name    string
-	content *hcl.BodyContent
 }
 
 // Load reads the template at opts.Path with its variables. The returned
@@ -83,7 +78,7 @@ func Load(ctx context.Context, opts LoadOptions) (*Template, hcl.Diagnostics) {
 	t := Empty(ctx)
 	t.opts = opts
 	diags := t.load()
-	addAttributeSuggestions(diags)
+	explainDiagnostics(diags)
 	if len(t.sensitive) > 0 {
 		secret.Add(t.sensitive...)
 	}
@@ -140,5 +135,23 @@ func (t *Template) SensitiveValues() []string {
 	return out
 }
 
-// BaseDir is path.root: the template's directory.
-func (t *Template) BaseDir() string { return t.baseDir }
+// Builds returns the template's build blocks (for inspect).
+func (t *Template) Builds() []*Build { return t.builds }
+
+// Sources returns the top-level source blocks in the order written.
+func (t *Template) Sources() []*Source { return t.srcList }
+
+// Variables returns the input variables in the order declared.
+func (t *Template) Variables() []*Variable {
+	out := make([]*Variable, 0, len(t.varOrder))
+	for _, n := range t.varOrder {
+		out = append(out, t.variables[n])
+	}
+	return out
+}
+
+// Locals returns the locals in the order declared.
+func (t *Template) Locals() []*Local { return t.localList }
+
+// DataSources returns the data blocks in the order declared.
+func (t *Template) DataSources() []*DataSource { return t.dataList }

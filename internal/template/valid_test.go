@@ -47,6 +47,7 @@ func expectValues(t *testing.T, tpl *Template, want map[string]string) {
 
 func TestVariablesTakeValuesInPackersOrderOfPrecedence(t *testing.T) {
 	dir := validDir + "variables"
+	t.Setenv("IMGBUILD_TEMPLATE_TEST_ENV", "from-env-func")
 	tpl := mustLoad(t, LoadOptions{
 		Path: dir,
 		Env:  []string{"PKR_VAR_from_env=env", "PKR_VAR_undeclared=ignored", "PKR_VAR_from_cli=99"},
@@ -61,6 +62,7 @@ func TestVariablesTakeValuesInPackersOrderOfPrecedence(t *testing.T) {
 	expectValues(t, tpl, map[string]string{
 		"var.plain":            `"from-default"`,
 		"var.from_env":         `"env"`,
+		"var.from_env_func":    `"from-env-func"`,
 		"var.from_auto":        `"auto"`,
 		"var.from_file":        `"file"`,
 		"var.from_cli":         `7`,
@@ -253,6 +255,14 @@ func TestPlansFollowBuildsSourcesOverridesAndFilters(t *testing.T) {
 	}
 	if k := two.PostProcessors[1][0].KeepInputArtifact; k == nil || !*k {
 		t.Errorf("keep_input_artifact = %v", k)
+	}
+	// build.name is the build block's name: "" when it has none, as in Packer.
+	pp, diags := one.PostProcessors[0][0].Configure(plugin.GeneratedData{"ID": "c-1"})
+	if diags.HasErrors() {
+		t.Fatal(diagsText(diags))
+	}
+	if out := pp.Config().(*testPPConfig).Output; out != "single-" {
+		t.Errorf("build.name in an unnamed build: output = %q; want %q", out, "single-")
 	}
 	prov, _ := named.Provisioners[0].Configure(nil)
 	if s := prov.Config().(*testProvConfig).Script; s != "s-renamed-named" {

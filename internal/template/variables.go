@@ -11,7 +11,15 @@ import (
 	"github.com/hashicorp/hcl/v2/hclsyntax"
 	"github.com/zclconf/go-cty/cty"
 	"github.com/zclconf/go-cty/cty/convert"
+	"github.com/zclconf/go-cty/cty/function"
+
+	"github.com/imgbuild/imgbuild/internal/template/funcs"
 )
+
+// defaultContext is what a variable's default is evaluated in. As in
+// Packer, env is the only function there, and env is callable nowhere
+// else: variables stay the one place a template takes its inputs from.
+var defaultContext = &hcl.EvalContext{Functions: map[string]function.Function{"env": funcs.EnvFunc}}
 
 // Variable is an input variable: a variable block, or one attribute of a
 // variables block.
@@ -78,7 +86,7 @@ func (t *Template) decodeVariables() hcl.Diagnostics {
 		attrs, d := b.Body.JustAttributes()
 		diags = append(diags, d...)
 		for _, a := range sortedAttrs(attrs) {
-			val, d := a.Expr.Value(nil)
+			val, d := a.Expr.Value(defaultContext)
 			diags = append(diags, d...)
 			add(&Variable{
 				Name: a.Name, Default: val, HasDefault: true, Type: val.Type(),
@@ -116,7 +124,7 @@ func decodeVariableBlock(b *hcl.Block) (*Variable, hcl.Diagnostics) {
 	diags = append(diags, constBool(content.Attributes["sensitive"], &v.Sensitive)...)
 	diags = append(diags, constBool(content.Attributes["nullable"], &v.Nullable)...)
 	if a, ok := content.Attributes["default"]; ok {
-		val, d := a.Expr.Value(nil)
+		val, d := a.Expr.Value(defaultContext)
 		diags = append(diags, d...)
 		if !d.HasErrors() {
 			if v.Type != cty.NilType {

@@ -163,8 +163,8 @@ func builtins(baseDir string) map[string]function.Function {
 		"tostring": stdlib.MakeToFunc(cty.String),
 		"try":      tryfunc.TryFunc,
 
-		// Contextual: the environment and external services.
-		"env":                    EnvFunc,
+		// Contextual: external services. env is not here: Packer allows it
+		// only in a variable's default (see the template engine).
 		"aws_secretsmanager":     unavailable("aws_secretsmanager", awsSecretsManagerHelp, "name", "key"),
 		"aws_secretsmanager_raw": unavailable("aws_secretsmanager_raw", awsSecretsManagerHelp, "name"),
 		"consul_key":             unavailable("consul_key", consulHelp, "key"),

@@ -82,7 +82,6 @@ func fixClock(t *testing.T) {
 func TestFunctionsEvaluateToPackersResults(t *testing.T) {
 	fixClock(t)
 	dir := testDir(t)
-	t.Setenv("IMGBUILD_FUNCS_TEST", "from-env")
 
 	tests := []struct {
 		name, expr, want string // want is the JSON of the value
@@ -216,10 +215,6 @@ func TestFunctionsEvaluateToPackersResults(t *testing.T) {
 		{"toset drops duplicates", `toset(["a", "a"])`, `["a"]`},
 		{"tostring from a number", `tostring(5)`, `"5"`},
 		{"try falls back", `try(tonumber("x"), 7)`, `7`},
-
-		// Contextual.
-		{"env reads the environment", `env("IMGBUILD_FUNCS_TEST")`, `"from-env"`},
-		{"env of an unset variable is empty", `env("IMGBUILD_FUNCS_TEST_UNSET")`, `""`},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -434,8 +429,14 @@ var packerDocumentedFunctions = []string{
 	"aws_secretsmanager", "aws_secretsmanager_raw", "consul_key", "env", "vault",
 }
 
+// Every documented function is in Functions, except env: Packer has it
+// only in variable defaults, where the template engine adds EnvFunc.
 func TestEveryPackerFunctionIsPresent(t *testing.T) {
 	fns := Functions(t.TempDir())
+	if _, ok := fns["env"]; ok {
+		t.Error("env is in Functions; Packer allows it only in variable defaults")
+	}
+	fns["env"] = EnvFunc
 	var missing []string
 	for _, name := range packerDocumentedFunctions {
 		if _, ok := fns[name]; !ok {
@@ -445,5 +446,15 @@ func TestEveryPackerFunctionIsPresent(t *testing.T) {
 	sort.Strings(missing)
 	if len(missing) > 0 {
 		t.Errorf("missing functions: %s", strings.Join(missing, ", "))
+	}
+}
+
+func TestEnvFuncReadsTheEnvironmentAndIsEmptyWhenUnset(t *testing.T) {
+	t.Setenv("IMGBUILD_FUNCS_TEST", "from-env")
+	for name, want := range map[string]string{"IMGBUILD_FUNCS_TEST": "from-env", "IMGBUILD_FUNCS_TEST_UNSET": ""} {
+		got, err := EnvFunc.Call([]cty.Value{cty.StringVal(name)})
+		if err != nil || got.AsString() != want {
+			t.Errorf("env(%q) = %#v, %v; want %q", name, got, err, want)
+		}
 	}
 }

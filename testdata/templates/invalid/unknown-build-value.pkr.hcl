@@ -1,4 +1,4 @@
-# error: does not have an attribute named "Nope"
+# error: build has: ConnType, Host, ID, PackerHTTPAddr, PackerHTTPIP, PackerHTTPPort, PackerRunUUID, Password, Port, SSHPrivateKey, SSHPublicKey, SourceImageName, TestKey, User, WinRMPassword, name.
 source "test-builder" "a" {
   image = "x"
 }

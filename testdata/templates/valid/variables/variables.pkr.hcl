@@ -3,6 +3,11 @@
 variable "plain" {
   default = "from-default"
 }
+# env() is callable in a default, and only there.
+variable "from_env_func" {
+  type    = string
+  default = env("IMGBUILD_TEMPLATE_TEST_ENV")
+}
 variable "from_env" {
   type    = string
   default = "default"
