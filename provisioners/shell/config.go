@@ -7,6 +7,7 @@ import (
 	"os"
 	"path"
 	"strings"
+	"sync"
 	"text/template"
 	"time"
 )
@@ -90,7 +91,7 @@ func (c *Config) prepare() (*template.Template, map[string]string, error) {
 	if c.StartRetryTimeout == 0 {
 		c.StartRetryTimeout = 5 * time.Minute
 	}
-	tmpl, err := template.New("execute_command").Option("missingkey=error").Parse(c.ExecuteCommand)
+	tmpl, err := parseExecuteCommand(c.ExecuteCommand)
 	if err != nil {
 		errs = append(errs, fmt.Errorf("execute_command is not a valid template: %w", err))
 	}
@@ -102,4 +103,21 @@ func (c *Config) prepare() (*template.Template, map[string]string, error) {
 		errs = append(errs, fmt.Errorf("env_var_format %q must contain %%s twice (name, then value)", c.EnvVarFormat))
 	}
 	return tmpl, env, errors.Join(errs...)
+}
+
+// parsedCommands caches execute_command templates by text: a template with
+// hundreds of builds prepares the same few commands hundreds of times, and
+// a parsed template is safe to execute concurrently.
+var parsedCommands sync.Map // string -> *template.Template
+
+func parseExecuteCommand(text string) (*template.Template, error) {
+	if t, ok := parsedCommands.Load(text); ok {
+		return t.(*template.Template), nil
+	}
+	t, err := template.New("execute_command").Option("missingkey=error").Parse(text)
+	if err != nil {
+		return nil, err
+	}
+	parsedCommands.Store(text, t)
+	return t, nil
 }
