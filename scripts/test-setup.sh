@@ -146,7 +146,7 @@ setup_ssh() {
 
 setup_qemu() {
   apt_install qemu-system-x86 qemu-utils xorriso e2fsprogs kmod cpio busybox-static openssh-server linux-image-cloud-amd64 \
-    dosfstools mtools
+    dosfstools mtools ovmf swtpm swtpm-tools
   # The test VM disk and the live ISO (cached in testdata/vm/ by script content).
   if [ -x "$HERE/testdata/make-test-iso.sh" ]; then
     "$HERE/testdata/make-test-iso.sh"

@@ -135,6 +135,14 @@ mount -o remount,ro / 2>/dev/null
 sync
 EOF
 chmod 755 "$root/etc/rc" "$root/etc/rc.services" "$root/etc/rc.shutdown"
+# The tty1 shell, once it reads the keyboard, says so on the first serial
+# port: boot_command tests watch for this line (qemuargs -serial file:...)
+# instead of guessing a boot_wait.
+cat >"$root/etc/profile" <<'EOF'
+if [ "$(tty)" = /dev/tty1 ]; then
+  echo 'imgbuild-test-vm: console ready' >/dev/ttyS0 2>/dev/null
+fi
+EOF
 
 # The root filesystem image, before the initramfs-only files are added.
 mke2fs -q -t ext4 -L root -d "$root" "$work/disk.raw" 256M >/dev/null

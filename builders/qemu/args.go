@@ -92,6 +92,11 @@ func buildArgs(st *state) ([]string, error) {
 	} else if c.Firmware != "" {
 		d.add("-bios", c.Firmware)
 	}
+	if st.tpm != nil {
+		for _, a := range tpmArgs(st.tpm.socket, c.TPMDeviceType) {
+			d.add(a[0], a[1])
+		}
+	}
 
 	if !c.DisableVNC {
 		vnc := fmt.Sprintf("%s:%d", c.VNCBindAddress, st.vncPort-5900)

@@ -2,6 +2,7 @@ package qemu
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os/exec"
 	"path/filepath"
@@ -51,10 +52,14 @@ type state struct {
 	accel            string
 
 	vm   *vm
+	tpm  *swtpm // with vtpm = true
 	comm communicator.Communicator
 
 	generated plugin.GeneratedData
 	succeeded bool
+
+	// cache is set under imgbuild build -cache (see cache.go).
+	cache *cacheState
 }
 
 // Run boots the machine, provisions it, shuts it down and returns the
@@ -79,28 +84,34 @@ func (b *Builder) Run(ctx context.Context, env *plugin.BuildEnv) (plugin.Artifac
 		KeepOnFailure:  env.Steps.KeepOnFailure,
 		OnCleanupError: func(step string, err error) { env.UI.Error(err.Error()) },
 	}
-	err := steps.Run(ctx, st, opts,
-		steps.Step[state]{Name: "preparing the output directory", Run: stepOutputDir},
-		steps.Step[state]{Name: "creating a temporary key pair", Run: stepKeyPair},
-		steps.Step[state]{Name: "fetching the source image", Run: stepSource},
-		steps.Step[state]{Name: "creating the disk", Run: stepDisk},
-		steps.Step[state]{Name: "creating the CD", Run: stepCD},
-		steps.Step[state]{Name: "creating the floppy", Run: stepFloppy},
-		steps.Step[state]{Name: "starting the HTTP server", Run: stepHTTP},
-		steps.Step[state]{Name: "choosing ports", Run: stepPorts},
-		steps.Step[state]{Name: "choosing the accelerator", Run: stepAccel},
-		steps.Step[state]{Name: "starting qemu", Run: stepQemu},
-		steps.Step[state]{Name: "typing the boot command", Run: stepBootCommand},
-		steps.Step[state]{Name: "connecting to the machine", Run: stepConnect},
-		steps.Step[state]{Name: "provisioning", Run: stepProvision},
-		steps.Step[state]{Name: "shutting down", Run: stepShutdown},
-		steps.Step[state]{Name: "compacting the disk", Run: stepCompact},
-		steps.Step[state]{Name: "finishing", Run: func(ctx context.Context, st *state) (steps.Cleanup, error) {
-			st.succeeded = true
-			return nil, nil
-		}},
-	)
-	if err != nil {
+	list := []steps.Step[state]{
+		{Name: "preparing the output directory", Run: stepOutputDir},
+		{Name: "creating a temporary key pair", Run: stepKeyPair},
+		{Name: "fetching the source image", Run: stepSource},
+		{Name: "creating the disk", Run: stepDisk},
+		{Name: "creating the CD", Run: stepCD},
+		{Name: "creating the floppy", Run: stepFloppy},
+		{Name: "starting the HTTP server", Run: stepHTTP},
+		{Name: "choosing ports", Run: stepPorts},
+		{Name: "choosing the accelerator", Run: stepAccel},
+		{Name: "starting qemu", Run: stepQemu},
+		{Name: "typing the boot command", Run: stepBootCommand},
+		{Name: "connecting to the machine", Run: stepConnect},
+		{Name: "provisioning", Run: stepProvision},
+		{Name: "shutting down", Run: stepShutdown},
+		{Name: "compacting the disk", Run: stepCompact},
+	}
+	if env.Resume != nil {
+		list = cacheSteps(ctx, st, list, env.Resume)
+	}
+	list = append(list, steps.Step[state]{Name: "finishing", Run: func(ctx context.Context, st *state) (steps.Cleanup, error) {
+		st.succeeded = true
+		return nil, nil
+	}})
+	if err := steps.Run(ctx, st, opts, list...); err != nil {
+		if errors.Is(err, steps.ErrKept) {
+			leftRunning(st)
+		}
 		return nil, err
 	}
 	return &Artifact{dir: st.outputDir, files: st.diskPaths, generated: st.generated,

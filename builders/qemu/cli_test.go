@@ -8,6 +8,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -120,5 +121,118 @@ func TestCLIInterruptAndFailureLeaveNothing(t *testing.T) {
 				t.Errorf("output directory %s was left behind (stat: %v)", out, err)
 			}
 		})
+	}
+}
+
+// runCLI runs `imgbuild build` with args on a failing-provisioner build of
+// the test VM, calling onLine with each output line, and returns the
+// output and the QEMU vm_name.
+func runCLI(t *testing.T, vm testVM, out string, onLine func(cmd *exec.Cmd, line string), args ...string) (string, string) {
+	t.Helper()
+	bin := testenv.Binary(t)
+	dir := t.TempDir()
+	name := uniqueName(t)
+	// Whatever happens, no VM outlives the test.
+	t.Cleanup(func() { killQemu(name) })
+	tpl := filepath.Join(dir, "build.pkr.hcl")
+	if err := os.WriteFile(tpl, []byte(cliTemplate(vm, name, out, "echo failing on purpose; exit 3")), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(bin, append(append([]string{"build", "-color=false"}, args...), tpl)...)
+	cmd.Dir = dir
+	pr, pw := io.Pipe()
+	cmd.Stdout, cmd.Stderr = pw, pw
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	go func() { _ = cmd.Wait(); pw.Close(); close(done) }()
+	var text strings.Builder
+	sc := bufio.NewScanner(pr)
+	for sc.Scan() {
+		text.WriteString(sc.Text() + "\n")
+		onLine(cmd, sc.Text())
+	}
+	select {
+	case <-done:
+	case <-time.After(3 * time.Minute):
+		_ = cmd.Process.Kill()
+		t.Fatalf("imgbuild did not exit:\n%s", text.String())
+	}
+	t.Logf("output:\n%s", text.String())
+	return text.String(), name
+}
+
+// killQemu kills every QEMU whose command line holds name.
+func killQemu(name string) {
+	entries, _ := os.ReadDir("/proc")
+	for _, e := range entries {
+		b, err := os.ReadFile(filepath.Join("/proc", e.Name(), "cmdline"))
+		if err == nil && strings.Contains(string(b), name) && strings.Contains(string(b), "qemu-system") {
+			if pid, err := strconv.Atoi(e.Name()); err == nil {
+				_ = syscall.Kill(pid, syscall.SIGKILL)
+			}
+		}
+	}
+}
+
+var leftRunningLine = regexp.MustCompile(`QEMU \(pid (\d+)\) was left running for inspection`)
+
+// TestCLIOnErrorAbortLeavesTheVMRunningForInspection: as with Packer, a
+// failed build under -on-error=abort leaves the VM running (SSH still
+// answers) and its output directory in place, and says how to stop it.
+func TestCLIOnErrorAbortLeavesTheVMRunningForInspection(t *testing.T) {
+	vm := needTestVM(t)
+	out := filepath.Join(t.TempDir(), "output")
+	var port string
+	text, name := runCLI(t, vm, out, func(_ *exec.Cmd, line string) {
+		if m := sshPortLine.FindStringSubmatch(line); m != nil {
+			port = m[1]
+		}
+	}, "-on-error=abort")
+	m := leftRunningLine.FindStringSubmatch(text)
+	if m == nil {
+		t.Fatal("imgbuild did not say that it left QEMU running")
+	}
+	if !strings.Contains(text, "kill "+m[1]) || !strings.Contains(text, "ssh -p "+port+" root@127.0.0.1") {
+		t.Errorf("the output does not say how to reach and stop the VM")
+	}
+	// imgbuild has exited: the VM must still run and answer on SSH.
+	time.Sleep(time.Second)
+	if !qemuRunning(name) {
+		t.Fatal("QEMU did not outlive imgbuild")
+	}
+	if !portOpen(port) {
+		t.Errorf("the forwarded SSH port %s does not answer", port)
+	}
+	if _, err := os.Stat(filepath.Join(out, name)); err != nil {
+		t.Errorf("the output directory's disk is gone: %v", err)
+	}
+	pid, _ := strconv.Atoi(m[1])
+	if err := syscall.Kill(pid, syscall.SIGTERM); err != nil {
+		t.Errorf("the pid imgbuild printed cannot be signalled: %v", err)
+	}
+	for i := 0; i < 50 && qemuRunning(name); i++ {
+		time.Sleep(100 * time.Millisecond)
+	}
+	if qemuRunning(name) {
+		t.Errorf("QEMU did not stop after `kill %d`", pid)
+	}
+}
+
+// TestCLIKilledImgbuildTakesQemuWithIt: even SIGKILL, which leaves no
+// chance to clean up, does not leave a VM running.
+func TestCLIKilledImgbuildTakesQemuWithIt(t *testing.T) {
+	vm := needTestVM(t)
+	_, name := runCLI(t, vm, filepath.Join(t.TempDir(), "output"), func(cmd *exec.Cmd, line string) {
+		if sshPortLine.MatchString(line) {
+			_ = cmd.Process.Kill()
+		}
+	})
+	for i := 0; i < 50 && qemuRunning(name); i++ {
+		time.Sleep(100 * time.Millisecond)
+	}
+	if qemuRunning(name) {
+		t.Error("QEMU still runs 5s after imgbuild was killed")
 	}
 }

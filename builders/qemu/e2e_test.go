@@ -118,22 +118,17 @@ func TestBootCommandTypesTheKeyAndCommandsAndTheGuestFetchesHTTPContent(t *testi
 		t.Fatal(err)
 	}
 	c.HTTPDir = httpDir
-	// The live system's shell runs a few seconds after boot under TCG;
-	// keys typed before are lost, so the first line is a bare <enter>
-	// typed after boot_wait. QEMU's PS/2 queue drops keys typed too fast
-	// for a loaded guest (a lost shift release sticks), hence the interval.
-	// The typed arithmetic and key prove shifted characters arrive intact.
-	c.BootWait = 12 * time.Second // a few seconds of margin for a loaded CI machine
+	// Typing starts when the console says it reads keys (keys typed
+	// before are lost). The typed arithmetic and key prove shifted
+	// characters arrive intact.
 	c.BootKeyInterval = 40 * time.Millisecond
 	c.BootCommand = []string{
-		"<enter><wait>",
 		"echo '{{ .SSHPublicKey }}' > /root/.ssh/authorized_keys<enter>",
 		"while [ ! -e /run/ready ]; do sleep 0.2; done; ",
 		"wget -qO /root/fetched http://{{ .HTTPIP }}:{{ .HTTPPort }}/hello.txt; ",
 		"echo typed $((6*7)) > /root/typed<enter>",
 	}
 	c.QemuArgs = [][]string{{"-kernel", vm.kernel}, {"-initrd", vm.initrd}, {"-append", "quiet"}}
-	prepare(t, b)
 
 	ui := newTestUI(t)
 	var data plugin.GeneratedData
@@ -148,7 +143,10 @@ func TestBootCommandTypesTheKeyAndCommandsAndTheGuestFetchesHTTPContent(t *testi
 		}
 		return nil
 	}
-	if _, err := b.Run(testContext(t), buildEnv(ui, "live", check)); err != nil {
+	env := buildEnv(ui, "live", check)
+	typeWhenConsoleReady(t, b, env)
+	prepare(t, b)
+	if _, err := b.Run(testContext(t), env); err != nil {
 		t.Fatalf("build failed: %v", err)
 	}
 	want := "typed 42\nserved over http\n"
@@ -248,14 +246,15 @@ func TestCommunicatorNoneWaitsForTheGuestToPowerOffAfterBootSteps(t *testing.T) 
 	c.VMName = uniqueName(t)
 	c.Type = "none"
 	c.ShutdownTimeout = 2 * time.Minute
-	c.BootWait = 12 * time.Second
 	c.BootKeyInterval = 40 * time.Millisecond
 	// The unattended "installer": its last step powers the machine off.
-	c.BootSteps = [][]string{{"<enter><wait>", "wake the console"}, {"poweroff<enter>", "power off"}}
+	c.BootSteps = [][]string{{"<enter>", "wake the console"}, {"poweroff<enter>", "power off"}}
 	c.QemuArgs = [][]string{{"-kernel", vm.kernel}, {"-initrd", vm.initrd}, {"-append", "quiet"}}
-	prepare(t, b)
 	ui := newTestUI(t)
-	art, err := b.Run(testContext(t), buildEnv(ui, "none", nil))
+	env := buildEnv(ui, "none", nil)
+	typeWhenConsoleReady(t, b, env)
+	prepare(t, b)
+	art, err := b.Run(testContext(t), env)
 	if err != nil {
 		t.Fatalf("build failed: %v", err)
 	}

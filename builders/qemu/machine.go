@@ -155,7 +155,7 @@ func stepProvision(ctx context.Context, st *state) (steps.Cleanup, error) {
 	}
 	cctx, cancel := untilExit(ctx, st)
 	defer cancel()
-	if err := st.env.Provision(cctx, st.comm, st.generated); err != nil {
+	if err := st.env.Provision(cctx, cacheComm(st), st.generated); err != nil {
 		if cause := context.Cause(cctx); cause != nil && ctx.Err() == nil && st.vm.exited() {
 			return nil, fmt.Errorf("%w (%w)", err, cause)
 		}

@@ -186,8 +186,9 @@ func (b *Builder) Prepare() ([]string, error) {
 		bad("firmware and efi_boot are both set: use firmware for a BIOS file, efi_* for UEFI")
 	}
 	if c.EFIBoot {
-		setDefault(&c.EFIFirmwareCode, "/usr/share/OVMF/OVMF_CODE.fd")
-		setDefault(&c.EFIFirmwareVars, "/usr/share/OVMF/OVMF_VARS.fd")
+		code, vars := defaultOVMF()
+		setDefault(&c.EFIFirmwareCode, code)
+		setDefault(&c.EFIFirmwareVars, vars)
 	}
 	if c.Headless && c.Display != "" && c.Display != "none" {
 		warns = append(warns, "display is ignored with headless = true")
@@ -197,7 +198,10 @@ func (b *Builder) Prepare() ([]string, error) {
 		bad("vnc_port_min %d is below 5900: QEMU numbers VNC displays from port 5900", c.VNCPortMin)
 	}
 	if c.VTPM {
-		warns = append(warns, "vtpm = true: imgbuild does not start a virtual TPM (swtpm) yet, so the build will stop before starting the VM")
+		setDefault(&c.TPMDeviceType, "tpm-tis")
+		if c.VTPMUseTPM1 && c.TPMDeviceType == "tpm-crb" {
+			bad("tpm_device_type tpm-crb is TPM 2.0 only, and use_tpm1 is set: use tpm-tis")
+		}
 	}
 	c.prepared = true
 	cw, cerr := c.Config.Prepare()
@@ -279,4 +283,15 @@ func setDefaultDuration(p *time.Duration, v time.Duration) {
 	if *p == 0 {
 		*p = v
 	}
+}
+
+// defaultOVMF is Packer's default UEFI firmware pair when present, else
+// the 4 MiB pair that newer Debian and Ubuntu ship instead. Code and vars
+// must come from the same pair.
+func defaultOVMF() (code, vars string) {
+	const dir = "/usr/share/OVMF/"
+	if !fileExists(dir+"OVMF_CODE.fd") && fileExists(dir+"OVMF_CODE_4M.fd") {
+		return dir + "OVMF_CODE_4M.fd", dir + "OVMF_VARS_4M.fd"
+	}
+	return dir + "OVMF_CODE.fd", dir + "OVMF_VARS.fd"
 }

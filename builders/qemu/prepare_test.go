@@ -86,6 +86,10 @@ func TestPrepareRejectsBadCombinations(t *testing.T) {
 		{"no ssh_username", func(c *Config) { c.SSHUsername = "" }, "ssh_username"},
 		{"qmp_socket_path without qmp_enable", func(c *Config) { c.QMPSocketPath = "/tmp/q" }, "qmp_enable"},
 		{"boot_command without VNC", func(c *Config) { c.DisableVNC = true; c.BootCommand = []string{"x"} }, "needs VNC"},
+		{"tpm_device_type without vtpm", func(c *Config) { c.TPMDeviceType = "tpm-tis" }, "vtpm is false"},
+		{"TPM 1.2 on tpm-crb", func(c *Config) { c.VTPM, c.VTPMUseTPM1, c.TPMDeviceType = true, true, "tpm-crb" }, "TPM 2.0 only"},
+		{"efi_firmware_vars alone", func(c *Config) { c.EFIFirmwareVars = "/x/VARS.fd" }, "needs efi_firmware_code"},
+		{"firmware with efi_boot", func(c *Config) { c.EFIBoot, c.Firmware = true, "bios.bin" }, "both set"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -135,5 +139,82 @@ func TestPrepareTwiceKeepsTheFirstResult(t *testing.T) {
 	}
 	if b.config.diskSizeSet {
 		t.Error("the default disk_size counted as set on the second Prepare (the image would be resized)")
+	}
+}
+
+func TestPrepareFillsFirmwareAndTPMDefaults(t *testing.T) {
+	code, vars := defaultOVMF()
+	tests := []struct {
+		name               string
+		modify             func(c *Config)
+		wantEFI            bool
+		wantCode, wantVars string
+		wantTPMDevice      string
+	}{
+		{"efi_boot alone takes the installed OVMF pair", func(c *Config) { c.EFIBoot = true }, true, code, vars, ""},
+		{"efi_firmware_code alone implies efi_boot", func(c *Config) { c.EFIFirmwareCode = "/fw/CODE.fd" }, true, "/fw/CODE.fd", vars, ""},
+		{"vtpm defaults to tpm-tis", func(c *Config) { c.VTPM = true }, false, "", "", "tpm-tis"},
+		{"tpm_device_type is kept", func(c *Config) { c.VTPM, c.TPMDeviceType = true, "tpm-crb" }, false, "", "", "tpm-crb"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			b := minimal()
+			tt.modify(&b.config)
+			if _, err := b.Prepare(); err != nil {
+				t.Fatal(err)
+			}
+			c := b.config
+			if c.EFIBoot != tt.wantEFI || c.EFIFirmwareCode != tt.wantCode || c.EFIFirmwareVars != tt.wantVars || c.TPMDeviceType != tt.wantTPMDevice {
+				t.Errorf("efi_boot %t code %q vars %q tpm_device_type %q, want %t %q %q %q",
+					c.EFIBoot, c.EFIFirmwareCode, c.EFIFirmwareVars, c.TPMDeviceType, tt.wantEFI, tt.wantCode, tt.wantVars, tt.wantTPMDevice)
+			}
+		})
+	}
+}
+
+func TestFirmwareAndTPMBecomeTheirQemuArguments(t *testing.T) {
+	tests := []struct {
+		name           string
+		modify         func(c *Config)
+		vars           string // state's efivars copy
+		tpm            bool
+		want, unwanted []string
+	}{
+		{"BIOS file", func(c *Config) { c.Firmware = "bios.bin" }, "", false,
+			[]string{"-bios bios.bin"}, []string{"if=pflash"}},
+		{"UEFI with its variables copy", func(c *Config) { c.EFIFirmwareCode = "/fw/CODE.fd" }, "out/efivars.fd", false,
+			[]string{"-drive if=pflash,unit=0,format=raw,readonly=on,file=/fw/CODE.fd", "-drive if=pflash,unit=1,format=raw,file=out/efivars.fd"}, []string{"-bios"}},
+		{"UEFI with efi_drop_efivars", func(c *Config) { c.EFIBoot, c.EFIDropEFIVars = true, true }, "", false,
+			[]string{"if=pflash,unit=0"}, []string{"unit=1"}},
+		{"vTPM on tpm-crb", func(c *Config) { c.VTPM, c.TPMDeviceType = true, "tpm-crb" }, "", true,
+			[]string{"-chardev socket,id=vtpm0,path=/run/t/swtpm.sock", "-tpmdev emulator,id=tpm0,chardev=vtpm0", "-device tpm-crb,tpmdev=tpm0"}, nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			b := minimal()
+			tt.modify(&b.config)
+			if _, err := b.Prepare(); err != nil {
+				t.Fatal(err)
+			}
+			st := &state{cfg: &b.config, outputDir: "out", diskPaths: []string{"out/vm"}, sourcePath: "x.iso", accel: "tcg", efiVarsPath: tt.vars}
+			if tt.tpm {
+				st.tpm = &swtpm{socket: "/run/t/swtpm.sock"}
+			}
+			args, err := buildArgs(st)
+			if err != nil {
+				t.Fatal(err)
+			}
+			line := strings.Join(args, " ")
+			for _, w := range tt.want {
+				if !strings.Contains(line, w) {
+					t.Errorf("command line lacks %q:\n%s", w, line)
+				}
+			}
+			for _, u := range tt.unwanted {
+				if strings.Contains(line, u) {
+					t.Errorf("command line has %q:\n%s", u, line)
+				}
+			}
+		})
 	}
 }

@@ -248,3 +248,37 @@ func testContext(t *testing.T) context.Context {
 	t.Cleanup(cancel)
 	return ctx
 }
+
+// consoleReady is the line the test VM's tty1 shell writes to its first
+// serial port once it reads the keyboard (testdata/make-test-vm.sh).
+const consoleReady = "imgbuild-test-vm: console ready"
+
+// typeWhenConsoleReady makes a boot_command build type as soon as the test
+// VM's console reads keys, instead of after a guessed boot_wait: QEMU's
+// first serial port goes to a file, and the step runner's BeforeStep hook
+// holds the typing step until the console says it is ready.
+func typeWhenConsoleReady(t *testing.T, b *Builder, env *plugin.BuildEnv) {
+	serial := filepath.Join(t.TempDir(), "serial.log")
+	b.config.QemuArgs = append(b.config.QemuArgs, []string{"-serial", "file:" + serial})
+	b.config.BootWait = time.Millisecond // Prepare would turn 0 into Packer's 10s
+	env.Steps.BeforeStep = func(ctx context.Context, step string) error {
+		if step != "typing the boot command" {
+			return nil
+		}
+		start := time.Now()
+		for {
+			if b, _ := os.ReadFile(serial); bytes.Contains(b, []byte(consoleReady)) {
+				t.Logf("the console was ready %.1fs into the wait", time.Since(start).Seconds())
+				return nil
+			}
+			select {
+			case <-ctx.Done():
+				return ctx.Err()
+			case <-time.After(100 * time.Millisecond):
+			}
+			if time.Since(start) > 2*time.Minute {
+				return fmt.Errorf("the test VM's console did not say %q within 2 minutes", consoleReady)
+			}
+		}
+	}
+}

@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"sync"
 	"syscall"
 
@@ -25,6 +26,7 @@ type vm struct {
 	done   chan struct{} // closed when the process has exited
 	err    error         // its exit status, once done is closed
 	stderr *tailBuffer
+	life   *lifeline // kills QEMU if imgbuild dies; released when QEMU exits
 }
 
 // exited reports whether QEMU has exited.
@@ -71,17 +73,16 @@ func stepQemu(ctx context.Context, st *state) (steps.Cleanup, error) {
 		st.vncPassword = hex.EncodeToString(b) // VNC passwords are at most 8 characters
 		secret.Add(st.vncPassword)
 	}
+	if c.EFIBoot && !fileExists(c.EFIFirmwareCode) {
+		return nil, fmt.Errorf("efi_firmware_code %s does not exist: install ovmf, or point efi_firmware_code at your UEFI firmware", c.EFIFirmwareCode)
+	}
 	if c.EFIBoot && !c.EFIDropEFIVars {
+		// A copy: the firmware writes its boot entries into it, and it
+		// belongs with the image (the disk boots with it).
 		st.efiVarsPath = filepath.Join(st.outputDir, "efivars.fd")
 		if err := copyFile(c.EFIFirmwareVars, st.efiVarsPath); err != nil {
 			return nil, fmt.Errorf("copying efi_firmware_vars: %w (install ovmf, or set efi_firmware_code and efi_firmware_vars)", err)
 		}
-	}
-	if c.EFIBoot && !fileExists(c.EFIFirmwareCode) {
-		return nil, fmt.Errorf("efi_firmware_code %s does not exist: install ovmf, or point efi_firmware_code at your UEFI firmware", c.EFIFirmwareCode)
-	}
-	if c.VTPM {
-		return nil, errors.New("vtpm = true needs swtpm, which imgbuild does not start yet: remove vtpm or build with Packer")
 	}
 	if c.QMPEnable {
 		st.qmpPath = c.QMPSocketPath
@@ -89,14 +90,37 @@ func stepQemu(ctx context.Context, st *state) (steps.Cleanup, error) {
 			st.qmpPath = filepath.Join(st.outputDir, c.VMName+".monitor")
 		}
 		cleanups = append(cleanups, func() error { return removeIfExists(st.qmpPath) })
+	} else if st.cache != nil {
+		// -cache checkpoints through QMP, on a socket of its own.
+		p, remove, err := cacheQMPSocket()
+		if err != nil {
+			return nil, err
+		}
+		st.qmpPath = p
+		cleanups = append(cleanups, remove)
+	}
+	runCleanups := func() (err error) {
+		for _, f := range cleanups {
+			err = errors.Join(err, f())
+		}
+		return err
+	}
+	if c.VTPM { // last before QEMU: nothing that fails early leaves it running
+		tpm, err := startSWTPM(ctx, c.VTPMUseTPM1)
+		if err != nil {
+			return nil, errors.Join(err, runCleanups())
+		}
+		st.tpm = tpm
+		cleanups = append(cleanups, tpm.stop)
 	}
 	args, err := buildArgs(st)
 	if err != nil {
-		return nil, err
+		return nil, errors.Join(err, runCleanups())
 	}
 	binary, err := exec.LookPath(c.QemuBinary)
 	if err != nil {
-		return nil, fmt.Errorf("qemu_binary %q was not found: install qemu-system-x86 or set qemu_binary", c.QemuBinary)
+		err = fmt.Errorf("qemu_binary %q was not found: install qemu-system-x86 or set qemu_binary", c.QemuBinary)
+		return nil, errors.Join(err, runCleanups())
 	}
 	st.ui.Say("Starting qemu (accelerator " + st.accel + ")")
 	// The command line goes to the log (IMGBUILD_LOG), as Packer's does.
@@ -107,24 +131,33 @@ func stepQemu(ctx context.Context, st *state) (steps.Cleanup, error) {
 	cmd := exec.Command(binary, args...)
 	cmd.Stdout = v.stderr
 	cmd.Stderr = v.stderr
-	// Its own process group keeps a terminal's Ctrl-C from reaching QEMU
-	// before imgbuild has cleaned up; Pdeathsig kills it if imgbuild dies.
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+	// Its own session keeps a terminal's Ctrl-C (and hang-up) from reaching
+	// QEMU: imgbuild stops it in the cleanup, or leaves it running after
+	// -on-error=abort. The lifeline kills it if imgbuild dies instead.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
 	if err := cmd.Start(); err != nil {
-		return nil, fmt.Errorf("starting %s: %w", binary, err)
+		return nil, errors.Join(fmt.Errorf("starting %s: %w", binary, err), runCleanups())
 	}
 	v.cmd = cmd
+	pids := []int{cmd.Process.Pid}
+	if st.tpm != nil {
+		pids = append(pids, st.tpm.cmd.Process.Pid)
+	}
+	v.life, err = newLifeline(pids...)
+	if err != nil {
+		_ = cmd.Process.Kill()
+		_ = cmd.Wait()
+		return nil, errors.Join(err, runCleanups())
+	}
 	go func() {
 		v.err = cmd.Wait()
+		// Released at once: the pid may be reused from now on.
+		v.life.release()
 		close(v.done)
 	}()
 	st.vm = v
 	cleanup := func(ctx context.Context) error {
-		err := v.kill(ctx)
-		for _, f := range cleanups {
-			err = errors.Join(err, f())
-		}
-		return err
+		return errors.Join(v.kill(ctx), runCleanups())
 	}
 	// A wrong argument makes QEMU exit at once; the later steps watch for
 	// its exit (untilExit, sleepOrExit) and report its error output then.
@@ -167,4 +200,32 @@ func copyFile(src, dst string) error {
 	}
 	_, err = io.Copy(out, in)
 	return errors.Join(err, out.Close())
+}
+
+// leftRunning lets go of a VM whose cleanup was skipped (-on-error=abort
+// or ask): like Packer, imgbuild leaves it running for inspection, and
+// says how to reach it and how to stop it.
+func leftRunning(st *state) {
+	if st.vm == nil || st.vm.exited() {
+		return
+	}
+	st.vm.life.release()
+	pid := st.vm.cmd.Process.Pid
+	lines := []string{fmt.Sprintf("QEMU (pid %d) was left running for inspection.", pid)}
+	if st.sshPort > 0 && st.cfg.Type != "none" {
+		lines = append(lines, fmt.Sprintf("  SSH:  ssh -p %d %s@%s", st.sshPort, st.cfg.SSHUsername, st.sshHost))
+	}
+	if st.vncPort > 0 && !st.cfg.DisableVNC {
+		lines = append(lines, fmt.Sprintf("  VNC:  %s:%d", st.cfg.VNCBindAddress, st.vncPort))
+	}
+	if st.qmpPath != "" {
+		lines = append(lines, "  QMP monitor socket: "+st.qmpPath)
+	} else {
+		lines = append(lines, "  (no QMP monitor socket: set qmp_enable = true to get one)")
+	}
+	lines = append(lines, fmt.Sprintf("Stop it with `kill %d`, then remove %s", pid, st.outputDir))
+	if st.tpm != nil {
+		lines[len(lines)-1] += " and " + st.tpm.dir + " (the vTPM state; swtpm stops with QEMU)"
+	}
+	st.ui.Say(strings.Join(lines, "\n"))
 }

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"slices"
 	"time"
 )
 
@@ -16,6 +17,7 @@ import (
 // the handshake, None or VNC authentication, and key events.
 type vncClient struct {
 	conn net.Conn
+	held []uint32 // keys pressed and not yet released, in press order
 }
 
 // dialVNC connects to addr and completes the RFB 3.8 handshake.
@@ -156,9 +158,18 @@ func (c *vncClient) key(keysym uint32, down bool) error {
 	return err
 }
 
-// typeKeys sends the actions, pausing interval between keys.
-func (c *vncClient) typeKeys(ctx context.Context, acts []keyAction, interval time.Duration) error {
+// typeKeys sends the actions, pausing interval between keys. On an error
+// or cancellation every key still pressed is released at once; keys held
+// on purpose (<leftCtrlOn> in one boot_command entry, Off in a later one)
+// stay pressed until Close releases them, so that a forgotten modifier
+// cannot stick in the guest.
+func (c *vncClient) typeKeys(ctx context.Context, acts []keyAction, interval time.Duration) (err error) {
 	const leftShift = 0xffe1
+	defer func() {
+		if err != nil {
+			err = fmt.Errorf("sending keys over VNC: %w", errors.Join(err, c.releaseAll()))
+		}
+	}()
 	sleep := func(d time.Duration) error {
 		if d <= 0 {
 			return ctx.Err()
@@ -172,6 +183,9 @@ func (c *vncClient) typeKeys(ctx context.Context, acts []keyAction, interval tim
 			return nil
 		}
 	}
+	// A key is held briefly, as a typist does: a press and release in the
+	// same instant can reach a busy guest's keyboard queue as one burst.
+	hold := min(interval/4, 10*time.Millisecond)
 	for _, a := range acts {
 		if a.wait > 0 {
 			if err := sleep(a.wait); err != nil {
@@ -179,23 +193,26 @@ func (c *vncClient) typeKeys(ctx context.Context, acts []keyAction, interval tim
 			}
 			continue
 		}
-		var err error
 		switch {
 		case a.down:
-			err = c.key(a.keysym, true)
+			err = c.press(a.keysym)
 		case a.up:
-			err = c.key(a.keysym, false)
+			err = c.release(a.keysym)
 		default:
 			if a.shift {
-				err = c.key(leftShift, true)
+				err = c.press(leftShift)
 			}
-			err = errors.Join(err, c.key(a.keysym, true), c.key(a.keysym, false))
+			err = errors.Join(err, c.press(a.keysym))
+			if err == nil {
+				err = sleep(hold)
+			}
+			err = errors.Join(err, c.release(a.keysym))
 			if a.shift {
-				err = errors.Join(err, c.key(leftShift, false))
+				err = errors.Join(err, c.release(leftShift))
 			}
 		}
 		if err != nil {
-			return fmt.Errorf("sending a key over VNC: %w", err)
+			return err
 		}
 		if err := sleep(interval); err != nil {
 			return err
@@ -204,4 +221,33 @@ func (c *vncClient) typeKeys(ctx context.Context, acts []keyAction, interval tim
 	return nil
 }
 
-func (c *vncClient) Close() error { return c.conn.Close() }
+func (c *vncClient) press(k uint32) error {
+	if !slices.Contains(c.held, k) {
+		c.held = append(c.held, k)
+	}
+	return c.key(k, true)
+}
+
+// release sends the key-up even if the key was not recorded as pressed:
+// a key-up the guest does not need is harmless, a missing one is not.
+func (c *vncClient) release(k uint32) error {
+	if i := slices.Index(c.held, k); i >= 0 {
+		c.held = slices.Delete(c.held, i, i+1)
+	}
+	return c.key(k, false)
+}
+
+// releaseAll releases the keys still pressed, last pressed first.
+func (c *vncClient) releaseAll() error {
+	var err error
+	for len(c.held) > 0 {
+		err = errors.Join(err, c.release(c.held[len(c.held)-1]))
+	}
+	return err
+}
+
+// Close releases any key still pressed and disconnects.
+func (c *vncClient) Close() error {
+	_ = c.releaseAll()
+	return c.conn.Close()
+}

@@ -157,3 +157,53 @@ func TestTypedKeysArriveAsPackerSendsThem(t *testing.T) {
 		t.Errorf("key events = %s\nwant         %s", strings.Join(got, " "), want)
 	}
 }
+
+func TestHeldKeysAreReleasedOnCloseAndOnCancel(t *testing.T) {
+	tests := []struct {
+		name   string
+		keys   string
+		cancel bool
+		want   string
+	}{
+		// <leftCtrlOn> without Off: Close still lets go of it.
+		{"a modifier left on is released by Close", "<leftCtrlOn>c", false, "+ffe3 +63 -63 -ffe3"},
+		// Cancelled during the wait: the held Alt is released at once.
+		{"a cancelled command releases what it holds", "<leftAltOn><wait10s>x", true, "+ffe9 -ffe9"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			addr, events := fakeRFB(t)
+			c, err := dialVNC(context.Background(), addr, "")
+			if err != nil {
+				t.Fatal(err)
+			}
+			acts, err := parseKeys(tt.keys)
+			if err != nil {
+				t.Fatal(err)
+			}
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			if tt.cancel {
+				time.AfterFunc(100*time.Millisecond, cancel)
+			}
+			err = c.typeKeys(ctx, acts, 0)
+			if tt.cancel != (err != nil) {
+				t.Errorf("typeKeys: %v (cancelled: %t)", err, tt.cancel)
+			}
+			if !tt.cancel {
+				c.Close()
+			}
+			var got []string
+			for e := range events {
+				got = append(got, e)
+				if len(got) == len(strings.Fields(tt.want)) {
+					break
+				}
+			}
+			c.Close()
+			if strings.Join(got, " ") != tt.want {
+				t.Errorf("key events = %s, want %s", strings.Join(got, " "), tt.want)
+			}
+		})
+	}
+}

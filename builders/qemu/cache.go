@@ -1,0 +1,329 @@
+package qemu
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/imgbuild/imgbuild/internal/cache"
+	"github.com/imgbuild/imgbuild/internal/cache/qcow"
+	"github.com/imgbuild/imgbuild/internal/communicator"
+	"github.com/imgbuild/imgbuild/internal/communicator/ssh"
+	"github.com/imgbuild/imgbuild/internal/plugin"
+	"github.com/imgbuild/imgbuild/internal/steps"
+)
+
+// The step cache (imgbuild build -cache): the VM's disk lives in the
+// cache's data folder while the build runs; after each provisioner the
+// guest syncs and the file the VM writes to becomes that step's qcow2
+// layer (named by its key), the VM going on with a fresh overlay backed by
+// it. A rebuild boots a new overlay on the last cached layer; when every
+// step is cached no VM boots: the output is the flattened chain.
+
+var (
+	_ plugin.BaseIdentifier     = (*Builder)(nil)
+	_ plugin.CheckpointVerifier = (*Builder)(nil)
+	_ plugin.CacheConfiger      = (*Builder)(nil)
+)
+
+// cacheState is the cache's part of a build's state.
+type cacheState struct {
+	resume *plugin.Resume
+	// active is the file the VM writes to: not a layer, removed when the
+	// build ends.
+	active string
+	qmp    *qcow.QMP
+	disk   *qcow.Disk
+	// lastKey and lastLayer are the key and file of the layer the VM's
+	// disk now sits on.
+	lastKey, lastLayer string
+	// fromFinal is set when every step is cached and the state after the
+	// last build's shutdown is kept: the output is made from it, no VM.
+	fromFinal bool
+}
+
+func init() {
+	cache.RegisterRemover("qemu", removeLayer)
+}
+
+// finalPath is where the disk as it was after the shutdown that followed
+// the layer's step is kept (an overlay on the layer): a VM's clean
+// shutdown changes files (pid files, the journal) that a layer taken
+// while it ran still has.
+func finalPath(layer string) string {
+	return strings.TrimSuffix(layer, ".qcow2") + ".final.qcow2"
+}
+
+// removeLayer deletes a checkpoint's layer and the shut-down state kept
+// beside it.
+func removeLayer(_ context.Context, e cache.Entry) error {
+	var errs []error
+	for _, p := range []string{finalPath(e.Ref), e.Ref} {
+		if err := os.Remove(p); err != nil && !errors.Is(err, os.ErrNotExist) {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// BaseIdentity names the source image (its checksum, or the content of a
+// local file without one) and the content of the local files the machine
+// is built from (http_directory, cd_files, floppy files, files named in
+// qemuargs such as -kernel).
+func (b *Builder) BaseIdentity(ctx context.Context, _ plugin.UI) (string, error) {
+	c := &b.config
+	switch {
+	case !c.DiskImage:
+		return "", errors.New("the qemu builder caches disk_image = true builds only (an ISO install would boot its installer again)")
+	case c.UseBackingFile:
+		return "", errors.New("use_backing_file = true is not cached: the output must stay an overlay on the source")
+	case c.Format != "qcow2":
+		return "", fmt.Errorf("format = %q is not cached: checkpoints are qcow2 layers", c.Format)
+	case len(c.DiskAdditionalSize) > 0:
+		return "", errors.New("disk_additional_size is not cached: checkpoints hold one disk")
+	}
+	source := strings.TrimSpace(c.ISOChecksum)
+	if source == "" || strings.EqualFold(source, "none") {
+		urls := c.ISOURLs
+		if len(urls) == 0 {
+			urls = []string{c.ISOURL}
+		}
+		sum, err := fileSHA256(strings.TrimPrefix(urls[0], "file://"))
+		if err != nil {
+			return "", fmt.Errorf("set iso_checksum to use -cache with this source: %w", err)
+		}
+		source = "sha256:" + sum
+	}
+	var inputs []string
+	for _, p := range append(append(append([]string{c.HTTPDir}, c.CDFiles...), c.FloppyFiles...), c.FloppyDirs...) {
+		if p != "" {
+			inputs = append(inputs, p)
+		}
+	}
+	for _, arg := range c.QemuArgs {
+		for _, v := range arg {
+			if st, err := os.Stat(v); err == nil && !st.IsDir() {
+				inputs = append(inputs, v)
+			}
+		}
+	}
+	files, err := cache.Key("").Next("qemu-inputs", nil, inputs)
+	if err != nil {
+		return "", err
+	}
+	return source + " files:" + string(files), nil
+}
+
+func fileSHA256(p string) (string, error) {
+	f, err := os.Open(p)
+	if err != nil {
+		return "", err
+	}
+	defer f.Close()
+	h := sha256.New()
+	if _, err := io.Copy(h, f); err != nil {
+		return "", err
+	}
+	return hex.EncodeToString(h.Sum(nil)), nil
+}
+
+// CacheConfig leaves out what only shapes the output or the way the VM
+// is watched and stopped: changing those keeps the checkpoints.
+func (b *Builder) CacheConfig() any {
+	c := b.config
+	c.OutputDir, c.VMName = "", ""
+	c.DiskCompression, c.SkipCompaction = false, false
+	c.ShutdownCommand, c.ShutdownTimeout = "", 0
+	c.Headless, c.Display, c.UseDefaultDisplay = false, "", false
+	c.QMPEnable, c.QMPSocketPath = false, ""
+	c.VNCBindAddress, c.VNCPortMin, c.VNCPortMax, c.VNCUsePassword, c.DisableVNC = "", 0, 0, false, false
+	c.HostPortMin, c.HostPortMax, c.SSHHostPortMin, c.SSHHostPortMax = 0, 0, 0, 0
+	return &c
+}
+
+// HasCheckpoint reports whether the layer and every layer under it are
+// still there.
+func (b *Builder) HasCheckpoint(ctx context.Context, ref string) (bool, error) {
+	return qcow.ChainIntact(ctx, ref), nil
+}
+
+// cacheDisk creates the disk the VM starts on, in the cache's data
+// folder: an overlay on the checkpoint, or (cold) a copy of the source,
+// resized as stepDisk would.
+func cacheDisk(ctx context.Context, st *state) (steps.Cleanup, error) {
+	cs := st.cache
+	var err error
+	if cs.resume.Ref != "" {
+		st.ui.Say("Starting from checkpoint " + filepath.Base(cs.resume.Ref))
+		cs.active, err = qcow.NewOverlay(ctx, cs.resume.DataDir, cs.resume.Ref)
+		if err != nil {
+			return nil, err
+		}
+	} else {
+		cs.active = qcow.WorkingPath(cs.resume.DataDir)
+		st.ui.Say("Copying " + st.sourcePath + " to the cache's working disk")
+		a := []string{"convert", "-O", "qcow2"}
+		if st.cfg.QemuImgArgs != nil {
+			a = append(a, st.cfg.QemuImgArgs.Convert...)
+		}
+		if err := qemuImg(ctx, append(a, st.sourcePath, cs.active)...); err != nil {
+			os.Remove(cs.active)
+			return nil, err
+		}
+		if st.cfg.diskSizeSet && !st.cfg.SkipResizeDisk {
+			if err := growDisk(ctx, st, cs.active); err != nil {
+				os.Remove(cs.active)
+				return nil, err
+			}
+		}
+	}
+	st.diskPaths = []string{cs.active}
+	return func(context.Context) error {
+		if cs.qmp != nil {
+			cs.qmp.Close()
+		}
+		// Only the file the VM last wrote to: the others became layers.
+		if cs.active == "" {
+			return nil
+		}
+		if err := os.Remove(cs.active); err != nil && !errors.Is(err, os.ErrNotExist) {
+			return fmt.Errorf("removing the working disk %s: %w", cs.active, err)
+		}
+		return nil
+	}, nil
+}
+
+// stepFlatten writes the output disk from the chain: the working disk
+// after provisioning, or the last checkpoint when every step was cached.
+func stepFlatten(ctx context.Context, st *state) (steps.Cleanup, error) {
+	c, cs := st.cfg, st.cache
+	top := cs.active
+	switch {
+	case cs.fromFinal:
+		top = finalPath(cs.resume.Ref)
+	case cs.lastKey != "" && cs.lastKey == cs.resume.LastKey:
+		// The VM shut down right after the last checkpoint: keep that
+		// state, so that a fully cached rebuild needs no VM.
+		final := finalPath(cs.lastLayer)
+		if err := os.Rename(cs.active, final); err == nil {
+			cs.active, top = "", final // kept: not the working disk any more
+		}
+	}
+	out := filepath.Join(st.outputDir, c.VMName)
+	st.ui.Say("Writing " + out + " from the cached layers")
+	a := []string{"convert", "-O", c.Format}
+	if c.DiskCompression {
+		a = append(a, "-c")
+	}
+	if c.QemuImgArgs != nil {
+		a = append(a, c.QemuImgArgs.Convert...)
+	}
+	if err := qemuImg(ctx, append(a, top, out)...); err != nil {
+		os.Remove(out)
+		return nil, err
+	}
+	st.diskPaths = []string{out}
+	return nil, nil
+}
+
+// checkpoint syncs the guest and freezes its disk as the layer for key.
+func checkpoint(ctx context.Context, st *state, comm communicator.Communicator, key string) (string, int64, error) {
+	cs := st.cache
+	status, err := comm.Run(ctx, &communicator.Cmd{Command: "sync"})
+	if err == nil && status != 0 {
+		err = fmt.Errorf("exit status %d", status)
+	}
+	if err != nil {
+		return "", 0, fmt.Errorf("syncing the guest's disks: %w", err)
+	}
+	if cs.disk == nil {
+		if cs.qmp == nil {
+			if cs.qmp, err = qcow.DialQMP(ctx, st.qmpPath); err != nil {
+				return "", 0, err
+			}
+		}
+		if cs.disk, err = qcow.Attach(ctx, cs.qmp, cs.active); err != nil {
+			return "", 0, err
+		}
+	}
+	layer := qcow.LayerPath(cs.resume.DataDir, key)
+	if err := cs.disk.Freeze(ctx, layer); err != nil {
+		return "", 0, err
+	}
+	cs.active = cs.disk.Active()
+	cs.lastKey, cs.lastLayer = key, layer
+	var size int64
+	if fi, err := os.Stat(layer); err == nil {
+		size = fi.Size()
+	}
+	return layer, size, nil
+}
+
+// checkpointComm is the SSH communicator that can also checkpoint;
+// embedding the concrete type keeps its Reconnect.
+type checkpointComm struct {
+	*ssh.Comm
+	st *state
+}
+
+func (c *checkpointComm) Checkpoint(ctx context.Context, key string) (string, int64, error) {
+	return checkpoint(ctx, c.st, c.Comm, key)
+}
+
+// cacheComm wraps the provisioners' communicator under -cache.
+func cacheComm(st *state) communicator.Communicator {
+	if sc, ok := st.comm.(*ssh.Comm); ok && st.cache != nil {
+		return &checkpointComm{Comm: sc, st: st}
+	}
+	return st.comm
+}
+
+// cacheSteps adapts the build's steps under -cache: the disk lives in the
+// cache and the output is flattened from it; with every provisioner
+// cached, nothing but the output is made (no VM boots).
+func cacheSteps(ctx context.Context, st *state, list []steps.Step[state], r *plugin.Resume) []steps.Step[state] {
+	st.cache = &cacheState{resume: r}
+	flatten := steps.Step[state]{Name: "writing the disk from the cached layers", Run: stepFlatten}
+	if r.Complete {
+		if qcow.ChainIntact(ctx, finalPath(r.Ref)) {
+			st.cache.fromFinal = true
+			return []steps.Step[state]{list[0], flatten}
+		}
+		// The state after shutdown is gone (removed, or the build that
+		// made the layer failed at shutdown): boot on the last layer and
+		// shut down; no provisioner runs.
+		st.cache.lastKey, st.cache.lastLayer = r.LastKey, r.Ref
+	}
+	out := make([]steps.Step[state], 0, len(list))
+	for _, s := range list {
+		switch s.Name {
+		case "fetching the source image":
+			if r.Ref != "" {
+				continue // the checkpoint holds the disk; the source's checksum is in its key
+			}
+		case "creating the disk":
+			s.Run = cacheDisk
+		case "compacting the disk":
+			s = flatten
+		}
+		out = append(out, s)
+	}
+	return out
+}
+
+// cacheQMPSocket is a QMP socket path in a folder of its own under the
+// temporary folder: a socket path must be short (108 bytes), which one in
+// output_directory may not be.
+func cacheQMPSocket() (string, func() error, error) {
+	dir, err := os.MkdirTemp("", "imgbuild-qmp-")
+	if err != nil {
+		return "", nil, fmt.Errorf("creating a folder for QEMU's QMP socket: %w", err)
+	}
+	return filepath.Join(dir, "qmp.sock"), func() error { return os.RemoveAll(dir) }, nil
+}
