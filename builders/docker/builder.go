@@ -23,6 +23,8 @@ func init() {
 // asked to keep it after a failure (-on-error=abort).
 type Builder struct {
 	config Config
+	// pulled is set when BaseIdentity (-cache) already pulled the image.
+	pulled bool
 }
 
 var _ plugin.GeneratedKeyser = (*Builder)(nil)
@@ -38,6 +40,7 @@ type state struct {
 	cli *client.Client
 
 	spec        *runSpec
+	pulled      bool // the image was pulled before Run (-cache)
 	base        baseImage
 	containerID string
 	workDir     string
@@ -64,11 +67,17 @@ func (b *Builder) Run(ctx context.Context, env *plugin.BuildEnv) (plugin.Artifac
 	st.generated["PackerRunUUID"] = env.RunUUID
 	st.generated["ConnType"] = b.config.Type
 
+	st.pulled = b.pulled
 	list := []steps.Step[state]{
 		{Name: "pull", Run: stepPull},
 		{Name: "create container", Run: stepCreate},
-		{Name: "start container", Run: stepStart},
-		{Name: "provision", Run: stepProvision},
+	}
+	// With every provisioner cached, the checkpoint already holds the
+	// result: the container is only created, to commit or export it.
+	if env.Resume == nil || !env.Resume.Complete {
+		list = append(list,
+			steps.Step[state]{Name: "start container", Run: stepStart},
+			steps.Step[state]{Name: "provision", Run: stepProvision})
 	}
 	switch {
 	case b.config.Commit:
@@ -108,7 +117,7 @@ func communicatorFor(ctx context.Context, st *state) (communicator.Communicator,
 		ui:          st.env.UI,
 	}
 	if st.cfg.Type != communicator.TypeSSH {
-		return dc, func() {}, nil
+		return &checkpointComm{Comm: dc, st: st}, func() {}, nil
 	}
 	return connectSSH(ctx, st)
 }

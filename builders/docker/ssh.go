@@ -24,5 +24,5 @@ func connectSSH(ctx context.Context, st *state) (communicator.Communicator, func
 	}
 	st.generated["Port"] = fmt.Sprint(st.cfg.SSHPort)
 	st.generated["User"] = st.cfg.SSHUsername
-	return comm, func() { comm.Close() }, nil
+	return &checkpointSSH{Comm: comm, st: st}, func() { comm.Close() }, nil
 }

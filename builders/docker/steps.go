@@ -40,7 +40,7 @@ func stepPull(ctx context.Context, st *state) (steps.Cleanup, error) {
 	if cfg.EcrLogin {
 		return nil, errors.New("ecr_login is not supported by imgbuild yet: get a password with `aws ecr get-login-password` and set login = true, login_username = \"AWS\", login_password and login_server")
 	}
-	if *cfg.Pull {
+	if *cfg.Pull && !st.pulled {
 		ui.Say("Pulling Docker image: " + cfg.Image)
 		login := engine.Login{Enabled: cfg.Login, Server: cfg.LoginServer, Username: cfg.LoginUsername, Password: cfg.LoginPassword}
 		auth, err := login.RegistryAuth()
@@ -104,6 +104,12 @@ func stepCreate(ctx context.Context, st *state) (steps.Cleanup, error) {
 	cfg, ui := st.cfg, st.env.UI
 	conf := st.spec.config
 	conf.Image = st.base.id
+	from := cfg.Image
+	if r := st.env.Resume; r != nil && r.Ref != "" {
+		// The checkpoint's configuration is the base image's, so the
+		// container is set up as a cold build's would be.
+		conf.Image, from = r.Ref, fmt.Sprintf("checkpoint %s (after provisioner %d)", short(strings.TrimPrefix(r.Ref, "sha256:")), r.Steps)
+	}
 	host := st.spec.host
 	host.Privileged = host.Privileged || cfg.Privileged
 	host.CapAdd = append(host.CapAdd, cfg.CapAdd...)
@@ -146,15 +152,22 @@ func stepCreate(ctx context.Context, st *state) (steps.Cleanup, error) {
 		name = containerName(st.env.Name)
 	}
 
-	ui.Say("Starting docker container...")
+	if from != cfg.Image {
+		ui.Say("Starting docker container from " + from + "...")
+	} else {
+		ui.Say("Starting docker container...")
+	}
 	resp, err := st.cli.ContainerCreate(ctx, &conf, &host, nil, platform, name)
 	if err != nil {
 		// Cancelled mid-call, the engine may still have made the
 		// container: remove it by name.
-		return removeContainer(st, name, false), fmt.Errorf("creating the build container from %s: %w", cfg.Image, err)
+		return removeContainer(st, name, false), fmt.Errorf("creating the build container from %s: %w", from, err)
 	}
 	st.containerID = resp.ID
 	st.generated["ID"] = resp.ID
+	if r := st.env.Resume; r != nil && r.Complete {
+		ui.Message("Container ID: " + short(resp.ID) + " (not started: every provisioner is cached)")
+	}
 	for _, w := range resp.Warnings {
 		ui.Message("Warning from the engine: " + w)
 	}

@@ -11,6 +11,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/imgbuild/imgbuild/internal/cache"
 	"github.com/imgbuild/imgbuild/internal/plugin"
 	"github.com/imgbuild/imgbuild/internal/template"
 	"github.com/imgbuild/imgbuild/internal/ui"
@@ -49,6 +50,11 @@ type Options struct {
 	// RetryPause is the wait between attempts of a provisioner with
 	// max_retries (2s when 0).
 	RetryPause time.Duration
+	// Cache, when not nil (-cache), checkpoints the machine after each
+	// provisioner and resumes builds from their longest cached prefix.
+	Cache *cache.Store
+	// Template is the template's path, recorded in cache entries.
+	Template string
 }
 
 // Result is what one build did.
@@ -151,6 +157,13 @@ func (r *Runner) runOne(ctx context.Context, p *template.BuildPlan, u *ui.BuildU
 		Provision:  b.provision,
 		Steps:      b.stepHooks(),
 	}
+	if r.opts.Cache != nil {
+		b.cache, env.Resume = b.planCache(ctx, r.opts.Cache)
+		if env.Resume != nil && env.Resume.Complete {
+			// The builder need not call Provision: say it here.
+			b.sayRestored()
+		}
+	}
 	res := Result{Name: p.Name}
 	art, err := runBuilder(ctx, p.Builder, env)
 	switch {
@@ -193,4 +206,6 @@ type buildRun struct {
 
 	mu        sync.Mutex
 	generated plugin.GeneratedData
+	// cache is nil without -cache.
+	cache *buildCache
 }

@@ -31,11 +31,20 @@ func (b *buildRun) provision(ctx context.Context, comm communicator.Communicator
 	b.generated = gen
 	b.mu.Unlock()
 
-	for _, p := range b.plan.Provisioners {
+	restored := 0
+	if b.cache != nil {
+		b.sayRestored()
+		restored = b.cache.restored
+	}
+	for i, p := range b.plan.Provisioners {
+		if i < restored {
+			continue // the machine started from a checkpoint that holds it
+		}
 		if err := b.runProvisioner(ctx, p, comm, gen); err != nil {
 			b.errorCleanup(ctx, comm, gen)
 			return err
 		}
+		b.checkpoint(ctx, comm, i)
 	}
 	return nil
 }

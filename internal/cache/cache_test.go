@@ -53,7 +53,7 @@ func TestKeyCoversDirectoryNamesModesAndContent(t *testing.T) {
 	}
 }
 
-func TestStorePutGetPruneAndLongestPrefix(t *testing.T) {
+func TestStorePrunesOldEntriesWithTheirChildrenAndFindsTheLongestPrefix(t *testing.T) {
 	s, err := Open(t.TempDir())
 	if err != nil {
 		t.Fatal(err)
@@ -70,9 +70,17 @@ func TestStorePutGetPruneAndLongestPrefix(t *testing.T) {
 	if err != nil || n != 2 || last.Key != "k2" {
 		t.Fatalf("LongestPrefix = %d %v %v, want 2 k2", n, last.Key, err)
 	}
+	if err := s.Put(Entry{Key: "other", Builder: "qemu"}); err != nil {
+		t.Fatal(err)
+	}
+	// k1 is old; k2 is new but built on k1, so it goes too (children
+	// first); the unrelated new entry stays.
 	removed, err := s.Prune(context.Background(), time.Now().Add(-24*time.Hour))
-	if err != nil || len(removed) != 1 || removed[0].Key != "k1" {
-		t.Fatalf("Prune removed %v, %v", removed, err)
+	if err != nil || len(removed) != 2 || removed[0].Key != "k2" || removed[1].Key != "k1" {
+		t.Fatalf("Prune removed %v, %v; want k2 then k1", removed, err)
+	}
+	if _, ok, _ := s.Get("other"); !ok {
+		t.Fatal("Prune removed an entry that is neither old nor built on an old one")
 	}
 	if _, err := os.Stat(old.Ref); !os.IsNotExist(err) {
 		t.Fatal("pruning left the layer file behind")

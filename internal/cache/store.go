@@ -62,8 +62,12 @@ func DefaultDir() (string, error) {
 	return filepath.Join(base, "imgbuild"), nil
 }
 
-// Open opens (creating if needed) the store in dir.
+// Open opens (creating if needed) the store in dir. The path is made
+// absolute: builders write it into files (qcow2 backing-file names).
 func Open(dir string) (*Store, error) {
+	if abs, err := filepath.Abs(dir); err == nil {
+		dir = abs
+	}
 	for _, d := range []string{dir, filepath.Join(dir, "entries"), filepath.Join(dir, "data")} {
 		if err := os.MkdirAll(d, 0o755); err != nil {
 			return nil, fmt.Errorf("creating cache directory: %w", err)
@@ -74,6 +78,9 @@ func Open(dir string) (*Store, error) {
 
 // Dir is the store's root.
 func (s *Store) Dir() string { return s.dir }
+
+// DataDir is the folder of checkpoint files.
+func (s *Store) DataDir() string { return filepath.Join(s.dir, "data") }
 
 // DataPath is where a builder keeps the file for key (with extension ext,
 // e.g. ".qcow2").
@@ -176,16 +183,34 @@ func (s *Store) Remove(ctx context.Context, e Entry) error {
 }
 
 // Prune removes the entries created before cutoff (all of them when
-// cutoff is the zero time) and returns what it removed.
+// cutoff is the zero time), and with them every entry built on one of
+// them (a qemu layer is useless without its backing layer), and returns
+// what it removed. Children go first.
 func (s *Store) Prune(ctx context.Context, cutoff time.Time) ([]Entry, error) {
 	all, err := s.List()
 	if err != nil {
 		return nil, err
 	}
+	doomed := map[Key]bool{}
+	for _, e := range all {
+		if cutoff.IsZero() || e.Created.Before(cutoff) {
+			doomed[e.Key] = true
+		}
+	}
+	for grew := true; grew; {
+		grew = false
+		for _, e := range all {
+			if !doomed[e.Key] && e.Parent != "" && doomed[e.Parent] {
+				doomed[e.Key], grew = true, true
+			}
+		}
+	}
 	var removed []Entry
 	var errs []error
-	for _, e := range all {
-		if !cutoff.IsZero() && !e.Created.Before(cutoff) {
+	// Newest first: a child is always newer than its parent.
+	for i := len(all) - 1; i >= 0; i-- {
+		e := all[i]
+		if !doomed[e.Key] {
 			continue
 		}
 		if err := s.Remove(ctx, e); err != nil {

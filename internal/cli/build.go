@@ -7,6 +7,8 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -16,6 +18,7 @@ import (
 	"golang.org/x/term"
 
 	"github.com/imgbuild/imgbuild/internal/build"
+	"github.com/imgbuild/imgbuild/internal/cache"
 	"github.com/imgbuild/imgbuild/internal/template"
 	"github.com/imgbuild/imgbuild/internal/ui"
 )
@@ -32,6 +35,10 @@ type buildOptions struct {
 	machineReadable bool
 	color           bool
 	debug           bool
+	cache           bool
+	// cacheStore and templatePath are set by runBuild under -cache.
+	cacheStore   *cache.Store
+	templatePath string
 }
 
 func newBuildCmd(s *Streams) *cobra.Command {
@@ -62,6 +69,7 @@ func newBuildCmd(s *Streams) *cobra.Command {
 	f.BoolVar(&o.machineReadable, "machine-readable", false, "print timestamp,target,type,data rows for programs")
 	f.BoolVar(&o.color, "color", true, "colour the output (only when it goes to a terminal)")
 	f.BoolVar(&o.debug, "debug", false, "pause before each step of each build until Enter is pressed")
+	f.BoolVar(&o.cache, "cache", false, "checkpoint the machine after each provisioner and start from the longest unchanged prefix (also IMGBUILD_CACHE=1; checkpoints live in IMGBUILD_CACHE_DIR; see imgbuild cache)")
 	return cmd
 }
 
@@ -103,7 +111,23 @@ func runBuild(ctx context.Context, s *Streams, tf *templateFlags, o buildOptions
 	pipes := make(chan os.Signal, 1)
 	signal.Notify(pipes, syscall.SIGPIPE)
 	defer signal.Stop(pipes)
+	if o.cache || cacheFromEnv() {
+		store, err := openCache()
+		if err != nil {
+			return &ExitError{Code: 1, Err: fmt.Errorf("-cache: %w", err)}
+		}
+		o.cacheStore, o.templatePath = store, path
+		if abs, err := filepath.Abs(path); err == nil {
+			o.templatePath = abs
+		}
+	}
 	return executePlans(ctx, s, o, onErr, plans, sigs)
+}
+
+// cacheFromEnv reports whether IMGBUILD_CACHE asks for -cache.
+func cacheFromEnv() bool {
+	v, err := strconv.ParseBool(os.Getenv("IMGBUILD_CACHE"))
+	return err == nil && v
 }
 
 // executePlans runs the builds and the closing summary. The first signal
@@ -126,6 +150,8 @@ func executePlans(ctx context.Context, s *Streams, o buildOptions, onErr build.O
 		Debug:    o.debug,
 		Force:    o.force,
 		RunUUID:  uuid.NewString(),
+		Cache:    o.cacheStore,
+		Template: o.templatePath,
 	})
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)

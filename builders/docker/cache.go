@@ -1,0 +1,157 @@
+package docker
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/docker/docker/api/types/container"
+	"github.com/docker/docker/api/types/image"
+	"github.com/docker/docker/errdefs"
+
+	"github.com/imgbuild/imgbuild/builders/docker/engine"
+	"github.com/imgbuild/imgbuild/internal/cache"
+	"github.com/imgbuild/imgbuild/internal/communicator"
+	"github.com/imgbuild/imgbuild/internal/communicator/ssh"
+	"github.com/imgbuild/imgbuild/internal/plugin"
+)
+
+// The step cache (imgbuild build -cache): a checkpoint is the build
+// container committed to an image tagged CacheRepo:<key12>. It is not an
+// artifact: its configuration is the base image's, and the final image is
+// still committed with the base image's configuration plus changes.
+
+// CacheRepo is the repository of checkpoint images.
+const CacheRepo = "imgbuild-cache"
+
+func init() {
+	cache.RegisterRemover("docker", removeCheckpoint)
+}
+
+var (
+	_ plugin.BaseIdentifier     = (*Builder)(nil)
+	_ plugin.CheckpointVerifier = (*Builder)(nil)
+	_ plugin.CacheConfiger      = (*Builder)(nil)
+)
+
+// BaseIdentity is the base image's id (the digest of its configuration,
+// which names its layers). With pull = true the image is pulled first, so
+// the identity is that of the image the build will use; Run then does not
+// pull again.
+func (b *Builder) BaseIdentity(ctx context.Context, ui plugin.UI) (string, error) {
+	cli, err := engine.Connect(ctx)
+	if err != nil {
+		return "", err
+	}
+	defer cli.Close()
+	st := &state{cfg: &b.config, env: &plugin.BuildEnv{UI: ui}, cli: cli, generated: plugin.GeneratedData{}}
+	if _, err := stepPull(ctx, st); err != nil {
+		return "", err
+	}
+	b.pulled = true
+	return st.base.id, nil
+}
+
+// CacheConfig is the configuration without the options that only shape
+// the artifact (what becomes of the container, its commit-time changes)
+// or only reach the registry: changing them keeps the checkpoints.
+func (b *Builder) CacheConfig() any {
+	c := b.config
+	c.Commit, c.Discard, c.ExportPath = false, false, ""
+	c.Changes, c.Message, c.Author = nil, "", ""
+	c.Pull = nil
+	c.Login, c.LoginServer, c.LoginUsername, c.LoginPassword, c.EcrLogin = false, "", "", "", false
+	c.AWSAccess = AWSAccess{}
+	return &c
+}
+
+// HasCheckpoint reports whether the checkpoint image is still in the
+// engine (someone may have removed it by hand).
+func (b *Builder) HasCheckpoint(ctx context.Context, ref string) (bool, error) {
+	cli, err := engine.Connect(ctx)
+	if err != nil {
+		return false, err
+	}
+	defer cli.Close()
+	if _, err := cli.ImageInspect(ctx, ref); err != nil {
+		if errdefs.IsNotFound(err) {
+			return false, nil
+		}
+		return false, err
+	}
+	return true, nil
+}
+
+// checkpoint commits the build container to a checkpoint image. The tag,
+// not a label, marks it: labels would pass into the containers made from
+// it and so into the final image.
+func checkpoint(ctx context.Context, st *state, key string) (string, int64, error) {
+	tag := cache.Key(key).Short()
+	resp, err := st.cli.ContainerCommit(ctx, st.containerID, container.CommitOptions{
+		Reference: CacheRepo + ":" + tag,
+		Comment:   "imgbuild step cache " + key,
+		Pause:     true,
+		Config:    commitConfig(st.base.config),
+	})
+	if err != nil {
+		return "", 0, fmt.Errorf("committing container %s to checkpoint %s:%s: %w", short(st.containerID), CacheRepo, tag, err)
+	}
+	var size int64
+	if hist, err := st.cli.ImageHistory(ctx, resp.ID); err == nil && len(hist) > 0 {
+		size = hist[0].Size // the layer this step added
+	}
+	return resp.ID, size, nil
+}
+
+// removeCheckpoint deletes a checkpoint image by its tag. An image that
+// later checkpoints or final images were built on stays, untagged, until
+// they are removed too (the engine then prunes it).
+func removeCheckpoint(ctx context.Context, e cache.Entry) error {
+	cli, err := engine.Connect(ctx)
+	if err != nil {
+		return err
+	}
+	defer cli.Close()
+	ref := CacheRepo + ":" + e.Key.Short()
+	info, err := cli.ImageInspect(ctx, ref)
+	if errdefs.IsNotFound(err) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("inspecting %s: %w", ref, err)
+	}
+	if e.Ref != "" && info.ID != e.Ref {
+		return nil // the tag was moved to another image: not ours to remove
+	}
+	if _, err := cli.ImageRemove(ctx, ref, image.RemoveOptions{PruneChildren: true}); err != nil && !errdefs.IsNotFound(err) {
+		return fmt.Errorf("removing image %s: %w (remove it with: docker rmi %s)", ref, err, ref)
+	}
+	return nil
+}
+
+// checkpointComm is the docker communicator that can also checkpoint.
+type checkpointComm struct {
+	*Comm
+	st *state
+}
+
+func (c *checkpointComm) Checkpoint(ctx context.Context, key string) (string, int64, error) {
+	return checkpoint(ctx, c.st, key)
+}
+
+// checkpointSSH is the SSH communicator (communicator = "ssh") that can
+// also checkpoint; embedding the concrete type keeps its Reconnect.
+type checkpointSSH struct {
+	*ssh.Comm
+	st *state
+}
+
+func (c *checkpointSSH) Checkpoint(ctx context.Context, key string) (string, int64, error) {
+	return checkpoint(ctx, c.st, key)
+}
+
+var (
+	_ plugin.Checkpointer       = (*checkpointComm)(nil)
+	_ plugin.Checkpointer       = (*checkpointSSH)(nil)
+	_ communicator.Reconnecter  = (*checkpointSSH)(nil)
+	_ communicator.Communicator = (*checkpointComm)(nil)
+)

@@ -1,0 +1,155 @@
+package qcow
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"time"
+)
+
+// NewOverlay creates an empty qcow2 file in dir, backed by layer (a
+// checkpoint), for a VM to write to, and returns its path. The caller
+// removes it when the build ends.
+func NewOverlay(ctx context.Context, dir, layer string) (string, error) {
+	p := WorkingPath(dir)
+	if err := qemuImg(ctx, "create", "-f", "qcow2", "-b", layer, "-F", "qcow2", p); err != nil {
+		return "", fmt.Errorf("creating an overlay on checkpoint %s: %w", filepath.Base(layer), err)
+	}
+	return p, nil
+}
+
+// WorkingPath is a fresh name in dir for a file a VM writes to.
+func WorkingPath(dir string) string { return filepath.Join(dir, "active-"+unique()+".qcow2") }
+
+// LayerPath is a fresh name in dir for the layer of key. The key leads
+// the name; the unique suffix keeps a layer made again for the same key
+// (after its entry was lost) from replacing the file that older layers
+// are backed by.
+func LayerPath(dir, key string) string { return filepath.Join(dir, key+"-"+unique()+".qcow2") }
+
+func unique() string {
+	var b [6]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
+
+// Disk is the disk of a running VM, kept as a chain of layers.
+type Disk struct {
+	q      *QMP
+	device string
+	active string
+}
+
+// Attach finds the VM's drive whose file is active (the file the VM was
+// started on). Call it before the first Freeze: afterwards QEMU names
+// the file by its whole chain.
+func Attach(ctx context.Context, q *QMP, active string) (*Disk, error) {
+	want, _ := filepath.Abs(active)
+	devices, err := queryBlock(ctx, q)
+	if err != nil {
+		return nil, err
+	}
+	for _, d := range devices {
+		if d.Inserted == nil {
+			continue
+		}
+		if f, _ := filepath.Abs(d.Inserted.File); f == want {
+			return &Disk{q: q, device: d.Device, active: active}, nil
+		}
+	}
+	return nil, fmt.Errorf("the VM has no drive on %s (query-block)", active)
+}
+
+// Active is the file the VM writes to now.
+func (d *Disk) Active() string { return d.active }
+
+// Freeze makes the file the VM writes to the layer file (renamed, so both
+// must be in the same file system), and has the VM go on writing to a new
+// overlay backed by it, in the same folder as before. The guest must have
+// flushed its writes first (sync).
+//
+// The overlay is made with the layer's final name as its backing file
+// and handed to QEMU as an existing file, so that nothing on disk refers
+// to the old name afterwards.
+func (d *Disk) Freeze(ctx context.Context, layer string) error {
+	format, size, err := d.describe(ctx)
+	if err != nil {
+		return err
+	}
+	next := WorkingPath(filepath.Dir(d.active))
+	if err := qemuImg(ctx, "create", "-f", "qcow2", "-u", "-b", layer, "-F", format, next, strconv.FormatInt(size, 10)); err != nil {
+		return fmt.Errorf("creating the next overlay: %w", err)
+	}
+	if err := os.Rename(d.active, layer); err != nil {
+		os.Remove(next)
+		return fmt.Errorf("keeping the disk as layer %s: %w", layer, err)
+	}
+	err = d.q.Execute(ctx, "blockdev-snapshot-sync", map[string]any{
+		"device": d.device, "snapshot-file": next, "format": "qcow2", "mode": "existing",
+	}, nil)
+	if err != nil {
+		// The VM still writes to the renamed file: give it its name back.
+		_ = os.Rename(layer, d.active)
+		os.Remove(next)
+		return fmt.Errorf("switching the VM's disk to a new overlay: %w", err)
+	}
+	d.active = next
+	return nil
+}
+
+// describe returns the format and virtual size of the top file.
+func (d *Disk) describe(ctx context.Context) (string, int64, error) {
+	devices, err := queryBlock(ctx, d.q)
+	if err != nil {
+		return "", 0, err
+	}
+	for _, dev := range devices {
+		if dev.Device == d.device && dev.Inserted != nil {
+			return dev.Inserted.Drv, dev.Inserted.Image.VirtualSize, nil
+		}
+	}
+	return "", 0, fmt.Errorf("the VM's drive %s is gone (query-block)", d.device)
+}
+
+type blockDevice struct {
+	Device   string `json:"device"`
+	Inserted *struct {
+		File  string `json:"file"`
+		Drv   string `json:"drv"`
+		Image struct {
+			VirtualSize int64 `json:"virtual-size"`
+		} `json:"image"`
+	} `json:"inserted"`
+}
+
+func queryBlock(ctx context.Context, q *QMP) ([]blockDevice, error) {
+	var devices []blockDevice
+	err := q.Execute(ctx, "query-block", nil, &devices)
+	return devices, err
+}
+
+// ChainIntact reports whether layer and every file under it are there.
+func ChainIntact(ctx context.Context, layer string) bool {
+	if _, err := os.Stat(layer); err != nil {
+		return false
+	}
+	return qemuImg(ctx, "info", "-U", "--backing-chain", layer) == nil
+}
+
+func qemuImg(ctx context.Context, args ...string) error {
+	cmd := exec.CommandContext(ctx, "qemu-img", args...)
+	cmd.WaitDelay = 5 * time.Second
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		if _, lerr := exec.LookPath("qemu-img"); lerr != nil {
+			return fmt.Errorf("qemu-img is not installed: install qemu-utils")
+		}
+		return fmt.Errorf("qemu-img %v: %w: %s", args, err, out)
+	}
+	return nil
+}
