@@ -24,6 +24,9 @@ type swtpm struct {
 // startSWTPM starts swtpm with its state in a new temporary directory and
 // waits until its socket accepts QEMU. TPM 2.0 unless tpm1.
 func startSWTPM(ctx context.Context, tpm1 bool) (*swtpm, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, context.Cause(ctx)
+	}
 	bin, err := exec.LookPath("swtpm")
 	if err != nil {
 		return nil, errors.New("vtpm = true needs swtpm, which is not installed: install the swtpm package, or remove vtpm")
