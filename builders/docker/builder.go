@@ -106,8 +106,12 @@ func (b *Builder) Run(ctx context.Context, env *plugin.BuildEnv) (plugin.Artifac
 	return st.artifact, nil
 }
 
-// communicatorFor returns the communicator the provisioners use.
+// communicatorFor returns the communicator the provisioners use and the
+// function that closes it.
 func communicatorFor(ctx context.Context, st *state) (communicator.Communicator, func(), error) {
+	if st.cfg.Type == communicator.TypeSSH {
+		return connectSSH(ctx, st)
+	}
 	dc := &Comm{
 		cli:         st.cli,
 		containerID: st.containerID,
@@ -116,8 +120,5 @@ func communicatorFor(ctx context.Context, st *state) (communicator.Communicator,
 		fixOwner:    *st.cfg.FixUploadOwner,
 		ui:          st.env.UI,
 	}
-	if st.cfg.Type != communicator.TypeSSH {
-		return &checkpointComm{Comm: dc, st: st}, func() {}, nil
-	}
-	return connectSSH(ctx, st)
+	return &checkpointComm{Comm: dc, st: st}, func() {}, nil
 }

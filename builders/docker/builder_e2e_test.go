@@ -12,11 +12,13 @@ import (
 	"testing"
 	"time"
 
+	"github.com/docker/docker/api/types/container"
 	"github.com/docker/docker/api/types/image"
 
 	"github.com/imgbuild/imgbuild/builders/docker/engine"
 	"github.com/imgbuild/imgbuild/builders/docker/enginetest"
 	"github.com/imgbuild/imgbuild/internal/communicator"
+	"github.com/imgbuild/imgbuild/internal/plugin"
 	"github.com/imgbuild/imgbuild/internal/steps"
 	"github.com/imgbuild/imgbuild/internal/testenv"
 )
@@ -287,5 +289,43 @@ func TestPullsTheBaseImageFromARegistryWithLogin(t *testing.T) {
 	}
 	if strings.Contains(ui.Text(), login.Password) || strings.Contains(ui.Text(), "failed") {
 		t.Errorf("the output shows the password or a failure:\n%s", ui.Text())
+	}
+}
+
+func TestFailedExportLeavesNoPartialFileEvenWhenTheContainerIsKept(t *testing.T) {
+	cli := needEngine(t)
+	dir := t.TempDir()
+	b := prepared(t, func(c *Config) { c.ExportPath = filepath.Join(dir, "image.tar") })
+	// Cancelled just as the export step starts, the export fails; with
+	// -on-error=abort (keep) the container stays, but no partial file may.
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var id string
+	env := &plugin.BuildEnv{
+		UI:   newTestUI(t),
+		Name: "docker.failed-export",
+		Provision: func(_ context.Context, _ communicator.Communicator, data plugin.GeneratedData) error {
+			id = data["ID"]
+			return nil
+		},
+		Steps: plugin.StepHooks{
+			KeepOnFailure: func(error) bool { return true },
+			BeforeStep: func(_ context.Context, step string) error {
+				if step == "export" {
+					cancel()
+				}
+				return nil
+			},
+		},
+	}
+	_, err := b.Run(ctx, env)
+	if id != "" {
+		defer func() { _ = cli.ContainerRemove(context.Background(), id, container.RemoveOptions{Force: true}) }()
+	}
+	if err == nil || !strings.Contains(err.Error(), "export") {
+		t.Fatalf("err = %v, want the export step's failure", err)
+	}
+	if entries, _ := os.ReadDir(dir); len(entries) != 0 {
+		t.Errorf("the failed export left %v in %s", entries, dir)
 	}
 }

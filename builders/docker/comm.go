@@ -94,7 +94,7 @@ func (c *Comm) exitCode(ctx context.Context, execID string) (int, error) {
 			return -1, c.execError(ctx, "reading the command's exit status", err)
 		}
 		if !st.Running {
-			if st.ExitCode < 0 || !c.running(ctx) {
+			if c.stoppedUnder(ctx, st.ExitCode) {
 				return st.ExitCode, fmt.Errorf("the container stopped while the command ran: %w", communicator.ErrDisconnected)
 			}
 			return st.ExitCode, nil
@@ -109,6 +109,37 @@ func (c *Comm) exitCode(ctx context.Context, execID string) (int, error) {
 		}
 	}
 }
+
+// stoppedUnder reports whether a command that exited with code ended
+// because the container stopped (a reboot, a poweroff, docker kill). A
+// command that exited 0 ran to its end, so that costs no extra call. When
+// the container is killed, its commands die of SIGKILL (137) a moment
+// before the engine marks the container stopped: wait for that briefly.
+func (c *Comm) stoppedUnder(ctx context.Context, code int) bool {
+	switch {
+	case code < 0:
+		return true
+	case code == 0:
+		return false
+	case !c.running(ctx):
+		return true
+	case code != 128+9 && code != 128+15:
+		return false
+	}
+	wctx, cancel := context.WithTimeout(ctx, killSettleTime)
+	defer cancel()
+	waitC, errC := c.cli.ContainerWait(wctx, c.containerID, container.WaitConditionNotRunning)
+	select {
+	case <-waitC:
+		return true
+	case <-errC:
+		return false
+	}
+}
+
+// killSettleTime is how long a command killed by a signal waits to see
+// whether the container is stopping too.
+const killSettleTime = time.Second
 
 // running reports whether the build container still runs.
 func (c *Comm) running(ctx context.Context) bool {

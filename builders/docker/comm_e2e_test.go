@@ -5,11 +5,13 @@ import (
 	"context"
 	"crypto/rand"
 	"crypto/sha256"
+	"errors"
 	"io"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/imgbuild/imgbuild/internal/communicator"
 )
@@ -228,4 +230,24 @@ func TestContainerOptionsReachTheBuildContainer(t *testing.T) {
 	if b, err := os.ReadFile(filepath.Join(host, "out.txt")); err != nil || string(b) != "from the container\n" {
 		t.Errorf("volume: %q, %v", b, err)
 	}
+}
+
+func TestRunReportsADisconnectionWhenTheContainerStopsUnderTheCommand(t *testing.T) {
+	cli := needEngine(t)
+	withContainer(t, nil, func(ctx context.Context, comm communicator.Communicator) {
+		// A command killed by a signal in a container that goes on
+		// running is a plain failure, with its status.
+		if code, err := comm.Run(ctx, &communicator.Cmd{Command: "kill -9 $$"}); code != 137 || err != nil {
+			t.Errorf("a command that killed itself: Run = %d, %v; want 137, nil", code, err)
+		}
+		id := comm.(*checkpointComm).containerID
+		go func() {
+			time.Sleep(300 * time.Millisecond)
+			_ = cli.ContainerKill(context.Background(), id, "KILL")
+		}()
+		code, err := comm.Run(ctx, &communicator.Cmd{Command: "sleep 30"})
+		if !errors.Is(err, communicator.ErrDisconnected) {
+			t.Errorf("Run = %d, %v; want communicator.ErrDisconnected", code, err)
+		}
+	})
 }

@@ -19,6 +19,7 @@ import (
 	"github.com/docker/docker/api/types/image"
 	"github.com/docker/docker/client"
 	"github.com/docker/docker/errdefs"
+	"github.com/docker/docker/pkg/stdcopy"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
 	"github.com/imgbuild/imgbuild/builders/docker/engine"
@@ -165,8 +166,12 @@ func stepCreate(ctx context.Context, st *state) (steps.Cleanup, error) {
 	}
 	st.containerID = resp.ID
 	st.generated["ID"] = resp.ID
+	// Said before starting it, so that a container that fails to start
+	// is still named.
 	if r := st.env.Resume; r != nil && r.Complete {
 		ui.Message("Container ID: " + short(resp.ID) + " (not started: every provisioner is cached)")
+	} else {
+		ui.Message("Container ID: " + short(resp.ID))
 	}
 	for _, w := range resp.Warnings {
 		ui.Message("Warning from the engine: " + w)
@@ -204,8 +209,9 @@ func stepStart(ctx context.Context, st *state) (steps.Cleanup, error) {
 		if info.State != nil {
 			code = info.State.ExitCode
 		}
-		return nil, fmt.Errorf("the build container exited as soon as it started (exit code %d)%s: run_command must start a process that keeps running, as the default interactive /bin/sh does",
-			code, containerLogs(ctx, st.cli, st.containerID))
+		tty := info.Config != nil && info.Config.Tty
+		return nil, fmt.Errorf("the build container exited as soon as it started (exit code %d): run_command must start a process that keeps running, as the default interactive /bin/sh does%s",
+			code, containerLogs(ctx, st.cli, st.containerID, tty))
 	}
 	if info.Config != nil {
 		st.workDir = info.Config.WorkingDir
@@ -213,28 +219,46 @@ func stepStart(ctx context.Context, st *state) (steps.Cleanup, error) {
 	if info.NetworkSettings != nil {
 		st.generated["Host"] = info.NetworkSettings.IPAddress
 	}
-	st.env.UI.Message("Container ID: " + short(st.containerID))
 	return nil, nil
 }
 
 // containerLogs returns the end of the container's output, for errors.
-func containerLogs(ctx context.Context, cli *client.Client, id string) string {
+// Without a terminal the engine multiplexes stdout and stderr in frames.
+func containerLogs(ctx context.Context, cli *client.Client, id string, tty bool) string {
 	rc, err := cli.ContainerLogs(ctx, id, container.LogsOptions{ShowStdout: true, ShowStderr: true, Tail: "20"})
 	if err != nil {
 		return ""
 	}
 	defer rc.Close()
-	b, _ := io.ReadAll(io.LimitReader(rc, 4096))
-	out := strings.TrimSpace(strings.Map(func(r rune) rune {
-		if r < ' ' && r != '\n' && r != '\t' {
-			return -1 // the log stream's frame headers
-		}
-		return r
-	}, string(b)))
-	if out == "" {
+	var out bytes.Buffer
+	w := &limitedWriter{w: &out, n: 4096}
+	if tty {
+		_, _ = io.Copy(w, rc)
+	} else {
+		_, _ = stdcopy.StdCopy(w, w, rc)
+	}
+	text := strings.TrimSpace(strings.ToValidUTF8(out.String(), "?"))
+	if text == "" {
 		return ""
 	}
-	return "; its output:\n" + out + "\n"
+	return "; its output:\n" + text + "\n"
+}
+
+// limitedWriter keeps the first n bytes and drops the rest.
+type limitedWriter struct {
+	w io.Writer
+	n int
+}
+
+func (l *limitedWriter) Write(p []byte) (int, error) {
+	keep := min(len(p), l.n)
+	if keep > 0 {
+		if _, err := l.w.Write(p[:keep]); err != nil {
+			return 0, err
+		}
+		l.n -= keep
+	}
+	return len(p), nil
 }
 
 // stepProvision hands the running container to the provisioners.
@@ -312,23 +336,33 @@ func stepExport(ctx context.Context, st *state) (steps.Cleanup, error) {
 		return nil, fmt.Errorf("exporting to %s: %w", path, err)
 	}
 	// A temporary file beside the target: a failed or cancelled export
-	// never leaves a truncated tarball under the final name.
+	// never leaves a truncated tarball under the final name. It is removed
+	// here, not by a cleanup, so that -on-error=abort (which keeps the
+	// container for inspection) does not keep a useless partial file too.
 	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".imgbuild-*")
 	if err != nil {
 		return nil, fmt.Errorf("exporting to %s: %w", path, err)
 	}
-	cleanup := func(context.Context) error {
+	if err := exportTo(ctx, st, tmp, path); err != nil {
 		tmp.Close()
-		if err := os.Remove(tmp.Name()); err != nil && !errors.Is(err, os.ErrNotExist) {
-			return err
+		if rerr := os.Remove(tmp.Name()); rerr != nil && !errors.Is(rerr, os.ErrNotExist) {
+			err = fmt.Errorf("%w; the partial file %s could not be removed: %v", err, tmp.Name(), rerr)
 		}
-		return nil
+		return nil, err
 	}
+	ui.Message("Exported to " + path)
+	st.artifact = &engine.FileArtifact{Path: path, Generated: st.generated}
+	return nil, nil
+}
+
+// exportTo streams the container's file system into tmp, then renames tmp
+// to path.
+func exportTo(ctx context.Context, st *state, tmp *os.File, path string) error {
 	rc, err := st.cli.ContainerExport(ctx, st.containerID)
 	if err != nil {
-		return cleanup, fmt.Errorf("exporting container %s: %w", short(st.containerID), err)
+		return fmt.Errorf("exporting container %s: %w", short(st.containerID), err)
 	}
-	r := ui.TrackProgress("Exporting "+filepath.Base(path), -1, rc)
+	r := st.env.UI.TrackProgress("Exporting "+filepath.Base(path), -1, rc)
 	_, err = io.Copy(tmp, r)
 	r.Close()
 	if err == nil {
@@ -338,11 +372,12 @@ func stepExport(ctx context.Context, st *state) (steps.Cleanup, error) {
 		err = os.Rename(tmp.Name(), path)
 	}
 	if err != nil {
-		return cleanup, fmt.Errorf("exporting container %s to %s: %w", short(st.containerID), path, err)
+		if ctx.Err() != nil {
+			err = context.Cause(ctx)
+		}
+		return fmt.Errorf("exporting container %s to %s: %w", short(st.containerID), path, err)
 	}
-	ui.Message("Exported to " + path)
-	st.artifact = &engine.FileArtifact{Path: path, Generated: st.generated}
-	return nil, nil
+	return nil
 }
 
 // stepDiscard leaves nothing: the cleanup removes the container.
