@@ -5,6 +5,9 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"path"
+
+	"github.com/imgbuild/imgbuild/internal/communicator"
 )
 
 // Upload writes r to the file dst on the machine with mode's permission
@@ -19,9 +22,20 @@ func (c *Comm) Upload(ctx context.Context, dst string, r io.Reader, mode fs.File
 		err = c.scpUpload(ctx, dst, r, permOf(mode))
 	}
 	if err != nil {
+		if dir := path.Dir(dst); !c.remoteDirExists(ctx, dir) {
+			return fmt.Errorf("uploading to %s: the folder %s does not exist on the machine; create it first (for example with a shell provisioner running mkdir -p %s): %w", dst, dir, dir, err)
+		}
 		return fmt.Errorf("uploading to %s: %w", dst, err)
 	}
 	return nil
+}
+
+// remoteDirExists reports whether dir is a folder on the machine. It is
+// asked only after an upload failed, to turn scp's and sftp's terse errors
+// into one that says what to do; when it cannot tell, it says yes.
+func (c *Comm) remoteDirExists(ctx context.Context, dir string) bool {
+	status, err := c.Run(ctx, &communicator.Cmd{Command: "test -d " + shellQuote(dir)})
+	return err != nil || status == 0
 }
 
 // UploadDir copies the local directory src to dst on the machine (see

@@ -105,6 +105,24 @@ func TestUploadWritesContentsAndMode(t *testing.T) {
 	}
 }
 
+func TestUploadIntoAMissingFolderSaysToCreateIt(t *testing.T) {
+	comms := transferComms(t)
+	for _, m := range methods {
+		t.Run(m, func(t *testing.T) {
+			c := comms[m]
+			missing := remoteTempDir(t, c) + "/no/such/folder"
+			err := c.Upload(context.Background(), missing+"/app.conf", strings.NewReader("x"), 0o644)
+			if err == nil {
+				t.Fatal("upload into a missing folder succeeded")
+			}
+			if !strings.Contains(err.Error(), "the folder "+missing+" does not exist on the machine") ||
+				!strings.Contains(err.Error(), "mkdir -p") {
+				t.Errorf("error does not say the folder is missing and how to fix it: %v", err)
+			}
+		})
+	}
+}
+
 func TestDownloadStreamsTheFile(t *testing.T) {
 	comms := transferComms(t)
 	for _, m := range methods {
