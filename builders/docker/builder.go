@@ -88,13 +88,7 @@ func (b *Builder) Run(ctx context.Context, env *plugin.BuildEnv) (plugin.Artifac
 		list = append(list, steps.Step[state]{Name: "discard", Run: stepDiscard})
 	}
 
-	opts := steps.Options{
-		BeforeStep:    env.Steps.BeforeStep,
-		KeepOnFailure: env.Steps.KeepOnFailure,
-		OnCleanupError: func(step string, err error) {
-			env.UI.Error(err.Error())
-		},
-	}
+	opts := env.StepOptions()
 	if err := steps.Run(ctx, st, opts, list...); err != nil {
 		if errors.Is(err, steps.ErrKept) && st.containerID != "" {
 			id := short(st.containerID)

@@ -79,7 +79,7 @@ type state struct {
 func (b *Builder) Run(ctx context.Context, env *plugin.BuildEnv) (plugin.Artifact, error) {
 	c := &b.config.Config
 	st := &state{data: b.generatedData(env)}
-	opts := steps.Options{BeforeStep: env.Steps.BeforeStep, KeepOnFailure: env.Steps.KeepOnFailure}
+	opts := env.StepOptions()
 	err := steps.Run(ctx, st, opts,
 		steps.Step[state]{Name: "connect", Run: func(ctx context.Context, st *state) (steps.Cleanup, error) {
 			if c.Type == communicator.TypeNone {

@@ -79,11 +79,7 @@ func (b *Builder) Run(ctx context.Context, env *plugin.BuildEnv) (plugin.Artifac
 		"PackerRunUUID": env.RunUUID,
 		"ConnType":      c.Type,
 	}}
-	opts := steps.Options{
-		BeforeStep:     env.Steps.BeforeStep,
-		KeepOnFailure:  env.Steps.KeepOnFailure,
-		OnCleanupError: func(step string, err error) { env.UI.Error(err.Error()) },
-	}
+	opts := env.StepOptions()
 	list := []steps.Step[state]{
 		{Name: "preparing the output directory", Run: stepOutputDir},
 		{Name: "creating a temporary key pair", Run: stepKeyPair},

@@ -34,7 +34,7 @@ func (b *dirBuilder) Prepare() ([]string, error) { return nil, nil }
 
 func (b *dirBuilder) Run(ctx context.Context, env *plugin.BuildEnv) (plugin.Artifact, error) {
 	var st dirState
-	opts := steps.Options{BeforeStep: env.Steps.BeforeStep, KeepOnFailure: env.Steps.KeepOnFailure}
+	opts := steps.Options{BeforeStep: env.Steps.BeforeStep, Retry: env.Steps.Retry, KeepOnFailure: env.Steps.KeepOnFailure}
 	err := steps.Run(ctx, &st, opts,
 		steps.Step[dirState]{Name: "create machine", Run: func(ctx context.Context, s *dirState) (steps.Cleanup, error) {
 			dir, err := os.MkdirTemp(b.root, "machine-")

@@ -27,24 +27,33 @@ func (b *buildRun) stepHooks() plugin.StepHooks {
 			return true
 		}
 	case OnErrorAsk:
-		h.KeepOnFailure = func(err error) bool {
-			// A cancelled build cannot wait for an answer: clean up.
+		// One question, Packer's three answers. Retry is asked first by the
+		// step runner; a "clean up" or "abort" answer is kept for the
+		// KeepOnFailure call that follows.
+		var keep bool
+		h.Retry = func(step string, err error) bool {
 			ctx := context.Background()
-			b.ui.Error(fmt.Sprintf("Step failed: %s", err))
+			b.ui.Error(fmt.Sprintf("Step %q failed: %s", step, err))
 			for {
-				ans, aerr := b.ui.Ask(ctx, "[c] Clean up and exit, [a] abort without cleanup: ")
+				ans, aerr := b.ui.Ask(ctx, "[c] Clean up and exit, [a] abort without cleanup, or [r] retry step (build may fail even if retry succeeds)? ")
 				if aerr != nil {
 					b.ui.Error(fmt.Sprintf("No answer (%s): cleaning up.", aerr))
+					keep = false
 					return false
 				}
-				switch strings.ToLower(ans) {
+				switch strings.ToLower(strings.TrimSpace(ans)) {
 				case "c", "cleanup":
+					keep = false
 					return false
 				case "a", "abort":
+					keep = true
+					return false
+				case "r", "retry":
 					return true
 				}
 			}
 		}
+		h.KeepOnFailure = func(err error) bool { return keep }
 	}
 	return h
 }

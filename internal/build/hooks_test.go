@@ -50,6 +50,25 @@ func TestOnErrorModesDecideWhatIsKept(t *testing.T) {
 	}
 }
 
+func TestOnErrorAskRetryRunsTheFailedStepAgain(t *testing.T) {
+	root := t.TempDir()
+	marker := filepath.Join(t.TempDir(), "first-attempt")
+	// Fails on the first attempt only: the answer "r" must make it pass.
+	plan := dirPlan(root, "r", shellPlan("test -e "+marker+" || { touch "+marker+"; exit 1; }"))
+	var out syncBuffer
+	u := ui.New(ui.Options{Out: &out, In: strings.NewReader("r\n")})
+	res := NewRunner(Options{UI: u, OnError: OnErrorAsk}).Run(context.Background(), []*template.BuildPlan{plan})
+	if res[0].Err != nil {
+		t.Fatalf("build failed after retry: %v\n%s", res[0].Err, out.String())
+	}
+	if !strings.Contains(out.String(), "[r] retry step") {
+		t.Errorf("the question did not offer retry:\n%s", out.String())
+	}
+	if left := machines(t, root); len(left) != 0 {
+		t.Errorf("machines left after a successful retry: %v", left)
+	}
+}
+
 func TestDebugPausesBeforeEachStepUntilEnter(t *testing.T) {
 	root := t.TempDir()
 	var out syncBuffer

@@ -12,6 +12,7 @@ import (
 	"github.com/zclconf/go-cty/cty"
 
 	"github.com/imgbuild/imgbuild/internal/communicator"
+	"github.com/imgbuild/imgbuild/internal/steps"
 )
 
 // Configurable is the part every plugin shares: a configuration struct that
@@ -117,6 +118,9 @@ type StepHooks struct {
 	// BeforeStep is called before each step (used by -debug to pause). A
 	// non-nil error stops the build.
 	BeforeStep func(ctx context.Context, step string) error
+	// Retry, asked first when a step failed, runs the step again when it
+	// returns true (-on-error=ask answered "retry").
+	Retry func(step string, err error) bool
 	// KeepOnFailure decides, after a step failed, whether the cleanups are
 	// skipped so the user can inspect what is left (-on-error=abort|ask).
 	KeepOnFailure func(err error) bool
@@ -182,4 +186,20 @@ type UI interface {
 	// TrackProgress wraps a transfer of size bytes (-1 when unknown) with a
 	// progress bar when a terminal is attached; otherwise it returns r.
 	TrackProgress(label string, size int64, r ReadCloser) ReadCloser
+}
+
+// StepOptions maps the orchestrator's hooks onto a builder's step runner,
+// and shows failed cleanups in the build's UI. Builders start from it, so
+// that every hook reaches every builder.
+func (e *BuildEnv) StepOptions() steps.Options {
+	return steps.Options{
+		BeforeStep:    e.Steps.BeforeStep,
+		Retry:         e.Steps.Retry,
+		KeepOnFailure: e.Steps.KeepOnFailure,
+		OnCleanupError: func(step string, err error) {
+			if e.UI != nil {
+				e.UI.Error(err.Error())
+			}
+		},
+	}
 }

@@ -28,6 +28,10 @@ type Cleanup func(ctx context.Context) error
 type Options struct {
 	// BeforeStep, when set, is called before each step (-debug pauses here).
 	BeforeStep func(ctx context.Context, step string) error
+	// Retry, when set, is asked first when a step fails (not when the build
+	// was cancelled); true runs the step again (-on-error=ask's "retry"),
+	// after undoing what the failed attempt registered.
+	Retry func(step string, err error) bool
 	// KeepOnFailure, when set and returning true for the failure, skips
 	// every cleanup (-on-error=abort) and Run's error lists what was left.
 	KeepOnFailure func(err error) bool
@@ -64,20 +68,31 @@ func Run[S any](ctx context.Context, state *S, opts Options, steps ...Step[S]) (
 		}
 	}()
 	for _, s := range steps {
-		if err := ctx.Err(); err != nil {
-			return fmt.Errorf("cancelled before %s: %w", s.Name, context.Cause(ctx))
-		}
-		if opts.BeforeStep != nil {
-			if err := opts.BeforeStep(ctx, s.Name); err != nil {
-				return err
+		for {
+			if err := ctx.Err(); err != nil {
+				return fmt.Errorf("cancelled before %s: %w", s.Name, context.Cause(ctx))
 			}
-		}
-		cleanup, err := s.Run(ctx, state)
-		if cleanup != nil {
-			stack = append(stack, registered{step: s.Name, cleanup: cleanup})
-		}
-		if err != nil {
-			return fmt.Errorf("%s: %w", s.Name, err)
+			if opts.BeforeStep != nil {
+				if err := opts.BeforeStep(ctx, s.Name); err != nil {
+					return err
+				}
+			}
+			cleanup, err := s.Run(ctx, state)
+			if err != nil && ctx.Err() == nil && opts.Retry != nil && opts.Retry(s.Name, err) {
+				if cleanup != nil {
+					if cerr := unwind(ctx, []registered{{step: s.Name, cleanup: cleanup}}, opts); cerr != nil {
+						return errors.Join(fmt.Errorf("%s: %w", s.Name, err), cerr)
+					}
+				}
+				continue
+			}
+			if cleanup != nil {
+				stack = append(stack, registered{step: s.Name, cleanup: cleanup})
+			}
+			if err != nil {
+				return fmt.Errorf("%s: %w", s.Name, err)
+			}
+			break
 		}
 	}
 	return nil

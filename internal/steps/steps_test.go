@@ -93,3 +93,40 @@ func TestBeforeStepCanStopTheBuild(t *testing.T) {
 		t.Fatalf("err = %v log = %v", err, s.log)
 	}
 }
+
+func TestRetryRunsTheFailedStepAgainAfterUndoingIt(t *testing.T) {
+	var s state
+	attempts := 0
+	flaky := Step[state]{Name: "flaky", Run: func(ctx context.Context, s *state) (Cleanup, error) {
+		attempts++
+		s.log = append(s.log, "run flaky")
+		undo := func(context.Context) error { s.log = append(s.log, "cleanup flaky"); return nil }
+		if attempts < 3 {
+			return undo, errors.New("not yet")
+		}
+		return undo, nil
+	}}
+	asked := 0
+	err := Run(context.Background(), &s, Options{Retry: func(step string, err error) bool { asked++; return true }},
+		step("a", false), flaky)
+	if err != nil || asked != 2 {
+		t.Fatalf("err = %v, asked %d times; want success after 2 retries", err, asked)
+	}
+	want := "run a,run flaky,cleanup flaky,run flaky,cleanup flaky,run flaky,cleanup flaky,cleanup a"
+	if got := strings.Join(s.log, ","); got != want {
+		t.Fatalf("log = %s\nwant  %s", got, want)
+	}
+}
+
+func TestRetryIsNotOfferedForACancelledBuild(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	var s state
+	err := Run(ctx, &s, Options{Retry: func(string, error) bool { t.Error("Retry asked after cancel"); return true }},
+		Step[state]{Name: "wait", Run: func(ctx context.Context, s *state) (Cleanup, error) {
+			cancel()
+			return nil, ctx.Err()
+		}})
+	if !errors.Is(err, context.Canceled) {
+		t.Fatalf("err = %v", err)
+	}
+}
