@@ -10,6 +10,8 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/imgbuild/imgbuild/internal/textdiff"
+
 	"github.com/hashicorp/hcl/v2"
 	"github.com/hashicorp/hcl/v2/hclsyntax"
 	"github.com/hashicorp/hcl/v2/hclwrite"
@@ -181,7 +183,7 @@ func (r *fmtRun) file(p string, perm os.FileMode) {
 		fmt.Fprintln(r.s.Out, p)
 	}
 	if r.o.diff && changed {
-		fmtUnifiedDiff(r.s.Out, p, src, out)
+		textdiff.Unified(r.s.Out, p, src, out)
 	}
 }
 
@@ -202,7 +204,7 @@ func (r *fmtRun) stdin() {
 	switch {
 	case r.o.diff:
 		if changed {
-			fmtUnifiedDiff(r.s.Out, "<stdin>", src, out)
+			textdiff.Unified(r.s.Out, "<stdin>", src, out)
 		}
 	case !r.o.check:
 		r.s.Out.Write(out)
@@ -215,228 +217,9 @@ func (r *fmtRun) stdin() {
 func (r *fmtRun) format(name string, src []byte) ([]byte, bool) {
 	file, diags := hclsyntax.ParseConfig(src, name, hcl.InitialPos)
 	if diags.HasErrors() {
-		fmtWriteDiagnostics(r.s.Err, diags, map[string]*hcl.File{name: file})
+		writeDiagnostics(r.s.Err, map[string]*hcl.File{name: file}, diags)
 		r.failed = true
 		return nil, false
 	}
 	return hclwrite.Format(src), true
-}
-
-// fmtWriteDiagnostics prints diagnostics the way Packer and Terraform do, with
-// the file, line and column and the source line pointed at.
-func fmtWriteDiagnostics(w io.Writer, diags hcl.Diagnostics, files map[string]*hcl.File) {
-	for _, d := range diags {
-		sev := "Error"
-		if d.Severity == hcl.DiagWarning {
-			sev = "Warning"
-		}
-		fmt.Fprintf(w, "%s: %s\n\n", sev, d.Summary)
-		if d.Subject != nil {
-			rng := *d.Subject
-			fmt.Fprintf(w, "  on %s:%d:%d:\n", rng.Filename, rng.Start.Line, rng.Start.Column)
-			if f := files[rng.Filename]; f != nil {
-				if line, ok := fmtSourceLine(f.Bytes, rng.Start.Line); ok {
-					fmt.Fprintf(w, "  %4d: %s\n", rng.Start.Line, line)
-					fmt.Fprintf(w, "  %s^\n", strings.Repeat(" ", 6+fmtCaretOffset(line, rng.Start.Column)))
-				}
-			}
-			fmt.Fprintln(w)
-		}
-		if d.Detail != "" {
-			fmt.Fprintf(w, "%s\n\n", d.Detail)
-		}
-	}
-}
-
-func fmtSourceLine(src []byte, n int) (string, bool) {
-	lines := strings.Split(string(src), "\n")
-	if n < 1 || n > len(lines) {
-		return "", false
-	}
-	return strings.TrimRight(lines[n-1], "\r"), true
-}
-
-// fmtCaretOffset is the display width of the line before column col (1-based,
-// counted in characters), keeping tabs so the caret lines up.
-func fmtCaretOffset(line string, col int) int {
-	n := 0
-	for i, r := range []rune(line) {
-		if i >= col-1 {
-			break
-		}
-		if r == '\t' {
-			n += 8 - n%8
-		} else {
-			n++
-		}
-	}
-	return n
-}
-
-// fmtUnifiedDiff prints the change from a to b as a unified diff with
-// three lines of context, naming both sides after the file.
-func fmtUnifiedDiff(w io.Writer, name string, a, b []byte) {
-	al, bl := fmtSplitLines(string(a)), fmtSplitLines(string(b))
-	edits := fmtDiffLines(al, bl)
-	fmt.Fprintf(w, "--- old/%s\n+++ new/%s\n", name, name)
-	for _, h := range fmtHunks(edits, 3) {
-		fmt.Fprintf(w, "@@ -%s +%s @@\n", fmtHunkRange(h.aStart, h.aLen), fmtHunkRange(h.bStart, h.bLen))
-		for _, e := range h.edits {
-			fmt.Fprintf(w, "%c%s", e.op, e.line)
-			if !strings.HasSuffix(e.line, "\n") {
-				fmt.Fprint(w, "\n\\ No newline at end of file\n")
-			}
-		}
-	}
-}
-
-func fmtHunkRange(start, n int) string {
-	if n == 1 {
-		return fmt.Sprint(start)
-	}
-	return fmt.Sprintf("%d,%d", start, n)
-}
-
-// fmtSplitLines splits s after each newline; the last line may lack one.
-func fmtSplitLines(s string) []string {
-	lines := strings.SplitAfter(s, "\n")
-	if len(lines) > 0 && lines[len(lines)-1] == "" {
-		lines = lines[:len(lines)-1]
-	}
-	return lines
-}
-
-type fmtEdit struct {
-	op   byte // ' ' same, '-' only in a, '+' only in b
-	line string
-}
-
-// fmtDiffLines computes a shortest edit script from a to b with Myers'
-// algorithm. Each step keeps only the part of the frontier it reached, so
-// memory grows with the square of the number of differences, not with the
-// size of the files.
-func fmtDiffLines(a, b []string) []fmtEdit {
-	n, m := len(a), len(b)
-	maxD := n + m
-	off := maxD + 1
-	v := make([]int, 2*maxD+3)
-	var trace [][]int
-	for d := 0; d <= maxD; d++ {
-		// trace[d] holds v[k] for k in [-d-1, d+1] before step d.
-		trace = append(trace, append([]int(nil), v[off-d-1:off+d+2]...))
-		for k := -d; k <= d; k += 2 {
-			var x int
-			if k == -d || (k != d && v[off+k-1] < v[off+k+1]) {
-				x = v[off+k+1]
-			} else {
-				x = v[off+k-1] + 1
-			}
-			y := x - k
-			for x < n && y < m && a[x] == b[y] {
-				x++
-				y++
-			}
-			v[off+k] = x
-			if x >= n && y >= m {
-				return fmtBacktrack(trace, a, b)
-			}
-		}
-	}
-	return nil // unreachable: d = n+m always reaches the end
-}
-
-func fmtBacktrack(trace [][]int, a, b []string) []fmtEdit {
-	x, y := len(a), len(b)
-	var out []fmtEdit
-	for d := len(trace) - 1; d >= 0; d-- {
-		vd := trace[d]
-		at := func(k int) int { return vd[k+d+1] }
-		k := x - y
-		var prevK int
-		if k == -d || (k != d && at(k-1) < at(k+1)) {
-			prevK = k + 1
-		} else {
-			prevK = k - 1
-		}
-		prevX := at(prevK)
-		prevY := prevX - prevK
-		for x > prevX && y > prevY {
-			out = append(out, fmtEdit{' ', a[x-1]})
-			x--
-			y--
-		}
-		if d > 0 {
-			if x == prevX {
-				out = append(out, fmtEdit{'+', b[y-1]})
-			} else {
-				out = append(out, fmtEdit{'-', a[x-1]})
-			}
-		}
-		x, y = prevX, prevY
-	}
-	for i, j := 0, len(out)-1; i < j; i, j = i+1, j-1 {
-		out[i], out[j] = out[j], out[i]
-	}
-	return out
-}
-
-type fmtHunk struct {
-	aStart, aLen, bStart, bLen int
-	edits                      []fmtEdit
-}
-
-// fmtHunks groups edits into unified-diff fmtHunks with ctx lines of context,
-// merging changes whose context would overlap.
-func fmtHunks(edits []fmtEdit, ctx int) []fmtHunk {
-	// aPos[i], bPos[i]: lines of a and b before edits[i].
-	aPos := make([]int, len(edits)+1)
-	bPos := make([]int, len(edits)+1)
-	for i, e := range edits {
-		aPos[i+1], bPos[i+1] = aPos[i], bPos[i]
-		if e.op != '+' {
-			aPos[i+1]++
-		}
-		if e.op != '-' {
-			bPos[i+1]++
-		}
-	}
-	var out []fmtHunk
-	for i := 0; i < len(edits); {
-		if edits[i].op == ' ' {
-			i++
-			continue
-		}
-		start := max(0, i-ctx)
-		end := i
-		for end < len(edits) {
-			if edits[end].op != ' ' {
-				end++
-				continue
-			}
-			run := 0
-			for end+run < len(edits) && edits[end+run].op == ' ' {
-				run++
-			}
-			if end+run == len(edits) || run > 2*ctx {
-				end += min(run, ctx)
-				break
-			}
-			end += run
-		}
-		h := fmtHunk{
-			aStart: aPos[start] + 1, aLen: aPos[end] - aPos[start],
-			bStart: bPos[start] + 1, bLen: bPos[end] - bPos[start],
-			edits: edits[start:end],
-		}
-		// An empty side is numbered by the line before it.
-		if h.aLen == 0 {
-			h.aStart--
-		}
-		if h.bLen == 0 {
-			h.bStart--
-		}
-		out = append(out, h)
-		i = end
-	}
-	return out
 }
