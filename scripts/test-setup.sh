@@ -157,9 +157,15 @@ setup_qemu() {
 
 setup_moto() {
   apt_install curl
+  command -v python3 >/dev/null 2>&1 || apt_install python3 python3-pip
   if ! python3 -c 'import moto.server, flask' >/dev/null 2>&1; then
     log "installing moto[server] from PyPI"
-    python3 -m pip install -q 'moto[server]' || die "pip install moto[server] failed"
+    # Debian's own python3 refuses pip installs outside a venv (PEP 668);
+    # a python3 of its own (pyenv) does not know the flag's reason and
+    # accepts the plain form first.
+    python3 -m pip install -q 'moto[server]' 2>/dev/null ||
+      python3 -m pip install -q --break-system-packages 'moto[server]' ||
+      die "pip install moto[server] failed"
   fi
   if ! curl -fsS "http://$MOTO_ADDR/moto-api/" >/dev/null 2>&1; then
     log "starting moto_server on $MOTO_ADDR"
