@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/service/ec2"
 	"github.com/google/uuid"
 
 	"github.com/imgbuild/imgbuild/internal/ledger"
@@ -26,6 +27,11 @@ type Builder struct {
 	// LedgerPath overrides the resource ledger's file (tests); "" means
 	// the user's state directory.
 	LedgerPath string
+
+	// checkIPURL replaces checkip.amazonaws.com (tests).
+	checkIPURL string
+	// beforeDuplicateCheck is handed to the steps (tests only).
+	beforeDuplicateCheck func(ctx context.Context, c *ec2.Client, region, keep string)
 }
 
 // Config returns the source block's configuration struct.
@@ -53,13 +59,10 @@ func (b *Builder) Run(ctx context.Context, env *plugin.BuildEnv) (plugin.Artifac
 		runID = uuid.NewString()
 	}
 	s := &state{cfg: &b.cfg, env: env, ui: env.UI, now: time.Now(), runID: runID, ledger: l,
-		endpoint: endpointInUse(&b.cfg.AccessConfig)}
-	opts := steps.Options{
-		BeforeStep:     env.Steps.BeforeStep,
-		KeepOnFailure:  env.Steps.KeepOnFailure,
-		CleanupTimeout: 10 * time.Minute,
-		OnCleanupError: func(step string, err error) { env.UI.Error(err.Error()) },
-	}
+		endpoint: endpointInUse(&b.cfg.AccessConfig), beforeDuplicateCheck: b.beforeDuplicateCheck, checkIPURL: b.checkIPURL}
+	opts := env.StepOptions()
+	// Deleting AMIs, snapshots and instances can take AWS minutes.
+	opts.CleanupTimeout = 10 * time.Minute
 	err = steps.Run(ctx, s, opts,
 		steps.Step[state]{Name: "resolve", Run: stepResolve},
 		steps.Step[state]{Name: "key pair", Run: stepKeyPair},

@@ -10,4 +10,9 @@
 // to the resource ledger (internal/ledger) before the build relies on it;
 // each step returns its cleanup, which the step runner calls on failure,
 // timeout and Ctrl-C. `imgbuild cleanup` removes what a killed run left.
+//
+// A create the SDK retried after a lost answer does not leak either:
+// RunInstances and CopyImage carry a ClientToken stable within the run, and
+// after each create (instance, image, copy) the build removes any other
+// instance or AMI of this run it finds (duplicates.go).
 package amazonebs

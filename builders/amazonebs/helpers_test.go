@@ -119,54 +119,81 @@ func prepared(t *testing.T, c *Config) *Builder {
 
 // leftovers lists, by asking moto, every temporary resource of run that
 // still exists in region: live instances, key pairs, security groups, and
-// AMIs or snapshots still marked pending.
+// AMIs or snapshots still marked pending. It finds them through their tags
+// (DescribeTags), then checks each still exists: moto filters thousands of
+// default snapshots slowly, but its tag index quickly.
 func leftovers(t *testing.T, region, run string) []string {
 	t.Helper()
 	ctx := context.Background()
 	c := ec2For(t, region)
 	var out []string
-	tagRun := []types.Filter{{Name: aws.String("tag:" + TagRun), Values: []string{run}}}
-	inst, err := c.DescribeInstances(ctx, &ec2.DescribeInstancesInput{Filters: tagRun})
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, r := range inst.Reservations {
-		for _, i := range r.Instances {
-			if i.State.Name != types.InstanceStateNameTerminated {
-				out = append(out, "instance "+aws.ToString(i.InstanceId)+" "+string(i.State.Name))
+	for _, key := range []string{TagRun, TagPendingRun} {
+		p := ec2.NewDescribeTagsPaginator(c, &ec2.DescribeTagsInput{Filters: []types.Filter{
+			{Name: aws.String("key"), Values: []string{key}}, {Name: aws.String("value"), Values: []string{run}},
+		}})
+		for p.HasMorePages() {
+			page, err := p.NextPage(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, tag := range page.Tags {
+				if l := stillThere(t, ctx, c, tag.ResourceType, aws.ToString(tag.ResourceId)); l != "" {
+					out = append(out, l)
+				}
 			}
 		}
 	}
-	kps, err := c.DescribeKeyPairs(ctx, &ec2.DescribeKeyPairsInput{Filters: tagRun})
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, k := range kps.KeyPairs {
-		out = append(out, "key pair "+aws.ToString(k.KeyName))
-	}
-	sgs, err := c.DescribeSecurityGroups(ctx, &ec2.DescribeSecurityGroupsInput{Filters: tagRun})
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, g := range sgs.SecurityGroups {
-		out = append(out, "security group "+aws.ToString(g.GroupId))
-	}
-	pending := []types.Filter{{Name: aws.String("tag:" + TagPendingRun), Values: []string{run}}}
-	imgs, err := c.DescribeImages(ctx, &ec2.DescribeImagesInput{Owners: []string{"self"}, Filters: pending})
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, i := range imgs.Images {
-		out = append(out, "AMI "+aws.ToString(i.ImageId))
-	}
-	snaps, err := c.DescribeSnapshots(ctx, &ec2.DescribeSnapshotsInput{OwnerIds: []string{"self"}, Filters: pending})
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, s := range snaps.Snapshots {
-		out = append(out, "snapshot "+aws.ToString(s.SnapshotId))
-	}
 	return out
+}
+
+// stillThere describes a tagged resource by id: "" when it is gone (or an
+// instance is terminated), else what it is.
+func stillThere(t *testing.T, ctx context.Context, c *ec2.Client, rt types.ResourceType, id string) string {
+	t.Helper()
+	var n int
+	var err error
+	switch rt {
+	case types.ResourceTypeInstance:
+		var o *ec2.DescribeInstancesOutput
+		if o, err = c.DescribeInstances(ctx, &ec2.DescribeInstancesInput{InstanceIds: []string{id}}); err == nil {
+			for _, r := range o.Reservations {
+				for _, i := range r.Instances {
+					if i.State.Name != types.InstanceStateNameTerminated {
+						return "instance " + id + " " + string(i.State.Name)
+					}
+				}
+			}
+		}
+	case types.ResourceTypeKeyPair:
+		var o *ec2.DescribeKeyPairsOutput
+		if o, err = c.DescribeKeyPairs(ctx, &ec2.DescribeKeyPairsInput{KeyPairIds: []string{id}}); err == nil {
+			n = len(o.KeyPairs)
+		}
+	case types.ResourceTypeSecurityGroup:
+		var o *ec2.DescribeSecurityGroupsOutput
+		if o, err = c.DescribeSecurityGroups(ctx, &ec2.DescribeSecurityGroupsInput{GroupIds: []string{id}}); err == nil {
+			n = len(o.SecurityGroups)
+		}
+	case types.ResourceTypeImage:
+		var o *ec2.DescribeImagesOutput
+		if o, err = c.DescribeImages(ctx, &ec2.DescribeImagesInput{ImageIds: []string{id}}); err == nil {
+			n = len(o.Images)
+		}
+	case types.ResourceTypeSnapshot:
+		var o *ec2.DescribeSnapshotsOutput
+		if o, err = c.DescribeSnapshots(ctx, &ec2.DescribeSnapshotsInput{SnapshotIds: []string{id}}); err == nil {
+			n = len(o.Snapshots)
+		}
+	default:
+		return "" // volumes go with their instance
+	}
+	if err != nil && !awsclient.IsNotFound(err) {
+		t.Fatalf("looking up %s %s: %v", rt, id, err)
+	}
+	if n == 0 {
+		return ""
+	}
+	return string(rt) + " " + id
 }
 
 func assertNoLeftovers(t *testing.T, run string, regions ...string) {

@@ -199,12 +199,19 @@ func (c *Config) Prepare() (warnings []string, err error) {
 			add("block device %s: throughput needs volume_type = \"gp3\"", bd.DeviceName)
 		}
 	}
+	for _, o := range []struct {
+		name string
+		set  bool
+	}{{"tpm_support", c.TPMSupport != ""}, {"uefi_data", c.UEFIData != ""}} {
+		if o.set {
+			warnings = append(warnings, o.name+" is accepted but not applied: EC2 sets it only when an AMI is registered from snapshots (RegisterImage), and amazon-ebs creates its AMI from the instance (CreateImage)")
+		}
+	}
 	// Accepted so that templates validate; listed in a fixed order.
 	for _, o := range []struct {
 		name string
 		set  bool
 	}{
-		{"boot_mode", c.BootMode != ""}, {"tpm_support", c.TPMSupport != ""}, {"uefi_data", c.UEFIData != ""},
 		{"fast_launch", c.FastLaunch != nil}, {"deregistration_protection", c.DeregistrationProtection != nil},
 		{"no_ephemeral", c.NoEphemeral}, {"spot_allocation_strategy", c.SpotAllocationStrategy != ""},
 		{"elastic_ip_allocation_id", c.ElasticIPAllocationID != ""}, {"fleet_tags", len(c.FleetTags) > 0},

@@ -53,6 +53,12 @@ type state struct {
 	sgIDs     []string
 	generated plugin.GeneratedData
 
+	// checkIPURL answers with this machine's public address ("" means
+	// checkip.amazonaws.com); sourceCIDR is that address as a /32, for
+	// temporary_security_group_source_public_ip.
+	checkIPURL string
+	sourceCIDR string
+
 	// key pair
 	keyName string
 
@@ -63,6 +69,10 @@ type state struct {
 	// image and copies, in creation order
 	amis    []regionAMI
 	success bool
+
+	// beforeDuplicateCheck, when set (tests), runs just before the build
+	// looks for what a retried create made besides the resource it got.
+	beforeDuplicateCheck func(ctx context.Context, c *ec2.Client, region, keep string)
 }
 
 type regionAMI struct {

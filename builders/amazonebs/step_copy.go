@@ -3,6 +3,7 @@ package amazonebs
 import (
 	"context"
 	"fmt"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
@@ -77,6 +78,7 @@ func (s *state) copyTo(ctx context.Context, region string, src regionAMI, encryp
 		Name:              aws.String(s.amiName),
 		SourceImageId:     aws.String(src.ID),
 		SourceRegion:      aws.String(src.Region),
+		ClientToken:       aws.String(s.clientToken("copy", src.ID, region)),
 		TagSpecifications: []types.TagSpecification{tagSpec(types.ResourceTypeImage, s.pendingTags())},
 	}
 	if s.amiDesc != "" {
@@ -91,6 +93,7 @@ func (s *state) copyTo(ctx context.Context, region string, src regionAMI, encryp
 	if s.cfg.SnapshotCopyDurationMinutes > 0 {
 		in.SnapshotCopyCompletionDurationMinutes = aws.Int64(s.cfg.SnapshotCopyDurationMinutes)
 	}
+	began := time.Now()
 	out, err := cl.CopyImage(ctx, in)
 	if err != nil {
 		return "", fmt.Errorf("copying AMI %s to %s: %w", src.ID, region, awsclient.Explain(err))
@@ -101,6 +104,9 @@ func (s *state) copyTo(ctx context.Context, region string, src regionAMI, encryp
 		return "", err
 	}
 	s.amis = append(s.amis, regionAMI{Region: region, ID: id})
+	if err := s.removeDuplicateImages(ctx, cl, region, id, began); err != nil {
+		return "", err
+	}
 	return id, s.waitAndTag(ctx, cl, region, id)
 }
 

@@ -33,10 +33,12 @@ func stepCreateImage(ctx context.Context, s *state) (steps.Cleanup, error) {
 		Name:                aws.String(s.amiName),
 		BlockDeviceMappings: blockDevices(c.AMIBlockDeviceMappings),
 		TagSpecifications:   []types.TagSpecification{tagSpec(types.ResourceTypeImage, s.pendingTags())},
+		BootModeOverride:    s.bootModeOverride(),
 	}
 	if s.amiDesc != "" {
 		in.Description = aws.String(s.amiDesc)
 	}
+	began := time.Now()
 	id, err := s.createImage(ctx, in)
 	if err != nil {
 		return nil, fmt.Errorf("creating AMI %q: %w", s.amiName, awsclient.Explain(err))
@@ -46,6 +48,9 @@ func stepCreateImage(ctx context.Context, s *state) (steps.Cleanup, error) {
 		return cleanup, err
 	}
 	s.amis = append(s.amis, regionAMI{Region: s.region, ID: id})
+	if err := s.removeDuplicateImages(ctx, s.ec2, s.region, id, began); err != nil {
+		return cleanup, err
+	}
 	if err := s.waitAndTag(ctx, s.ec2, s.region, id); err != nil {
 		return cleanup, err
 	}

@@ -42,6 +42,9 @@ func stepRunInstance(ctx context.Context, s *state) (steps.Cleanup, error) {
 		return cleanup, err
 	}
 	s.generated["ID"] = id
+	if err := s.removeDuplicateInstances(ctx, id); err != nil {
+		return cleanup, err
+	}
 	return cleanup, nil
 }
 
@@ -84,6 +87,7 @@ func (s *state) runInstancesInput() (*ec2.RunInstancesInput, error) {
 		InstanceType:                      types.InstanceType(itype),
 		MinCount:                          aws.Int32(1),
 		MaxCount:                          aws.Int32(1),
+		ClientToken:                       aws.String(s.clientToken("instance")),
 		InstanceInitiatedShutdownBehavior: types.ShutdownBehavior(c.ShutdownBehavior),
 		EbsOptimized:                      aws.Bool(c.EBSOptimized),
 		TagSpecifications: []types.TagSpecification{

@@ -61,9 +61,9 @@ func stepKeyPair(ctx context.Context, s *state) (steps.Cleanup, error) {
 		TagSpecifications: []types.TagSpecification{tagSpec(types.ResourceTypeKeyPair, s.runTags())},
 	})
 	if awsclient.Code(err) == "InvalidKeyPair.Duplicate" {
-		if generatedName {
-			// Our unique name: the SDK retried a call whose answer was
-			// lost, and the first try created it.
+		if generatedName || s.keyPairIsOurs(ctx, name) {
+			// Our unique name, or our run's tag: the SDK retried a call
+			// whose answer was lost, and the first try created it.
 			err = nil
 		} else {
 			// Someone else's key pair: leave it alone.
@@ -91,4 +91,14 @@ func (s *state) loadPrivateKeyFile() error {
 	}
 	s.generated["SSHPrivateKey"] = string(b)
 	return nil
+}
+
+// keyPairIsOurs reports whether the key pair called name carries this
+// run's tag (the ledger already lists it: it was recorded before the call).
+func (s *state) keyPairIsOurs(ctx context.Context, name string) bool {
+	out, err := s.ec2.DescribeKeyPairs(ctx, &ec2.DescribeKeyPairsInput{Filters: []types.Filter{
+		{Name: aws.String("key-name"), Values: []string{name}},
+		{Name: aws.String("tag:" + TagRun), Values: []string{s.runID}},
+	}})
+	return err == nil && len(out.KeyPairs) == 1
 }

@@ -25,6 +25,18 @@ func stepResolve(ctx context.Context, s *state) (steps.Cleanup, error) {
 	if err := unsupported(c); err != nil {
 		return nil, err
 	}
+	// Asked first: when it fails, nothing at all has been done.
+	if c.TemporarySecurityGroupSourcePublicIP && len(c.SecurityGroupIDs) == 0 && c.SecurityGroupFilter == nil {
+		url := s.checkIPURL
+		if url == "" {
+			url = defaultCheckIPURL
+		}
+		cidr, err := publicIP(ctx, url)
+		if err != nil {
+			return nil, err
+		}
+		s.sourceCIDR = cidr
+	}
 	cfg, err := c.AccessConfig.Load(ctx, "")
 	if err != nil {
 		return nil, err
@@ -36,6 +48,9 @@ func stepResolve(ctx context.Context, s *state) (steps.Cleanup, error) {
 	}
 
 	if err := s.resolveSource(ctx); err != nil {
+		return nil, err
+	}
+	if err := s.checkBootMode(); err != nil {
 		return nil, err
 	}
 	if err := s.checkInstanceTypes(ctx); err != nil {

@@ -3,9 +3,6 @@ package amazonebs
 import (
 	"context"
 	"fmt"
-	"io"
-	"net/http"
-	"strings"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -64,12 +61,8 @@ func stepSecurityGroup(ctx context.Context, s *state) (steps.Cleanup, error) {
 		return cleanup, nil
 	}
 	cidrs := c.TemporarySecurityGroupSourceCIDRs
-	if c.TemporarySecurityGroupSourcePublicIP {
-		ip, err := publicIP(ctx)
-		if err != nil {
-			return cleanup, err
-		}
-		cidrs = []string{ip + "/32"}
+	if s.sourceCIDR != "" {
+		cidrs = []string{s.sourceCIDR}
 	}
 	perm := types.IpPermission{
 		IpProtocol: aws.String("tcp"),
@@ -94,24 +87,6 @@ func stepSecurityGroup(ctx context.Context, s *state) (steps.Cleanup, error) {
 		return cleanup, fmt.Errorf("allowing SSH into security group %s: %w", id, awsclient.Explain(err))
 	}
 	return cleanup, nil
-}
-
-// publicIP asks checkip.amazonaws.com for this machine's address, for
-// temporary_security_group_source_public_ip.
-func publicIP(ctx context.Context) (string, error) {
-	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-	defer cancel()
-	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, "https://checkip.amazonaws.com", nil)
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return "", fmt.Errorf("finding this machine's public IP for temporary_security_group_source_public_ip: %w (set temporary_security_group_source_cidrs instead)", err)
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(io.LimitReader(resp.Body, 64))
-	if err != nil {
-		return "", fmt.Errorf("finding this machine's public IP: %w", err)
-	}
-	return strings.TrimSpace(string(b)), nil
 }
 
 // createSecurityGroup creates the group; when the SDK retried a call whose

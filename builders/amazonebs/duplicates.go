@@ -1,0 +1,127 @@
+package amazonebs
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/ec2"
+	"github.com/aws/aws-sdk-go-v2/service/ec2/types"
+
+	"github.com/imgbuild/imgbuild/internal/awsclient"
+	"github.com/imgbuild/imgbuild/internal/ledger"
+)
+
+// The SDK retries a create whose answer was lost (a 5xx, a reset
+// connection). AWS honours ClientToken, so a retried RunInstances or
+// CopyImage returns the first result; CreateImage has no token, and
+// emulators honour none. So after each create the build looks for what
+// a retry may have made besides the resource it got back, and removes it.
+
+// clientToken is a stable idempotency token for one create of this run:
+// the same run asking again for the same thing gets the same token.
+func (s *state) clientToken(parts ...string) string {
+	h := sha256.Sum256([]byte(s.runID + "|" + strings.Join(parts, "|")))
+	return hex.EncodeToString(h[:16])
+}
+
+// removeDuplicateImages deregisters, with their snapshots, the AMIs named
+// like ours in region that this run made besides keep and the AMIs it
+// holds: those carrying the
+// run's pending tag, and untagged ones created since the create began (an
+// emulator that drops TagSpecifications on CopyImage). Each is written to
+// the ledger before it is removed.
+func (s *state) removeDuplicateImages(ctx context.Context, c *ec2.Client, region, keep string, since time.Time) error {
+	if s.beforeDuplicateCheck != nil {
+		s.beforeDuplicateCheck(ctx, c, region, keep)
+	}
+	out, err := c.DescribeImages(ctx, &ec2.DescribeImagesInput{
+		Owners:  []string{"self"},
+		Filters: []types.Filter{{Name: aws.String("name"), Values: []string{s.amiName}}},
+	})
+	if err != nil {
+		return fmt.Errorf("looking for duplicate AMIs named %q in %s: %w", s.amiName, region, awsclient.Explain(err))
+	}
+	for _, img := range out.Images {
+		id := aws.ToString(img.ImageId)
+		if id == keep || s.known(id) || !s.madeByThisRun(img.Tags, aws.ToString(img.CreationDate), since) {
+			continue
+		}
+		s.say("Deregistering duplicate AMI %s in %s (a retried request created it)...", id, region)
+		if err := s.record(ledger.KindImage, id, region); err != nil {
+			return err
+		}
+		snaps, err := awsclient.DeleteImage(ctx, c, id, true)
+		if err != nil {
+			return fmt.Errorf("removing duplicate AMI %s in %s: %w", id, region, err)
+		}
+		for _, sn := range snaps {
+			s.forget(ledger.KindSnapshot, sn, region)
+		}
+		s.forget(ledger.KindImage, id, region)
+	}
+	return nil
+}
+
+// removeDuplicateInstances terminates the instances of this run other than
+// keep (a retried RunInstances on an endpoint that ignores ClientToken).
+func (s *state) removeDuplicateInstances(ctx context.Context, keep string) error {
+	if s.beforeDuplicateCheck != nil {
+		s.beforeDuplicateCheck(ctx, s.ec2, s.region, keep)
+	}
+	out, err := s.ec2.DescribeInstances(ctx, &ec2.DescribeInstancesInput{Filters: []types.Filter{
+		{Name: aws.String("tag:" + TagRun), Values: []string{s.runID}},
+		{Name: aws.String("instance-state-name"), Values: []string{"pending", "running", "stopping", "stopped"}},
+	}})
+	if err != nil {
+		return fmt.Errorf("looking for duplicate instances of run %s: %w", s.runID, awsclient.Explain(err))
+	}
+	for _, r := range out.Reservations {
+		for _, i := range r.Instances {
+			id := aws.ToString(i.InstanceId)
+			if id == keep {
+				continue
+			}
+			if err := s.record(ledger.KindInstance, id, s.region); err != nil {
+				return err
+			}
+			s.say("Terminating duplicate instance %s (a retried request created it)...", id)
+			if err := s.terminate(ctx, id); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// known reports whether the build holds AMI id (the unencrypted original
+// shares the name of its encrypted copy until it is deleted).
+func (s *state) known(id string) bool {
+	for _, a := range s.amis {
+		if a.ID == id {
+			return true
+		}
+	}
+	return false
+}
+
+// madeByThisRun reports whether an AMI with our name is this run's: it
+// carries our pending tag, or it has no tags at all and was created since
+// the create began.
+func (s *state) madeByThisRun(tags []types.Tag, created string, since time.Time) bool {
+	for _, t := range tags {
+		if aws.ToString(t.Key) == TagPendingRun {
+			return aws.ToString(t.Value) == s.runID
+		}
+	}
+	if len(tags) > 0 {
+		return false
+	}
+	at, err := time.Parse(time.RFC3339, created)
+	// A minute of slack for the difference between our clock and EC2's.
+	return err == nil && !at.Before(since.Add(-time.Minute))
+}

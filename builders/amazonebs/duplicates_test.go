@@ -1,0 +1,195 @@
+package amazonebs
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"testing"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/ec2"
+	"github.com/aws/aws-sdk-go-v2/service/ec2/types"
+	"github.com/google/uuid"
+
+	"github.com/imgbuild/imgbuild/internal/awsclient"
+	"github.com/imgbuild/imgbuild/internal/communicator"
+	"github.com/imgbuild/imgbuild/internal/ledger"
+	"github.com/imgbuild/imgbuild/internal/plugin"
+)
+
+// What a create retried by the SDK after a lost answer leaves besides the
+// resource the build got back is found and removed: the hook makes an AMI
+// of our name by hand just before the build looks (tagged as AWS tags a
+// retried CreateImage: with the run's pending tag). The duplicate is gone
+// and was written to the ledger before its removal; an AMI of our name
+// pending for another run is left alone.
+func TestDuplicatesOfARetriedCreateAreRemoved(t *testing.T) {
+	for _, tt := range []struct {
+		name        string
+		otherRun    bool
+		wantRemoved bool
+	}{
+		{"this run's pending duplicate is removed", false, true},
+		{"another run's AMI of the same name is kept", true, false},
+	} {
+		t.Run(strings.ReplaceAll(tt.name, " ", "_"), func(t *testing.T) {
+			motoEnv(t)
+			ctx := context.Background()
+			c := baseConfig(t, "dup")
+			b := prepared(t, c)
+			env, _ := newEnv(t, "dup")
+			env.Provision = func(context.Context, communicator.Communicator, plugin.GeneratedData) error { return nil }
+			run := env.RunUUID
+			if tt.otherRun {
+				run = "another-run"
+			}
+			var dup string
+			b.beforeDuplicateCheck = func(ctx context.Context, cl *ec2.Client, region, keep string) {
+				if !strings.HasPrefix(keep, "ami-") {
+					return
+				}
+				dup = copyImage(ctx, t, cl, region, keep, c.AMIName)
+				if _, err := cl.CreateTags(ctx, &ec2.CreateTagsInput{Resources: []string{dup}, Tags: []types.Tag{
+					{Key: aws.String(TagPendingRun), Value: aws.String(run)}, {Key: aws.String("other"), Value: aws.String("x")},
+				}}); err != nil {
+					t.Fatal(err)
+				}
+			}
+			art, err := b.Run(ctx, env)
+			if err != nil {
+				t.Fatalf("Run: %v", err)
+			}
+			removeAMIs(t, art)
+			if dup == "" {
+				t.Fatal("the hook did not run")
+			}
+			imgs := imagesNamed(t, "us-east-1", c.AMIName)
+			if !tt.wantRemoved {
+				t.Cleanup(func() { awsclient.DeleteImage(ctx, ec2For(t, "us-east-1"), dup, true) })
+			}
+			found := false
+			for _, img := range imgs {
+				found = found || aws.ToString(img.ImageId) == dup
+			}
+			if found == tt.wantRemoved || len(imgs) != map[bool]int{true: 1, false: 2}[tt.wantRemoved] {
+				t.Errorf("AMIs named %s: %d, duplicate %s still there: %v; want it removed: %v", c.AMIName, len(imgs), dup, found, tt.wantRemoved)
+			}
+			l, err := ledger.Open(b.LedgerPath)
+			if err != nil {
+				t.Fatal(err)
+			}
+			entries, err := l.Read()
+			if err != nil {
+				t.Fatal(err)
+			}
+			var actions []string
+			for _, e := range entries {
+				if e.ID == dup {
+					actions = append(actions, e.Action)
+				}
+			}
+			want := []string{}
+			if tt.wantRemoved {
+				want = []string{ledger.Created, ledger.Deleted}
+			}
+			if strings.Join(actions, ",") != strings.Join(want, ",") {
+				t.Errorf("ledger entries for %s: %v, want %v", dup, actions, want)
+			}
+			assertNoLeftovers(t, env.RunUUID, "us-east-1")
+		})
+	}
+}
+
+// copyImage copies keep within region under name, as a retried CopyImage
+// does on moto (which ignores ClientToken and TagSpecifications).
+func copyImage(ctx context.Context, t *testing.T, c *ec2.Client, region, keep, name string) string {
+	t.Helper()
+	out, err := c.CopyImage(ctx, &ec2.CopyImageInput{SourceImageId: aws.String(keep), SourceRegion: aws.String(region), Name: aws.String(name)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return aws.ToString(out.ImageId)
+}
+
+// The real cause, end to end: moto's answer to a create is cut by a reset
+// after moto made the resource, the SDK retries the call, and moto (which
+// ignores ClientToken) makes a second one. The retry carries the same
+// ClientToken where the API has one (AWS would return the first result);
+// the build removes the extra and ends with one AMI per region.
+func TestCreateRetriedAfterAResetAnswerLeavesNoDuplicate(t *testing.T) {
+	for _, tt := range []struct {
+		action    string
+		withToken bool
+	}{{"RunInstances", true}, {"CreateImage", false}, {"CopyImage", true}} {
+		t.Run(tt.action, func(t *testing.T) {
+			motoEnv(t)
+			rec := &ec2Recorder{cutOnce: tt.action}
+			c := baseConfig(t, "reset")
+			c.CustomEndpointEC2 = rec.start(t)
+			regions := []string{"us-east-1"}
+			if tt.action == "CopyImage" {
+				c.AMIRegions = []string{"us-west-2"}
+				regions = append(regions, "us-west-2")
+			}
+			b := prepared(t, c)
+			env, ui := newEnv(t, "reset")
+			env.Provision = func(context.Context, communicator.Communicator, plugin.GeneratedData) error { return nil }
+			art, err := b.Run(context.Background(), env)
+			removeAMIs(t, art)
+			if err != nil {
+				t.Fatalf("Run: %v", err)
+			}
+			calls := rec.params(tt.action)
+			if len(calls) != 2 {
+				t.Fatalf("%d %s calls, want 2 (the SDK retries the cut answer)", len(calls), tt.action)
+			}
+			if tok := calls[0].Get("ClientToken"); tt.withToken && (tok == "" || tok != calls[1].Get("ClientToken")) {
+				t.Errorf("ClientTokens %q and %q, want one token for both tries", tok, calls[1].Get("ClientToken"))
+			}
+			if !strings.Contains(ui.String(), "duplicate") {
+				t.Errorf("the build did not remove the retry's duplicate:\n%s", ui.String())
+			}
+			for _, region := range regions {
+				if imgs := imagesNamed(t, region, c.AMIName); len(imgs) != 1 {
+					t.Errorf("%d AMIs named %s in %s, want 1", len(imgs), c.AMIName, region)
+				}
+			}
+			assertNoLeftovers(t, env.RunUUID, regions...)
+		})
+	}
+}
+
+// Key pairs and security groups have no ClientToken: EC2 refuses a second
+// one of the same name. When the first try's answer was cut, the SDK's
+// retry gets "Duplicate", which the build takes as its own creation (the
+// run's tag says so) and goes on; nothing is left afterwards.
+func TestCreateByNameRetriedAfterAResetAnswerAdoptsTheFirstTry(t *testing.T) {
+	for _, action := range []string{"ImportKeyPair", "CreateSecurityGroup"} {
+		t.Run(action, func(t *testing.T) {
+			motoEnv(t)
+			rec := &ec2Recorder{cutOnce: action}
+			c := baseConfig(t, "reset-name")
+			c.CustomEndpointEC2 = rec.start(t)
+			c.Config = communicator.Config{SSHUsername: "nobody", SSHHost: "127.0.0.1", TemporaryKeyPairType: "ed25519",
+				TemporaryKeyPairName: "imgbuild-test-" + uuid.NewString()}
+			b := prepared(t, c)
+			env, _ := newEnv(t, "reset-name")
+			defer assertNoLeftovers(t, env.RunUUID, "us-east-1") // also when the build failed
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			env.Steps.BeforeStep = func(ctx context.Context, step string) error {
+				if step == "instance" { // the key pair and the group exist: enough
+					cancel()
+					return context.Cause(ctx)
+				}
+				return nil
+			}
+			if _, err := b.Run(ctx, env); !errors.Is(err, context.Canceled) {
+				t.Fatalf("Run = %v, want the test's cancellation after the %s retry was adopted", err, action)
+			}
+			if n := len(rec.params(action)); n != 2 {
+				t.Errorf("%d %s calls, want 2 (the SDK retries the cut answer)", n, action)
+			}
+		})
+	}
+}

@@ -1,0 +1,123 @@
+package amazonebs
+
+import (
+	"context"
+	"strings"
+	"testing"
+
+	"github.com/aws/aws-sdk-go-v2/service/ec2/types"
+
+	"github.com/imgbuild/imgbuild/internal/communicator"
+	"github.com/imgbuild/imgbuild/internal/plugin"
+)
+
+// The AMI options reach EC2 the way Packer applies them: boot_mode
+// "uefi" on CreateImage (moto reports the AMI's boot mode, though its AMIs
+// boot uefi anyway), imds_support by ModifyImageAttribute on every AMI
+// (moto accepts it and drops it, so only the request is proved), and
+// deprecate_at by EnableImageDeprecation on every AMI (moto does not
+// implement it: the build fails there, clearly, and leaves nothing).
+func TestAMIOptionsAreSentToEC2(t *testing.T) {
+	tests := []struct {
+		name    string
+		set     func(c *Config)
+		wantErr string // "" for success
+		check   func(t *testing.T, r *ec2Recorder, c *Config)
+	}{
+		{"boot_mode uefi on CreateImage, imds_support by ModifyImageAttribute on each AMI", func(c *Config) {
+			c.BootMode, c.IMDSSupport = "uefi", "v2.0"
+		}, "", func(t *testing.T, r *ec2Recorder, c *Config) {
+			calls := r.params("CreateImage")
+			if len(calls) != 1 || calls[0].Get("BootModeOverride") != "uefi" {
+				t.Errorf("CreateImage calls %v, want one with BootModeOverride=uefi", calls)
+			}
+			for _, region := range []string{"us-east-1", "us-west-2"} {
+				if imgs := imagesNamed(t, region, c.AMIName); len(imgs) != 1 || imgs[0].BootMode != "uefi" {
+					t.Errorf("AMIs in %s: %v, want one booting uefi", region, imgs)
+				}
+			}
+			n := 0
+			for _, v := range r.params("ModifyImageAttribute") {
+				if v.Get("ImdsSupport.Value") == "v2.0" {
+					n++
+				}
+			}
+			if n != 2 {
+				t.Errorf("%d ModifyImageAttribute calls set ImdsSupport=v2.0, want 2 (one per region)", n)
+			}
+		}},
+		{"deprecate_at by EnableImageDeprecation, which moto lacks", func(c *Config) { c.DeprecateAt = "2030-01-02T15:04:00Z" }, "setting deprecate_at on AMI", func(t *testing.T, r *ec2Recorder, c *Config) {
+			calls := r.params("EnableImageDeprecation")
+			if len(calls) == 0 || calls[0].Get("DeprecateAt") != "2030-01-02T15:04:00Z" {
+				t.Errorf("EnableImageDeprecation calls %v, want DeprecateAt=2030-01-02T15:04:00Z", calls)
+			}
+			for _, region := range []string{"us-east-1", "us-west-2"} {
+				if imgs := imagesNamed(t, region, c.AMIName); len(imgs) != 0 {
+					t.Errorf("the failed build left %d AMIs in %s", len(imgs), region)
+				}
+			}
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(strings.ReplaceAll(tt.name, " ", "_"), func(t *testing.T) {
+			motoEnv(t)
+			rec, endpoint := recordEC2(t)
+			c := baseConfig(t, "amiopts")
+			c.CustomEndpointEC2 = endpoint
+			c.MaxRetries = 1 // moto's 500 for what it lacks is not worth retrying
+			c.AMIRegions = []string{"us-west-2"}
+			tt.set(c)
+			b := prepared(t, c)
+			env, _ := newEnv(t, "amiopts")
+			env.Provision = func(context.Context, communicator.Communicator, plugin.GeneratedData) error { return nil }
+			art, err := b.Run(context.Background(), env)
+			removeAMIs(t, art)
+			switch {
+			case tt.wantErr == "" && err != nil:
+				t.Fatalf("Run: %v", err)
+			case tt.wantErr != "" && (err == nil || !strings.Contains(err.Error(), tt.wantErr)):
+				t.Fatalf("Run = %v, want an error containing %q", err, tt.wantErr)
+			}
+			tt.check(t, rec, c)
+			assertNoLeftovers(t, env.RunUUID, "us-east-1", "us-west-2")
+		})
+	}
+}
+
+// A boot_mode CreateImage cannot force fails before anything is created
+// when the source AMI boots otherwise (moto's AMIs boot uefi).
+func TestBootModeTheSourceCannotGiveFailsBeforeCreatingAnything(t *testing.T) {
+	motoEnv(t)
+	c := baseConfig(t, "bootmode")
+	c.BootMode = "legacy-bios"
+	b := prepared(t, c)
+	env, _ := newEnv(t, "bootmode")
+	_, err := b.Run(context.Background(), env)
+	if err == nil || !strings.Contains(err.Error(), `boot_mode "legacy-bios" cannot be applied: the source AMI`) || strings.Contains(err.Error(), "\n") {
+		t.Fatalf("Run = %v, want a one-line boot_mode error", err)
+	}
+	assertNoLeftovers(t, env.RunUUID, "us-east-1")
+}
+
+func TestBootModeCheckAgainstTheSourceAMI(t *testing.T) {
+	tests := []struct {
+		want   string
+		source types.Image
+		ok     bool
+	}{
+		{"", types.Image{BootMode: "uefi"}, true},
+		{"uefi", types.Image{BootMode: "legacy-bios"}, true}, // forced by CreateImage
+		{"legacy-bios", types.Image{BootMode: "legacy-bios"}, true},
+		{"legacy-bios", types.Image{Architecture: types.ArchitectureValuesX8664}, true},
+		{"legacy-bios", types.Image{Architecture: types.ArchitectureValuesArm64}, false},
+		{"legacy-bios", types.Image{BootMode: "uefi"}, false},
+		{"uefi-preferred", types.Image{BootMode: "uefi-preferred"}, true},
+		{"uefi-preferred", types.Image{BootMode: "uefi"}, false},
+	}
+	for _, tt := range tests {
+		s := &state{cfg: &Config{AMIConfig: AMIConfig{BootMode: tt.want}}, source: tt.source}
+		if err := s.checkBootMode(); (err == nil) != tt.ok {
+			t.Errorf("boot_mode %q on a source booting %q (%s): err = %v, want ok: %v", tt.want, tt.source.BootMode, tt.source.Architecture, err, tt.ok)
+		}
+	}
+}
