@@ -32,6 +32,7 @@ func TestGuestSeesTheFirmwareAndTPMItWasGiven(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
+			swtpmBefore := swtpmProcesses()
 			b := diskImageConfig(t, vm)
 			c := &b.config
 			c.EFIBoot, c.VTPM, c.VTPMUseTPM1, c.TPMDeviceType = tt.efi, true, tt.tpm1, tt.device
@@ -74,21 +75,37 @@ func TestGuestSeesTheFirmwareAndTPMItWasGiven(t *testing.T) {
 					t.Errorf("%s is the untouched %s: the VM did not boot with it", vars, c.EFIFirmwareVars)
 				}
 			}
-			if p := swtpmRunning(); p != "" {
+			if p := swtpmStartedSince(swtpmBefore); p != "" {
 				t.Errorf("swtpm still runs after the build: %s", p)
 			}
 		})
 	}
 }
 
-// swtpmRunning returns the command line of an swtpm that imgbuild started
-// and that still runs, if any.
-func swtpmRunning() string {
+// swtpmProcesses returns the running swtpm processes that imgbuild
+// started (by pid, with their command lines).
+func swtpmProcesses() map[int]string {
+	out := map[int]string{}
 	entries, _ := os.ReadDir("/proc")
 	for _, e := range entries {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
 		b, err := os.ReadFile(filepath.Join("/proc", e.Name(), "cmdline"))
-		if err == nil && bytes.Contains(b, []byte("swtpm\x00socket")) && bytes.Contains(b, []byte("imgbuild-swtpm-")) {
-			return strings.ReplaceAll(string(b), "\x00", " ")
+		if err == nil && bytes.Contains(b, []byte("swtpm\x00socket")) && bytes.Contains(b, []byte("imgbuild-swtpm-")) && alive(pid) {
+			out[pid] = strings.ReplaceAll(string(b), "\x00", " ")
+		}
+	}
+	return out
+}
+
+// swtpmStartedSince returns the command line of an swtpm that runs now but
+// was not running in before (other test processes may run their own).
+func swtpmStartedSince(before map[int]string) string {
+	for pid, cmd := range swtpmProcesses() {
+		if _, old := before[pid]; !old {
+			return cmd
 		}
 	}
 	return ""
