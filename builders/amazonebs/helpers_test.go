@@ -3,12 +3,9 @@ package amazonebs
 import (
 	"context"
 	"fmt"
-	"net"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
-	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
@@ -25,18 +22,7 @@ import (
 // gives the test its own ledger folder.
 func motoEnv(t *testing.T) {
 	t.Helper()
-	c, err := net.DialTimeout("tcp", testenv.MotoAddr, time.Second)
-	if err != nil {
-		testenv.Unavailable(t, "moto_server is not listening on "+testenv.MotoAddr)
-	}
-	c.Close()
-	t.Setenv("AWS_ENDPOINT_URL", "http://"+testenv.MotoAddr)
-	t.Setenv("AWS_ACCESS_KEY_ID", "testing")
-	t.Setenv("AWS_SECRET_ACCESS_KEY", "testing")
-	t.Setenv("AWS_REGION", "us-east-1")
-	t.Setenv("AWS_EC2_METADATA_DISABLED", "true")
-	t.Setenv("AWS_CONFIG_FILE", filepath.Join(t.TempDir(), "none"))
-	t.Setenv("AWS_SHARED_CREDENTIALS_FILE", filepath.Join(t.TempDir(), "none"))
+	testenv.UseMoto(t)
 	t.Setenv("XDG_STATE_HOME", t.TempDir())
 }
 

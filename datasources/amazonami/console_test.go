@@ -17,7 +17,7 @@ import (
 // In imgbuild console the function reads the emulator's secret; the
 // console masks the value itself, so its length proves it was read.
 func TestConsoleEvaluatesAWSSecretsManagerAgainstTheEmulator(t *testing.T) {
-	motoEnv(t)
+	testenv.UseMoto(t)
 	bin := testenv.Binary(t)
 	ctx := context.Background()
 	var ac awsclient.AccessConfig

@@ -2,11 +2,8 @@ package amazonami
 
 import (
 	"context"
-	"net"
-	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
@@ -18,24 +15,8 @@ import (
 	"github.com/imgbuild/imgbuild/internal/testenv"
 )
 
-func motoEnv(t *testing.T) {
-	t.Helper()
-	c, err := net.DialTimeout("tcp", testenv.MotoAddr, time.Second)
-	if err != nil {
-		testenv.Unavailable(t, "moto_server is not listening on "+testenv.MotoAddr)
-	}
-	c.Close()
-	t.Setenv("AWS_ENDPOINT_URL", "http://"+testenv.MotoAddr)
-	t.Setenv("AWS_ACCESS_KEY_ID", "testing")
-	t.Setenv("AWS_SECRET_ACCESS_KEY", "testing")
-	t.Setenv("AWS_REGION", "us-east-1")
-	t.Setenv("AWS_EC2_METADATA_DISABLED", "true")
-	t.Setenv("AWS_CONFIG_FILE", filepath.Join(t.TempDir(), "none"))
-	t.Setenv("AWS_SHARED_CREDENTIALS_FILE", filepath.Join(t.TempDir(), "none"))
-}
-
 func TestDataSourceReturnsTheNewestMatchingAMIFromTheEmulator(t *testing.T) {
-	motoEnv(t)
+	testenv.UseMoto(t)
 	d := &DataSource{}
 	cfg := d.Config().(*Config)
 	cfg.Filters = map[string]string{"name": "ubuntu/images/hvm-ssd/ubuntu-*-amd64-server-*", "virtualization-type": "hvm"}
@@ -75,7 +56,7 @@ func TestDataSourcePrepareRequiresOwners(t *testing.T) {
 }
 
 func TestSecretsManagerFunctionsReadTheEmulatorsSecretAndMaskIt(t *testing.T) {
-	motoEnv(t)
+	testenv.UseMoto(t)
 	ctx := context.Background()
 	var ac awsclient.AccessConfig
 	awsCfg, err := ac.Load(ctx, "")

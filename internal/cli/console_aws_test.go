@@ -4,11 +4,8 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
-	"net"
-	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
@@ -20,25 +17,6 @@ import (
 	"github.com/imgbuild/imgbuild/internal/testenv"
 )
 
-// useMoto points the AWS SDK at the moto emulator with dummy credentials,
-// or skips when moto is not running.
-func useMoto(t *testing.T) {
-	t.Helper()
-	c, err := net.DialTimeout("tcp", testenv.MotoAddr, time.Second)
-	if err != nil {
-		testenv.Unavailable(t, "moto_server is not listening on "+testenv.MotoAddr)
-		return
-	}
-	c.Close()
-	t.Setenv("AWS_ENDPOINT_URL", "http://"+testenv.MotoAddr)
-	t.Setenv("AWS_ACCESS_KEY_ID", "testing")
-	t.Setenv("AWS_SECRET_ACCESS_KEY", "testing")
-	t.Setenv("AWS_REGION", "us-east-1")
-	t.Setenv("AWS_EC2_METADATA_DISABLED", "true")
-	t.Setenv("AWS_CONFIG_FILE", filepath.Join(t.TempDir(), "none"))
-	t.Setenv("AWS_SHARED_CREDENTIALS_FILE", filepath.Join(t.TempDir(), "none"))
-}
-
 const xenialFilter = "ubuntu/images/hvm-ssd/ubuntu-xenial-16.04-amd64-server-*"
 
 // Console executes data sources and service functions, as a build does:
@@ -46,7 +24,7 @@ const xenialFilter = "ubuntu/images/hvm-ssd/ubuntu-xenial-16.04-amd64-server-*"
 // aws_secretsmanager reads the emulator's secret. The secret stays masked
 // when printed; its hash proves the console saw the real value.
 func TestConsoleExecutesDataSourcesAndSecretsManagerAgainstTheEmulator(t *testing.T) {
-	useMoto(t)
+	testenv.UseMoto(t)
 	ctx := context.Background()
 	var access awsclient.AccessConfig
 	cfg, err := access.Load(ctx, "")
