@@ -36,12 +36,10 @@ func stepProvision(ctx context.Context, s *state) (steps.Cleanup, error) {
 	if err := s.env.Provision(ctx, comm, s.generated); err != nil {
 		return nil, err
 	}
-	if c.SSHClearAuthorizedKeys && s.keyName != "" {
-		// The temporary key's line ends with its name (the key comment).
-		cmd := "if [ -f ~/.ssh/authorized_keys ]; then sed -i.bak '/" + s.keyName +
-			"/d' ~/.ssh/authorized_keys && rm -f ~/.ssh/authorized_keys.bak; fi"
-		if st, err := comm.Run(ctx, &communicator.Cmd{Command: cmd}); err != nil || st != 0 {
-			return nil, fmt.Errorf("removing the temporary key from authorized_keys (ssh_clear_authorized_keys): status %d, %v", st, err)
+	// Only a temporary key pair is ours to remove (Packer's rule).
+	if pub := s.generated["SSHPublicKey"]; c.SSHClearAuthorizedKeys && pub != "" {
+		if err := sshcomm.ClearAuthorizedKeys(ctx, comm, pub); err != nil {
+			return nil, fmt.Errorf("ssh_clear_authorized_keys: %w", err)
 		}
 	}
 	return nil, nil
