@@ -26,7 +26,7 @@ func stepHTTP(ctx context.Context, st *state) (steps.Cleanup, error) {
 	if c.HTTPDir == "" && len(c.HTTPContent) == 0 {
 		return nil, nil
 	}
-	ln, err := listenInRange(c.HTTPAddress, c.HTTPPortMin, c.HTTPPortMax)
+	ln, err := listenInRange(c.HTTPNetworkProtocol, c.HTTPAddress, c.HTTPPortMin, c.HTTPPortMax)
 	if err != nil {
 		return nil, fmt.Errorf("http server: %w", err)
 	}
@@ -52,7 +52,12 @@ func stepHTTP(ctx context.Context, st *state) (steps.Cleanup, error) {
 	port := ln.Addr().(*net.TCPAddr).Port
 	st.httpIP, st.httpPort = guestHostIP, strconv.Itoa(port)
 	if c.NetBridge != "" {
-		st.httpIP = hostIP() // a bridged guest reaches the host on its LAN address
+		// A bridged guest reaches the host on its LAN address: the one of
+		// http_interface when named, else of the default route's interface.
+		if st.httpIP, err = bridgedHostIP(c.HTTPInterface); err != nil {
+			srv.Close()
+			return nil, fmt.Errorf("http_interface: %w", err)
+		}
 	}
 	st.generated["PackerHTTPIP"] = st.httpIP
 	st.generated["PackerHTTPPort"] = st.httpPort
@@ -61,6 +66,29 @@ func stepHTTP(ctx context.Context, st *state) (steps.Cleanup, error) {
 	return func(ctx context.Context) error {
 		return srv.Close()
 	}, nil
+}
+
+// bridgedHostIP returns the first IPv4 address of the network interface
+// named iface, or, when iface is empty, the address of the interface the
+// default route leaves from.
+func bridgedHostIP(iface string) (string, error) {
+	if iface == "" {
+		return hostIP(), nil
+	}
+	ifc, err := net.InterfaceByName(iface)
+	if err != nil {
+		return "", fmt.Errorf("no network interface %q on this host: %w", iface, err)
+	}
+	addrs, err := ifc.Addrs()
+	if err != nil {
+		return "", fmt.Errorf("reading the addresses of %s: %w", iface, err)
+	}
+	for _, a := range addrs {
+		if ipn, ok := a.(*net.IPNet); ok && ipn.IP.To4() != nil {
+			return ipn.IP.String(), nil
+		}
+	}
+	return "", fmt.Errorf("network interface %s has no IPv4 address", iface)
 }
 
 func hostIP() string {
@@ -72,15 +100,19 @@ func hostIP() string {
 	return conn.LocalAddr().(*net.UDPAddr).IP.String()
 }
 
-// listenInRange listens on a free TCP port in lo..hi, trying ports in a
-// random order so that parallel builds rarely collide.
-func listenInRange(addr string, lo, hi int) (net.Listener, error) {
+// listenInRange listens on a free port in lo..hi (network is tcp, tcp4 or
+// tcp6), trying ports in a random order so that parallel builds rarely
+// collide.
+func listenInRange(network, addr string, lo, hi int) (net.Listener, error) {
+	if network == "" {
+		network = "tcp"
+	}
 	n := hi - lo + 1
 	start := rand.IntN(n)
 	var last error
 	for i := 0; i < n; i++ {
 		port := lo + (start+i)%n
-		ln, err := net.Listen("tcp", net.JoinHostPort(addr, strconv.Itoa(port)))
+		ln, err := net.Listen(network, net.JoinHostPort(addr, strconv.Itoa(port)))
 		if err == nil {
 			return ln, nil
 		}
@@ -92,7 +124,7 @@ func listenInRange(addr string, lo, hi int) (net.Listener, error) {
 // freePort finds a port in lo..hi that QEMU can bind next. The port is
 // released before QEMU starts; a collision shows up as QEMU failing to start.
 func freePort(addr string, lo, hi int) (int, error) {
-	ln, err := listenInRange(addr, lo, hi)
+	ln, err := listenInRange("tcp", addr, lo, hi)
 	if err != nil {
 		return 0, err
 	}

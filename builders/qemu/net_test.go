@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 )
 
@@ -47,5 +48,32 @@ func TestHTTPServerServesDirectoryOrContentInThePortRange(t *testing.T) {
 				t.Errorf("GET %s = %q, want %q", tt.path, body, tt.want)
 			}
 		})
+	}
+}
+
+func TestHTTPNetworkProtocolChoosesTheListenerFamily(t *testing.T) {
+	c := Config{HTTPContent: map[string]string{"/x": "y"}, HTTPNetworkProtocol: "tcp4", HTTPAddress: "127.0.0.1", HTTPPortMin: 8200, HTTPPortMax: 8299}
+	st := &state{cfg: &c, ui: newTestUI(t), generated: map[string]string{}}
+	cleanup, err := stepHTTP(context.Background(), st)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cleanup(context.Background())
+	resp, err := http.Get("http://127.0.0.1:" + st.httpPort + "/x")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if _, err := listenInRange("tcp6", "127.0.0.1", 8300, 8300); err == nil {
+		t.Error("tcp6 listened on an IPv4 address")
+	}
+}
+
+func TestHTTPInterfaceGivesTheBridgedGuestThatInterfacesAddress(t *testing.T) {
+	if ip, err := bridgedHostIP("lo"); err != nil || ip != "127.0.0.1" {
+		t.Errorf("bridgedHostIP(lo) = %q, %v; want 127.0.0.1", ip, err)
+	}
+	if _, err := bridgedHostIP("no-such-if0"); err == nil || !strings.Contains(err.Error(), `no network interface "no-such-if0"`) {
+		t.Errorf("an unknown interface gave %v", err)
 	}
 }

@@ -39,7 +39,16 @@ func (b *Builder) Prepare() ([]string, error) {
 	setDefault(&c.NetDevice, "virtio-net")
 	setDefault(&c.MachineType, "pc")
 	setDefault(&c.VNCBindAddress, "127.0.0.1")
+	setDefault(&c.HTTPNetworkProtocol, "tcp")
+	if c.HTTPNetworkProtocol == "tcp6" {
+		setDefault(&c.HTTPAddress, "::")
+	}
 	setDefault(&c.HTTPAddress, "0.0.0.0")
+	switch c.HTTPNetworkProtocol {
+	case "tcp", "tcp4", "tcp6":
+	default:
+		bad("http_network_protocol %q is not supported: use tcp, tcp4 or tcp6 (the guest reaches the HTTP server over the network)", c.HTTPNetworkProtocol)
+	}
 	setDefault(&c.FloppyLabel, "floppy")
 	if !c.prepared { // Prepare may run again on a prepared config
 		c.diskSizeSet = c.DiskSize != ""

@@ -90,6 +90,7 @@ func TestPrepareRejectsBadCombinations(t *testing.T) {
 		{"TPM 1.2 on tpm-crb", func(c *Config) { c.VTPM, c.VTPMUseTPM1, c.TPMDeviceType = true, true, "tpm-crb" }, "TPM 2.0 only"},
 		{"efi_firmware_vars alone", func(c *Config) { c.EFIFirmwareVars = "/x/VARS.fd" }, "needs efi_firmware_code"},
 		{"firmware with efi_boot", func(c *Config) { c.EFIBoot, c.Firmware = true, "bios.bin" }, "both set"},
+		{"http_network_protocol unix", func(c *Config) { c.HTTPNetworkProtocol = "unix" }, "use tcp, tcp4 or tcp6"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
