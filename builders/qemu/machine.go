@@ -118,15 +118,6 @@ func stepConnect(ctx context.Context, st *state) (steps.Cleanup, error) {
 	st.ui.Say(fmt.Sprintf("Waiting for SSH on %s:%d", st.sshHost, st.sshPort))
 	cctx, cancel := untilExit(ctx, st)
 	defer cancel()
-	if !c.SkipNatMapping && c.NetBridge == "" && c.SSHBastionHost == "" && c.SSHProxyHost == "" {
-		addr := net.JoinHostPort(st.sshHost, strconv.Itoa(st.sshPort))
-		if err := waitForSSHBanner(cctx, addr, c.SSHTimeout); err != nil {
-			if cause := context.Cause(cctx); cause != nil && ctx.Err() == nil {
-				return nil, fmt.Errorf("waiting for SSH: %w", cause)
-			}
-			return nil, err
-		}
-	}
 	comm, err := ssh.Connect(cctx, &c.Config, st.sshHost, st.sshPort, st.ui)
 	if err != nil {
 		if cause := context.Cause(cctx); cause != nil && ctx.Err() == nil {

@@ -3,12 +3,14 @@ package ssh_test
 import (
 	"context"
 	"errors"
+	"io"
 	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -92,6 +94,62 @@ func TestWaitingForSSHEndsWithThreeDistinctErrors(t *testing.T) {
 			}
 		})
 	}
+}
+
+// stallingForwarder stands in for QEMU's user-mode port forward while the
+// guest boots: it holds its first connection open without a word, and
+// forwards every later one to the real server at target.
+func stallingForwarder(t *testing.T, target string) int {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var held []net.Conn
+	var mu sync.Mutex
+	go func() {
+		for n := 0; ; n++ {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			if n == 0 {
+				mu.Lock()
+				held = append(held, c)
+				mu.Unlock()
+				continue
+			}
+			go func() {
+				defer c.Close()
+				s, err := net.Dial("tcp", target)
+				if err != nil {
+					return
+				}
+				defer s.Close()
+				go io.Copy(s, c)
+				io.Copy(c, s)
+			}()
+		}
+	}()
+	t.Cleanup(func() {
+		l.Close()
+		mu.Lock()
+		defer mu.Unlock()
+		for _, c := range held {
+			c.Close()
+		}
+	})
+	return l.Addr().(*net.TCPAddr).Port
+}
+
+func TestAConnectionHeldSilentIsDroppedAndRetried(t *testing.T) {
+	s := sshd.Start(t)
+	// One attempt may last 20 s; ssh_timeout is shorter, so only dropping
+	// the silent connection early lets the second one get through.
+	c := connect(t, keyConfig(t, s, func(c *communicator.Config) {
+		c.SSHPort = stallingForwarder(t, s.Addr())
+		c.SSHTimeout = 10 * time.Second
+	}))
+	mustRun(t, c, "true")
 }
 
 func TestPasswordLogin(t *testing.T) {

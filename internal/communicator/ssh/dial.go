@@ -23,6 +23,13 @@ const attemptTimeout = 20 * time.Second
 
 var errAttemptTimeout = fmt.Errorf("no answer within %s (one attempt)", attemptTimeout)
 
+// silenceTimeout bounds the wait for the first byte. An SSH server speaks
+// first, at once; a connection that stays silent is a port forward with
+// nothing behind it yet (QEMU's user network accepts before the guest's
+// sshd listens, then holds the connection), so it is dropped and retried
+// instead of waiting out attemptTimeout.
+const silenceTimeout = 2 * time.Second
+
 // dialer makes SSH connections to one machine, possibly through a bastion
 // host or a SOCKS5 proxy. It is built once per Comm and reused on
 // reconnects.
@@ -216,10 +223,24 @@ func (d *dialer) handshake(ctx context.Context, hop, addr string, config *gossh.
 	}
 	// NewClientConn has no context: closing the connection interrupts it.
 	stop := context.AfterFunc(ctx, func() { wrapped.Close() })
+	var silenced atomic.Bool
+	silent := time.AfterFunc(silenceTimeout, func() {
+		if counted.read.Load() == 0 {
+			silenced.Store(true)
+			wrapped.Close()
+		}
+	})
 	sc, chans, reqs, err := gossh.NewClientConn(wrapped, addr, config)
+	silent.Stop()
 	stopped := stop()
 	if err != nil {
 		wrapped.Close()
+		if silenced.Load() && stopped {
+			// Retried at once and not counted as a handshake attempt; a
+			// server that stays silent until ssh_timeout is a timeout.
+			return nil, &failure{kind: ErrTimeout, hop: hop,
+				err: fmt.Errorf("%s accepted the connection but sent nothing within %s (no SSH server behind it yet?)", addr, silenceTimeout)}
+		}
 		return nil, d.classifyHandshake(ctx, hop, addr, config.User, counted.read.Load() > 0, stopped, err)
 	}
 	if !stopped {
