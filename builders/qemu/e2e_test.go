@@ -1,15 +1,15 @@
 package qemu
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
+
+	"github.com/imgbuild/imgbuild/internal/testenv"
 
 	"github.com/imgbuild/imgbuild/internal/communicator"
 	"github.com/imgbuild/imgbuild/internal/plugin"
@@ -200,23 +200,8 @@ func TestCancelDuringBootLeavesNoQemuNoPortNoOutput(t *testing.T) {
 	assertNothingLeft(t, b, port)
 }
 
-// syncBuffer is a bytes.Buffer that stdout and stderr can share.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
+// syncBuffer is shared by stdout, stderr and parallel builds.
+type syncBuffer = testenv.SyncBuffer
 
 func TestQemuRefusingItsArgumentsFailsWithItsMessageAndLeavesNothing(t *testing.T) {
 	vm := needTestVM(t)

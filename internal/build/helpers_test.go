@@ -1,14 +1,14 @@
 package build
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"os"
 	"path/filepath"
-	"sync"
 	"sync/atomic"
 	"testing"
+
+	"github.com/imgbuild/imgbuild/internal/testenv"
 
 	"github.com/hashicorp/hcl/v2"
 
@@ -105,23 +105,8 @@ func dirPlan(root, name string, provs ...*template.ProvisionerPlan) *template.Bu
 	}
 }
 
-// syncBuffer is an output that parallel builds may write to.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
+// syncBuffer is shared by stdout, stderr and parallel builds.
+type syncBuffer = testenv.SyncBuffer
 
 func runner(out *syncBuffer, mod func(*Options)) *Runner {
 	opts := Options{UI: ui.New(ui.Options{Out: out}), RunUUID: "run-uuid-1"}
