@@ -122,6 +122,30 @@ func listByExt(dir string, exts ...string) (first, second []string, err error) {
 	return out[0], out[1], nil
 }
 
+// SourceBytes is the size of the template files Load reads at path (a
+// file, or the *.pkr.hcl and *.pkr.json files of a directory), or 0 when
+// it cannot tell; callers use it to size memory before loading.
+func SourceBytes(path string) int64 {
+	st, err := os.Stat(path)
+	if err != nil {
+		return 0
+	}
+	if !st.IsDir() {
+		return st.Size()
+	}
+	hclFiles, jsonFiles, err := listByExt(path, hclExt, jsonExt)
+	if err != nil {
+		return 0
+	}
+	var n int64
+	for _, f := range append(hclFiles, jsonFiles...) {
+		if st, err := os.Stat(f); err == nil {
+			n += st.Size()
+		}
+	}
+	return n
+}
+
 // varFileNames lists the *.auto.pkrvars.* files loaded automatically for a
 // directory (none for a single template file, as in Packer).
 func (t *Template) autoVarFiles() ([]string, error) {

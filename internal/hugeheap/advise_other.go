@@ -1,0 +1,5 @@
+//go:build !linux
+
+package hugeheap
+
+func adviseHuge([]byte) bool { return false }
