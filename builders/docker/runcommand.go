@@ -134,12 +134,21 @@ var shortFlags = map[byte]string{
 
 var flagAliases = map[string]string{"net": "network"}
 
+// withImage puts image where arg says {{.Image}}. Most arguments have no
+// template at all, and validate parses a run_command per source.
+func withImage(arg, image string) string {
+	if !strings.Contains(arg, "{{") {
+		return arg
+	}
+	return imageTemplate.ReplaceAllString(arg, image)
+}
+
 // parseRunCommand reads a `docker run` argument list: options, then the
 // image ({{.Image}} stands for image), then the command.
 func parseRunCommand(args []string, image string) (*runSpec, error) {
 	s := &runSpec{}
 	for i := 0; i < len(args); i++ {
-		a := imageTemplate.ReplaceAllString(args[i], image)
+		a := withImage(args[i], image)
 		if a == "--" || !strings.HasPrefix(a, "-") || a == "-" {
 			rest := args[i:]
 			if a == "--" {
@@ -148,11 +157,11 @@ func parseRunCommand(args []string, image string) (*runSpec, error) {
 			if len(rest) == 0 {
 				return nil, errors.New("no image: end the list with \"{{.Image}}\"")
 			}
-			if img := imageTemplate.ReplaceAllString(rest[0], image); img != image {
+			if img := withImage(rest[0], image); img != image {
 				return nil, fmt.Errorf("the image in run_command is %q but image is %q: use \"{{.Image}}\"", img, image)
 			}
 			for _, c := range rest[1:] {
-				s.config.Cmd = append(s.config.Cmd, imageTemplate.ReplaceAllString(c, image))
+				s.config.Cmd = append(s.config.Cmd, withImage(c, image))
 			}
 			return s, nil
 		}
@@ -180,7 +189,7 @@ func parseRunCommand(args []string, image string) (*runSpec, error) {
 					return nil, fmt.Errorf("%s needs a value", a)
 				}
 				i++
-				value = imageTemplate.ReplaceAllString(args[i], image)
+				value = withImage(args[i], image)
 			}
 			if err := f.apply(s, value); err != nil {
 				return nil, fmt.Errorf("%s: %w", a, err)
