@@ -39,6 +39,13 @@ func (r *registry[T]) lookup(name string) (T, bool) {
 	return f(), true
 }
 
+func (r *registry[T]) has(name string) bool {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	_, ok := r.items[name]
+	return ok
+}
+
 func (r *registry[T]) names() []string {
 	r.mu.RLock()
 	defer r.mu.RUnlock()
@@ -91,6 +98,14 @@ func NewPostProcessor(name string) (PostProcessor, bool) { return postProcessors
 
 // NewDataSource returns a fresh data source of the given type.
 func NewDataSource(name string) (DataSource, bool) { return dataSources.lookup(name) }
+
+// HasBuilder, HasProvisioner, HasPostProcessor and HasDataSource report
+// whether a type is registered, without making one (a template with
+// hundreds of blocks checks each type while it is read).
+func HasBuilder(name string) bool       { return builders.has(name) }
+func HasProvisioner(name string) bool   { return provisioners.has(name) }
+func HasPostProcessor(name string) bool { return postProcessors.has(name) }
+func HasDataSource(name string) bool    { return dataSources.has(name) }
 
 // BuilderTypes lists the registered builder types, sorted.
 func BuilderTypes() []string { return builders.names() }

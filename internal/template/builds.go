@@ -242,7 +242,7 @@ func (t *Template) decodeSourceUse(ctx *hcl.EvalContext, blk *hcl.Block) (*Sourc
 func (t *Template) decodeProvisioner(ctx *hcl.EvalContext, blk *hcl.Block) (*ProvisionerBlock, hcl.Diagnostics) {
 	p := &ProvisionerBlock{Type: blk.Labels[0], DefRange: blk.DefRange, TypeRange: blk.LabelRanges[0]}
 	var diags hcl.Diagnostics
-	if _, ok := plugin.NewProvisioner(p.Type); !ok {
+	if !plugin.HasProvisioner(p.Type) {
 		diags = append(diags, unknownType("provisioner", p.Type, plugin.ProvisionerTypes(), p.TypeRange))
 	}
 	content, rest, d := blk.Body.PartialContent(provisionerMetaSchema)
@@ -293,7 +293,7 @@ func (t *Template) decodeProvisioner(ctx *hcl.EvalContext, blk *hcl.Block) (*Pro
 func (t *Template) decodePostProcessor(ctx *hcl.EvalContext, blk *hcl.Block) (*PostProcessorBlock, hcl.Diagnostics) {
 	pp := &PostProcessorBlock{Type: blk.Labels[0], DefRange: blk.DefRange, TypeRange: blk.LabelRanges[0]}
 	var diags hcl.Diagnostics
-	if _, ok := plugin.NewPostProcessor(pp.Type); !ok {
+	if !plugin.HasPostProcessor(pp.Type) {
 		diags = append(diags, unknownType("post-processor", pp.Type, plugin.PostProcessorTypes(), pp.TypeRange))
 	}
 	content, rest, d := blk.Body.PartialContent(postProcessorMetaSchema)

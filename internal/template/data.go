@@ -24,7 +24,7 @@ func (t *Template) addDataSource(b *hcl.Block) hcl.Diagnostics {
 	if old, dup := t.datas[key]; dup {
 		return hcl.Diagnostics{duplicate("data source", key, old.DeclRange, ds.DeclRange)}
 	}
-	if _, ok := plugin.NewDataSource(ds.Type); !ok {
+	if !plugin.HasDataSource(ds.Type) {
 		return hcl.Diagnostics{unknownType("data source", ds.Type, plugin.DataSourceTypes(), ds.TypeRange)}
 	}
 	t.datas[key] = ds

@@ -22,7 +22,7 @@ func (t *Template) addSource(b *hcl.Block) hcl.Diagnostics {
 	if old, dup := t.sources[s.Ref()]; dup {
 		return hcl.Diagnostics{duplicate("source", s.Ref(), old.DeclRange, s.DeclRange)}
 	}
-	if _, ok := plugin.NewBuilder(s.Type); !ok {
+	if !plugin.HasBuilder(s.Type) {
 		return hcl.Diagnostics{unknownType("builder", s.Type, plugin.BuilderTypes(), s.TypeRange)}
 	}
 	t.sources[s.Ref()] = s
