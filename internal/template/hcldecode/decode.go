@@ -86,6 +86,7 @@ func (d *decoder) body(body hcl.Body, dst reflect.Value) hcl.Diagnostics {
 	var (
 		content *hcl.BodyContent
 		diags   hcl.Diagnostics
+		attrs   = info.allAttrs
 	)
 	if info.remain != nil {
 		var rest hcl.Body
@@ -95,14 +96,17 @@ func (d *decoder) body(body hcl.Body, dst reflect.Value) hcl.Diagnostics {
 			rf.Set(reflect.ValueOf(rest))
 		}
 	} else {
-		content, diags = body.Content(info.schema)
+		var schema *hcl.BodySchema
+		schema, attrs = info.schemaFor(body)
+		content, diags = body.Content(schema)
 	}
 	addSuggestions(diags, info.names)
 	if content == nil {
 		return diags
 	}
 
-	for _, f := range info.attrs {
+	for _, i := range attrs {
+		f := info.attrs[i]
 		attr, ok := content.Attributes[f.name]
 		if !ok {
 			continue

@@ -2,6 +2,7 @@ package hcldecode
 
 import (
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -207,6 +208,47 @@ func TestNamesListsFlattenedOptions(t *testing.T) {
 		}
 		if !found {
 			t.Errorf("Names lacks %q: %v", want, names)
+		}
+	}
+}
+
+// schemaFor's claim: for the bodies it narrows, hcl's Content with the
+// narrowed schema gives what it gives with the whole schema.
+func TestSchemaForMatchesTheWholeSchema(t *testing.T) {
+	info, err := infoFor(reflect.TypeOf(config{}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, src := range []string{
+		`image = "a"`,
+		`pull = true`, // the required image is missing
+		"image = \"a\"\ntag {\n  key = \"k\"\n}\ntag {\n  key = \"l\"\n}",
+		"image = \"a\"\nfilter \"x\" {\n}",
+		"image = \"a\"\nfilter {\n}",                       // missing label
+		"image = \"a\"\ntag \"extra\" {\n  key = \"k\"\n}", // extraneous label
+		`imgae = "a"`,               // unknown: the whole schema, for "did you mean"
+		`tag = "a"`,                 // a block type used as an argument
+		"image = \"a\"\nimage {\n}", // an argument used as a block
+	} {
+		f, diags := hclsyntax.ParseConfig([]byte(src), "t.hcl", hcl.InitialPos)
+		if diags.HasErrors() {
+			t.Fatal(diags)
+		}
+		narrow, used := info.schemaFor(f.Body)
+		gotContent, gotDiags := f.Body.Content(narrow)
+		wantContent, wantDiags := f.Body.Content(info.schema)
+		if gotDiags.Error() != wantDiags.Error() {
+			t.Errorf("%q: diagnostics %q, want %q", src, gotDiags.Error(), wantDiags.Error())
+		}
+		if len(gotContent.Attributes) != len(wantContent.Attributes) || len(gotContent.Blocks) != len(wantContent.Blocks) {
+			t.Errorf("%q: %d attributes and %d blocks, want %d and %d", src,
+				len(gotContent.Attributes), len(gotContent.Blocks), len(wantContent.Attributes), len(wantContent.Blocks))
+		}
+		for name := range wantContent.Attributes {
+			i, ok := info.attrPos[name]
+			if !ok || !slices.Contains(used, i) {
+				t.Errorf("%q: attribute %s is not among the fields decoded", src, name)
+			}
 		}
 	}
 }

@@ -10,10 +10,12 @@ package hcldecode
 import (
 	"fmt"
 	"reflect"
+	"slices"
 	"strings"
 	"sync"
 
 	"github.com/hashicorp/hcl/v2"
+	"github.com/hashicorp/hcl/v2/hclsyntax"
 )
 
 type fieldKind int
@@ -43,6 +45,11 @@ type structInfo struct {
 	remain *field
 	schema *hcl.BodySchema
 	names  []string // every attribute and block name, for suggestions
+
+	attrPos  map[string]int // attribute name -> its position in attrs
+	blockPos map[string]int // block type -> its position in blocks
+	allAttrs []int          // 0..len(attrs)-1
+	required []int          // positions of the required attributes
 }
 
 var infoCache sync.Map // reflect.Type -> *structInfo
@@ -57,11 +64,19 @@ func infoFor(t reflect.Type) (*structInfo, error) {
 		return nil, err
 	}
 	schema := &hcl.BodySchema{}
-	for _, f := range info.attrs {
+	info.attrPos = make(map[string]int, len(info.attrs))
+	info.blockPos = make(map[string]int, len(info.blocks))
+	for i, f := range info.attrs {
 		schema.Attributes = append(schema.Attributes, hcl.AttributeSchema{Name: f.name, Required: f.required})
 		info.names = append(info.names, f.name)
+		info.attrPos[f.name] = i
+		info.allAttrs = append(info.allAttrs, i)
+		if f.required {
+			info.required = append(info.required, i)
+		}
 	}
-	for _, f := range info.blocks {
+	for i, f := range info.blocks {
+		info.blockPos[f.name] = i
 		elem := blockElemType(f.typ)
 		var labelNames []string
 		if elem != nil {
@@ -77,6 +92,50 @@ func infoFor(t reflect.Type) (*structInfo, error) {
 	info.schema = schema
 	infoCache.Store(t, info)
 	return info, nil
+}
+
+// schemaFor returns the part of the schema that body uses, and the
+// positions in attrs of its attributes. A plugin accepts many options (a
+// docker source about ninety, most of them the communicator's) and a block
+// sets a few, but hcl's Content looks up every name of the schema it is
+// given, and the decoder every field: with hundreds of blocks that was a
+// tenth of validate's plugin decoding. For a native-syntax body whose
+// names are all in the schema, the schema of just those names (and the
+// required ones) gives the same content and diagnostics; any other body
+// gets the whole schema, so that hcl reports unknown names as usual.
+func (info *structInfo) schemaFor(body hcl.Body) (*hcl.BodySchema, []int) {
+	sb, ok := body.(*hclsyntax.Body)
+	if !ok || 2*(len(sb.Attributes)+len(sb.Blocks)) > len(info.attrs)+len(info.blocks) {
+		return info.schema, info.allAttrs
+	}
+	used := make([]int, 0, len(sb.Attributes)+len(info.required))
+	for name := range sb.Attributes {
+		i, ok := info.attrPos[name]
+		if !ok {
+			return info.schema, info.allAttrs
+		}
+		used = append(used, i)
+	}
+	for _, i := range info.required {
+		if _, set := sb.Attributes[info.attrs[i].name]; !set {
+			used = append(used, i)
+		}
+	}
+	slices.Sort(used)
+	schema := &hcl.BodySchema{Attributes: make([]hcl.AttributeSchema, len(used))}
+	for k, i := range used {
+		schema.Attributes[k] = info.schema.Attributes[i]
+	}
+	for _, b := range sb.Blocks {
+		i, ok := info.blockPos[b.Type]
+		if !ok {
+			return info.schema, info.allAttrs
+		}
+		if !slices.ContainsFunc(schema.Blocks, func(h hcl.BlockHeaderSchema) bool { return h.Type == b.Type }) {
+			schema.Blocks = append(schema.Blocks, info.schema.Blocks[i])
+		}
+	}
+	return schema, used
 }
 
 // collectFields walks t's fields, descending into embedded structs that
