@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/imgbuild/imgbuild/internal/plugin"
+	"github.com/imgbuild/imgbuild/internal/plugin/plugintest"
 	"github.com/imgbuild/imgbuild/internal/testenv"
 	"github.com/imgbuild/imgbuild/internal/ui"
 	"github.com/imgbuild/imgbuild/postprocessors/compress"
@@ -64,7 +65,7 @@ func runCompress(b *testing.B, src, out string) {
 		b.Fatal(err)
 	}
 	env := &plugin.PostProcessEnv{UI: ui.New(ui.Options{Out: io.Discard}).Build("bench.compress"), SourceName: "compress", SourceType: "bench"}
-	if _, _, _, err := pp.PostProcess(context.Background(), env, fileArtifact(src)); err != nil {
+	if _, _, _, err := pp.PostProcess(context.Background(), env, &plugintest.Artifact{Name: src, Paths: []string{src}}); err != nil {
 		b.Fatal(err)
 	}
 }
@@ -98,12 +99,3 @@ func writeCompressible(path string, size int) error {
 	}
 	return f.Close()
 }
-
-type fileArtifact string
-
-func (a fileArtifact) BuilderID() string             { return "bench.file" }
-func (a fileArtifact) ID() string                    { return string(a) }
-func (a fileArtifact) Files() []string               { return []string{string(a)} }
-func (a fileArtifact) String() string                { return string(a) }
-func (a fileArtifact) State(string) any              { return nil }
-func (a fileArtifact) Destroy(context.Context) error { return nil }

@@ -5,7 +5,6 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -14,7 +13,6 @@ import (
 	"github.com/imgbuild/imgbuild/builders/null"
 	"github.com/imgbuild/imgbuild/internal/communicator"
 	"github.com/imgbuild/imgbuild/internal/plugin"
-	"github.com/imgbuild/imgbuild/internal/testenv"
 	"github.com/imgbuild/imgbuild/internal/testenv/sshd"
 )
 
@@ -151,31 +149,11 @@ build {
 `
 
 func TestNullBuildProvisionsAnExistingHostThroughTheCLI(t *testing.T) {
-	s := sshd.Start(t)
-	bin := testenv.Binary(t)
-	work := t.TempDir()
-	tmpl := filepath.Join(work, "null.pkr.hcl")
-	if err := os.WriteFile(tmpl, []byte(cliTemplate), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	// A folder on the "existing machine" that the test user may write.
-	remote, err := os.MkdirTemp("", "imgbuild-null-")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer os.RemoveAll(remote)
-	if err := os.Chmod(remote, 0o777); err != nil {
-		t.Fatal(err)
-	}
+	b := newCLIBuild(t, cliTemplate)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, bin, "build",
-		"-var", fmt.Sprintf("port=%d", s.Port), "-var", "key="+s.KeyFile, "-var", "dir="+remote, tmpl)
-	cmd.Dir = work
-	out, err := cmd.CombinedOutput()
-	if err != nil {
-		t.Fatalf("imgbuild build: %v\n%s", err, out)
-	}
+	out := b.run(ctx, t)
+	remote, work := b.remote, b.work
 	t.Logf("imgbuild build:\n%s", out)
 	for file, want := range map[string]string{
 		filepath.Join(remote, "marker"):   "provisioned by " + sshd.User + "\n",

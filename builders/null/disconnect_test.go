@@ -2,16 +2,11 @@ package null_test
 
 import (
 	"context"
-	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/imgbuild/imgbuild/internal/testenv"
-	"github.com/imgbuild/imgbuild/internal/testenv/sshd"
 )
 
 const disconnectTemplate = `
@@ -41,41 +36,22 @@ build {
 `
 
 func TestNullBuildReconnectsAfterSSHDRestartsMidBuild(t *testing.T) {
-	s := sshd.Start(t)
-	bin := testenv.Binary(t)
-	work := t.TempDir()
-	tmpl := filepath.Join(work, "null.pkr.hcl")
-	if err := os.WriteFile(tmpl, []byte(disconnectTemplate), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	remote, err := os.MkdirTemp("", "imgbuild-null-")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer os.RemoveAll(remote)
-	if err := os.Chmod(remote, 0o777); err != nil {
-		t.Fatal(err)
-	}
+	b := newCLIBuild(t, disconnectTemplate)
+	remote := b.remote
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	restarted := make(chan error, 1)
 	go func() {
 		for ctx.Err() == nil {
 			if _, err := os.Stat(filepath.Join(remote, "restart-me")); err == nil {
-				restarted <- s.Restart(time.Second)
+				restarted <- b.sshd.Restart(time.Second)
 				return
 			}
 			time.Sleep(50 * time.Millisecond)
 		}
 		restarted <- ctx.Err()
 	}()
-	cmd := exec.CommandContext(ctx, bin, "build",
-		"-var", fmt.Sprintf("port=%d", s.Port), "-var", "key="+s.KeyFile, "-var", "dir="+remote, tmpl)
-	cmd.Dir = work
-	out, err := cmd.CombinedOutput()
-	if err != nil {
-		t.Fatalf("imgbuild build: %v\n%s", err, out)
-	}
+	out := b.run(ctx, t)
 	if err := <-restarted; err != nil {
 		t.Fatalf("restarting sshd: %v", err)
 	}

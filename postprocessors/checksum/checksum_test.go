@@ -9,17 +9,9 @@ import (
 	"testing"
 
 	"github.com/imgbuild/imgbuild/internal/plugin"
+	"github.com/imgbuild/imgbuild/internal/plugin/plugintest"
 	"github.com/imgbuild/imgbuild/internal/ui"
 )
-
-type art struct{ files []string }
-
-func (a *art) BuilderID() string             { return "transcend.qemu" }
-func (a *art) ID() string                    { return "x" }
-func (a *art) Files() []string               { return a.files }
-func (a *art) String() string                { return "x" }
-func (a *art) State(string) any              { return nil }
-func (a *art) Destroy(context.Context) error { return nil }
 
 func TestChecksumWritesOneFilePerTypeWithKnownHashes(t *testing.T) {
 	dir := t.TempDir()
@@ -34,7 +26,7 @@ func TestChecksumWritesOneFilePerTypeWithKnownHashes(t *testing.T) {
 	}
 	var out bytes.Buffer
 	env := &plugin.PostProcessEnv{UI: ui.New(ui.Options{Out: &out}).Build("qemu.vm"), SourceName: "vm", SourceType: "qemu"}
-	res, keep, _, err := p.PostProcess(context.Background(), env, &art{files: []string{f}})
+	res, keep, _, err := p.PostProcess(context.Background(), env, &plugintest.Artifact{Builder: "transcend.qemu", Name: "x", Paths: []string{f}})
 	if err != nil {
 		t.Fatal(err)
 	}

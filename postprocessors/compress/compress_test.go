@@ -16,17 +16,9 @@ import (
 	"github.com/pierrec/lz4/v4"
 
 	"github.com/imgbuild/imgbuild/internal/plugin"
+	"github.com/imgbuild/imgbuild/internal/plugin/plugintest"
 	"github.com/imgbuild/imgbuild/internal/ui"
 )
-
-type art struct{ files []string }
-
-func (a *art) BuilderID() string             { return "transcend.qemu" }
-func (a *art) ID() string                    { return "x" }
-func (a *art) Files() []string               { return a.files }
-func (a *art) String() string                { return "x" }
-func (a *art) State(string) any              { return nil }
-func (a *art) Destroy(context.Context) error { return nil }
 
 func compress(t *testing.T, cfg Config, files []string) (plugin.Artifact, error) {
 	t.Helper()
@@ -36,7 +28,7 @@ func compress(t *testing.T, cfg Config, files []string) (plugin.Artifact, error)
 	}
 	var out bytes.Buffer
 	env := &plugin.PostProcessEnv{UI: ui.New(ui.Options{Out: &out}).Build("qemu.vm"), SourceName: "vm", SourceType: "qemu"}
-	res, keep, _, err := p.PostProcess(context.Background(), env, &art{files: files})
+	res, keep, _, err := p.PostProcess(context.Background(), env, &plugintest.Artifact{Builder: "transcend.qemu", Name: "x", Paths: files})
 	if err == nil && keep {
 		t.Error("compress keeps its input only with keep_input_artifact")
 	}

@@ -11,21 +11,10 @@ import (
 	"testing"
 
 	"github.com/imgbuild/imgbuild/internal/plugin"
+	"github.com/imgbuild/imgbuild/internal/plugin/plugintest"
 	"github.com/imgbuild/imgbuild/internal/secret"
 	"github.com/imgbuild/imgbuild/internal/ui"
 )
-
-type art struct {
-	id    string
-	files []string
-}
-
-func (a *art) BuilderID() string             { return "packer.docker" }
-func (a *art) ID() string                    { return a.id }
-func (a *art) Files() []string               { return a.files }
-func (a *art) String() string                { return a.id }
-func (a *art) State(string) any              { return nil }
-func (a *art) Destroy(context.Context) error { return nil }
 
 func run(t *testing.T, cfg Config, runUUID, source string, in plugin.Artifact) {
 	t.Helper()
@@ -50,8 +39,8 @@ func TestManifestWritesPackersShapeAndAppendsAcrossRuns(t *testing.T) {
 	file := filepath.Join(dir, "disk.img")
 	os.WriteFile(file, []byte("12345"), 0o644)
 
-	run(t, Config{Output: output, CustomData: map[string]string{"k": "v"}}, "run-1", "hello", &art{id: "sha256:abc", files: []string{file}})
-	run(t, Config{Output: output, StripPath: true, StripTime: true}, "run-2", "other", &art{id: "sha256:def", files: []string{file}})
+	run(t, Config{Output: output, CustomData: map[string]string{"k": "v"}}, "run-1", "hello", &plugintest.Artifact{Builder: "packer.docker", Name: "sha256:abc", Paths: []string{file}})
+	run(t, Config{Output: output, StripPath: true, StripTime: true}, "run-2", "other", &plugintest.Artifact{Builder: "packer.docker", Name: "sha256:def", Paths: []string{file}})
 
 	raw, err := os.ReadFile(output)
 	if err != nil {
@@ -98,7 +87,7 @@ func TestManifestParallelBuildsAllRecordedAndSecretsMasked(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			run(t, Config{Output: output, CustomData: map[string]string{"pw": "topsecret-value"}}, "r", "b", &art{id: "id"})
+			run(t, Config{Output: output, CustomData: map[string]string{"pw": "topsecret-value"}}, "r", "b", &plugintest.Artifact{Builder: "packer.docker", Name: "id"})
 		}()
 	}
 	wg.Wait()
