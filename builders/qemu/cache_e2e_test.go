@@ -296,6 +296,43 @@ func TestQemuCacheRunsOnlyTheStepsWhoseInputsChanged(t *testing.T) {
 	}
 	mustBuild("ref-fixed", false, "last=last v2")
 	same("fixed", imageTree(t, image("ref-fixed")))
+
+	// A build killed outright (SIGKILL: no cleanup of its own runs) takes
+	// its VM with it but leaves its working disk in the cache; the next
+	// -cache build removes that disk and says so.
+	killed := exec.Command(bin, "build", "-cache", "-var", "out="+filepath.Join(work, "out-killed"),
+		"-var", "files="+files, "-var", "last=last v3", tpl)
+	killed.Dir = work
+	killed.Env = append(os.Environ(), "IMGBUILD_CACHE_DIR="+cacheDir)
+	if err := killed.Start(); err != nil {
+		t.Fatal(err)
+	}
+	var working []string
+	for deadline := time.Now().Add(2 * time.Minute); len(working) == 0 && time.Now().Before(deadline); {
+		time.Sleep(100 * time.Millisecond)
+		working, _ = filepath.Glob(filepath.Join(cacheDir, "data", "active-*"))
+	}
+	killed.Process.Kill()
+	killed.Wait()
+	if len(working) == 0 {
+		t.Fatal("the build to kill never made its working disk")
+	}
+	for deadline := time.Now().Add(10 * time.Second); qemuRunning(name) && time.Now().Before(deadline); {
+		time.Sleep(100 * time.Millisecond)
+	}
+	if qemuRunning(name) {
+		t.Error("qemu outlived the killed build")
+	}
+	t.Logf("killed the build with working disk(s) %v", working)
+	out = mustBuild("after-kill", true, "last=last v3")
+	if !strings.Contains(out, "removed 1 working disk(s) that killed builds left") {
+		t.Errorf("the build after the killed one did not report removing its working disk:\n%s", out)
+	}
+	for _, w := range working {
+		if _, err := os.Stat(w); !os.IsNotExist(err) {
+			t.Errorf("the killed build's working disk %s is still there (%v)", w, err)
+		}
+	}
 }
 
 // changedPaths lists the paths whose entries differ between a and b.

@@ -143,6 +143,16 @@ func executePlans(ctx context.Context, s *Streams, o buildOptions, onErr build.O
 		Terminal:        terminal,
 		In:              s.In,
 	})
+	if o.cacheStore != nil {
+		release, swept, err := o.cacheStore.Hold()
+		if err != nil {
+			return &ExitError{Code: 1, Err: fmt.Errorf("-cache: %w", err)}
+		}
+		defer release()
+		if len(swept) > 0 {
+			u.Say(fmt.Sprintf("Cache: removed %d working disk(s) that killed builds left in %s", len(swept), o.cacheStore.DataDir()))
+		}
+	}
 	runner := build.NewRunner(build.Options{
 		UI:       u,
 		Parallel: o.parallel,

@@ -2,6 +2,7 @@ package cli
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"text/tabwriter"
 	"time"
@@ -81,7 +82,14 @@ func newCachePruneCmd(s *Streams) *cobra.Command {
 				fmt.Fprintf(s.Out, "removed %s (%s step %d %s)\n", e.Key.Short(), e.Build, e.Step, e.StepName)
 			}
 			fmt.Fprintf(s.Out, "%d checkpoints removed, %s freed\n", len(removed), humanSize(freed))
-			return err
+			swept, busy, serr := store.SweepWorking()
+			for _, p := range swept {
+				fmt.Fprintf(s.Out, "removed %s (the working disk of a killed build)\n", p)
+			}
+			if busy {
+				fmt.Fprintln(s.Out, "A build is using the cache: working disks are kept until none is.")
+			}
+			return errors.Join(err, serr)
 		},
 	}
 	cmd.Flags().BoolVar(&all, "all", false, "remove every checkpoint")

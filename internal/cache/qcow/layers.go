@@ -10,6 +10,8 @@ import (
 	"path/filepath"
 	"strconv"
 	"time"
+
+	"github.com/imgbuild/imgbuild/internal/cache"
 )
 
 // NewOverlay creates an empty qcow2 file in dir, backed by layer (a
@@ -24,7 +26,9 @@ func NewOverlay(ctx context.Context, dir, layer string) (string, error) {
 }
 
 // WorkingPath is a fresh name in dir for a file a VM writes to.
-func WorkingPath(dir string) string { return filepath.Join(dir, "active-"+unique()+".qcow2") }
+func WorkingPath(dir string) string {
+	return filepath.Join(dir, cache.WorkingPrefix+unique()+".qcow2")
+}
 
 // LayerPath is a fresh name in dir for the layer of key. The key leads
 // the name; the unique suffix keeps a layer made again for the same key

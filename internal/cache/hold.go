@@ -1,0 +1,71 @@
+package cache
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+)
+
+// WorkingPrefix starts the name of a file in the data folder that a
+// running build writes to (a qemu VM's disk). The build turns it into a
+// checkpoint or removes it when it ends, even on failure or Ctrl-C; one
+// that a killed build (SIGKILL, a crash, a power cut) left is swept.
+const WorkingPrefix = "active-"
+
+// Hold marks the store as used by this process until release is called
+// or the process ends, however it ends: the lock is the kernel's, on an
+// open file. Working files are swept only while no process holds the
+// store, so a sweep never takes a running build's disk. When no other
+// process holds it, Hold first sweeps and returns what it removed.
+func (s *Store) Hold() (release func(), swept []string, err error) {
+	f, err := os.OpenFile(filepath.Join(s.dir, "lock"), os.O_RDWR|os.O_CREATE, 0o644)
+	if err != nil {
+		return nil, nil, fmt.Errorf("opening the cache lock: %w", err)
+	}
+	if ok, _ := lockExclusive(f); ok {
+		swept, err = s.sweepWorking()
+	}
+	// From exclusive (or nothing) to shared: other builds may hold it too.
+	if lerr := lockShared(f); lerr != nil {
+		f.Close()
+		return nil, swept, fmt.Errorf("locking the cache: %w", lerr)
+	}
+	return func() { f.Close() }, swept, err
+}
+
+// SweepWorking removes the working files that killed builds left. It does
+// nothing and reports busy while a build holds the store: that build's
+// disk cannot be told from a dead one's by its name.
+func (s *Store) SweepWorking() (swept []string, busy bool, err error) {
+	f, err := os.OpenFile(filepath.Join(s.dir, "lock"), os.O_RDWR|os.O_CREATE, 0o644)
+	if err != nil {
+		return nil, false, fmt.Errorf("opening the cache lock: %w", err)
+	}
+	defer f.Close()
+	ok, err := lockExclusive(f)
+	if err != nil || !ok {
+		return nil, err == nil, err
+	}
+	swept, err = s.sweepWorking()
+	return swept, false, err
+}
+
+// sweepWorking removes every working file; the caller holds the store
+// alone.
+func (s *Store) sweepWorking() ([]string, error) {
+	names, err := filepath.Glob(filepath.Join(s.DataDir(), WorkingPrefix+"*"))
+	if err != nil {
+		return nil, err
+	}
+	var swept []string
+	var errs []error
+	for _, n := range names {
+		if err := os.Remove(n); err != nil && !errors.Is(err, os.ErrNotExist) {
+			errs = append(errs, err)
+			continue
+		}
+		swept = append(swept, n)
+	}
+	return swept, errors.Join(errs...)
+}
