@@ -9,6 +9,7 @@ import (
 
 	"github.com/imgbuild/imgbuild/builders/docker/engine"
 	"github.com/imgbuild/imgbuild/internal/communicator"
+	"github.com/imgbuild/imgbuild/internal/ledger"
 	"github.com/imgbuild/imgbuild/internal/plugin"
 	"github.com/imgbuild/imgbuild/internal/steps"
 )
@@ -39,13 +40,15 @@ type state struct {
 	env *plugin.BuildEnv
 	cli *client.Client
 
-	spec        *runSpec
-	pulled      bool // the image was pulled before Run (-cache)
-	base        baseImage
-	containerID string
-	workDir     string
-	generated   plugin.GeneratedData
-	artifact    plugin.Artifact
+	spec          *runSpec
+	pulled        bool // the image was pulled before Run (-cache)
+	base          baseImage
+	containerID   string
+	containerName string
+	ledger        *ledger.Ledger // nil: no state directory to write it in
+	workDir       string
+	generated     plugin.GeneratedData
+	artifact      plugin.Artifact
 }
 
 // Run runs the build. Its error says what was left behind, if anything.
@@ -61,6 +64,9 @@ func (b *Builder) Run(ctx context.Context, env *plugin.BuildEnv) (plugin.Artifac
 		return nil, fmt.Errorf("run_command: %w", err)
 	}
 	st := &state{cfg: &b.config, env: env, cli: cli, spec: spec, generated: plugin.GeneratedData{}}
+	if l, err := ledger.Open(""); err == nil {
+		st.ledger = l
+	}
 	for _, k := range plugin.CommonGeneratedKeys {
 		st.generated[k] = ""
 	}

@@ -23,6 +23,7 @@ import (
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
 	"github.com/imgbuild/imgbuild/builders/docker/engine"
+	"github.com/imgbuild/imgbuild/internal/ledger"
 	"github.com/imgbuild/imgbuild/internal/steps"
 )
 
@@ -158,12 +159,18 @@ func stepCreate(ctx context.Context, st *state) (steps.Cleanup, error) {
 	} else {
 		ui.Say("Starting docker container...")
 	}
+	// In the resource ledger before it exists, by name: if imgbuild is
+	// killed outright, `imgbuild cleanup` finds it there.
+	if err := st.recordContainer(ledger.Created, name); err != nil {
+		return nil, err
+	}
 	resp, err := st.cli.ContainerCreate(ctx, &conf, &host, nil, platform, name)
 	if err != nil {
 		// Cancelled mid-call, the engine may still have made the
 		// container: remove it by name.
 		return removeContainer(st, name, false), fmt.Errorf("creating the build container from %s: %w", from, err)
 	}
+	st.containerName = name
 	st.containerID = resp.ID
 	st.generated["ID"] = resp.ID
 	// Said before starting it, so that a container that fails to start
@@ -179,6 +186,22 @@ func stepCreate(ctx context.Context, st *state) (steps.Cleanup, error) {
 	return removeContainer(st, resp.ID, true), nil
 }
 
+// recordContainer writes the build container's fate to the resource
+// ledger. Without a ledger (no state directory) it does nothing: the
+// ledger only serves `imgbuild cleanup` after a killed build.
+func (st *state) recordContainer(action, name string) error {
+	if st.ledger == nil {
+		return nil
+	}
+	host, _ := os.Hostname()
+	err := st.ledger.Append(ledger.Entry{Run: st.env.RunUUID, Action: action, Kind: ledger.KindContainer,
+		ID: name, Endpoint: st.cli.DaemonHost(), Build: st.env.Name, PID: os.Getpid(), Host: host})
+	if err != nil {
+		return fmt.Errorf("recording the build container %s in the resource ledger: %w", name, err)
+	}
+	return nil
+}
+
 // removeContainer returns the cleanup that removes the build container
 // (by id, or by name when its creation failed). A container already gone
 // is not an error.
@@ -190,6 +213,13 @@ func removeContainer(st *state, ref string, say bool) steps.Cleanup {
 		err := st.cli.ContainerRemove(ctx, ref, container.RemoveOptions{Force: true, RemoveVolumes: true})
 		if err != nil && !errdefs.IsNotFound(err) {
 			return fmt.Errorf("removing container %s: %w (remove it with: docker rm -f %s)", short(ref), err, short(ref))
+		}
+		name := st.containerName
+		if name == "" {
+			name = ref // its creation failed: ref is the name
+		}
+		if err := st.recordContainer(ledger.Deleted, name); err != nil {
+			st.env.UI.Error(err.Error())
 		}
 		return nil
 	}
@@ -389,11 +419,6 @@ func stepDiscard(_ context.Context, st *state) (steps.Cleanup, error) {
 
 var unsafeName = regexp.MustCompile(`[^a-zA-Z0-9_.-]+`)
 
-// ContainerNamePrefix starts the name of every build container, so that
-// leftovers can be found (docker ps -a --filter name=imgbuild-). A label
-// would not do: the engine copies container labels into committed images.
-const ContainerNamePrefix = "imgbuild-"
-
 func containerName(build string) string {
 	var b [4]byte
 	_, _ = rand.Read(b[:])
@@ -401,7 +426,7 @@ func containerName(build string) string {
 	if len(n) > 40 {
 		n = n[:40]
 	}
-	return ContainerNamePrefix + n + "-" + hex.EncodeToString(b[:])
+	return engine.ContainerNamePrefix + n + "-" + hex.EncodeToString(b[:])
 }
 
 func optionalPlatform(v string) (*ocispec.Platform, error) {

@@ -80,12 +80,12 @@ func (s *Sweeper) Find(ctx context.Context, run string, skipRun func(string) boo
 		places[place{r, ""}] = true
 	}
 	for _, e := range entries {
-		if run == "" || e.Run == run {
+		if e.IsAWS() && (run == "" || e.Run == run) {
 			places[place{e.Region, e.Endpoint}] = true
 		}
 	}
 	for _, e := range ledger.Outstanding(entries, run) {
-		if skipRun != nil && skipRun(e.Run) {
+		if !e.IsAWS() || (skipRun != nil && skipRun(e.Run)) {
 			continue
 		}
 		c, err := s.client(ctx, e.Region, e.Endpoint)

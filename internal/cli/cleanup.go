@@ -9,6 +9,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/imgbuild/imgbuild/builders/docker/engine"
 	"github.com/imgbuild/imgbuild/internal/awsclient"
 	"github.com/imgbuild/imgbuild/internal/ledger"
 )
@@ -24,15 +25,17 @@ func newCleanupCmd(s *Streams) *cobra.Command {
 	)
 	cmd := &cobra.Command{
 		Use:   "cleanup [--run ID | --all] [--dry-run]",
-		Short: "Remove the cloud resources that crashed or killed builds left behind",
+		Short: "Remove what crashed or killed builds left behind (AWS resources, docker containers)",
 		Long: "cleanup finds the temporary AWS resources (instances, key pairs, security\n" +
-			"groups, unfinished AMIs and snapshots) that a build created but did not remove,\n" +
+			"groups, unfinished AMIs and snapshots) and the docker build containers that a\n" +
+			"build created but did not remove (it was killed, or the machine went down),\n" +
 			"first from the resource ledger in the state directory, then by the run-UUID\n" +
-			"tags imgbuild puts on them, and removes them, printing what it did.\n\n" +
+			"tags imgbuild puts on AWS resources, and removes them, printing what it did.\n\n" +
 			"Without --run or --all it removes the leftovers of the runs in this machine's\n" +
 			"ledger whose imgbuild process is no longer running. --all also removes\n" +
 			"resources tagged by runs the ledger does not know (builds on other machines\n" +
-			"included). Credentials come from the usual AWS chain.",
+			"included) and every container named imgbuild-*. Credentials come from the\n" +
+			"usual AWS chain; containers are removed from the engine of DOCKER_HOST.",
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if run != "" && all {
@@ -79,17 +82,26 @@ func runCleanup(ctx context.Context, s *Streams, run string, all, dryRun bool, r
 		}
 		skip = func(r string) bool { return !known[r] || ledger.RunAlive(entries, r) }
 	}
-	found, err := sw.Find(ctx, run, skip)
+	awsFound, err := sw.Find(ctx, run, skip)
 	if err != nil {
 		return &ExitError{Code: 1, Err: fmt.Errorf("finding leftovers: %w", err)}
 	}
+	var found []leftover
+	for _, f := range awsFound {
+		found = append(found, leftover{f.String(), func(ctx context.Context) error { return sw.Remove(ctx, f) }})
+	}
+	containers, err := dockerLeftovers(ctx, s, l, entries, run, all, skip)
+	if err != nil {
+		return &ExitError{Code: 1, Err: fmt.Errorf("finding leftover containers: %w", err)}
+	}
+	found = append(found, containers...)
 	if len(found) == 0 {
 		fmt.Fprintln(s.Out, "Nothing to clean up.")
 		return nil
 	}
 	if dryRun {
 		for _, f := range found {
-			fmt.Fprintf(s.Out, "would remove %s\n", f)
+			fmt.Fprintf(s.Out, "would remove %s\n", f.what)
 		}
 		fmt.Fprintf(s.Out, "%d resource(s) would be removed (dry run: nothing was changed).\n", len(found))
 		return nil
@@ -97,20 +109,72 @@ func runCleanup(ctx context.Context, s *Streams, run string, all, dryRun bool, r
 	var errs []error
 	removed := 0
 	for _, f := range found {
-		if err := sw.Remove(ctx, f); err != nil {
-			fmt.Fprintf(s.Err, "failed to remove %s: %v\n", f, err)
+		if err := f.remove(ctx); err != nil {
+			fmt.Fprintf(s.Err, "failed to remove %s: %v\n", f.what, err)
 			errs = append(errs, err)
 			continue
 		}
 		removed++
-		fmt.Fprintf(s.Out, "removed %s\n", f)
+		fmt.Fprintf(s.Out, "removed %s\n", f.what)
 	}
 	fmt.Fprintf(s.Out, "%d resource(s) removed.\n", removed)
 	if err := l.Compact(); err != nil {
 		fmt.Fprintf(s.Err, "warning: %v\n", err)
 	}
 	if len(errs) > 0 {
-		return &ExitError{Code: 1, Err: fmt.Errorf("%d resource(s) could not be removed; run imgbuild cleanup again, or remove them in the AWS console", len(errs))}
+		return &ExitError{Code: 1, Err: fmt.Errorf("%d resource(s) could not be removed; run imgbuild cleanup again, or remove them by hand (AWS console, docker rm -f)", len(errs))}
 	}
 	return nil
+}
+
+// leftover is one resource a build left, and how to remove it.
+type leftover struct {
+	what   string
+	remove func(context.Context) error
+}
+
+// dockerLeftovers finds the build containers that killed builds left: the
+// ledger's outstanding ones the engine still has and, with --all, every
+// container named as imgbuild names them. The engine is only asked when
+// there is something to ask about.
+func dockerLeftovers(ctx context.Context, s *Streams, l *ledger.Ledger, entries []ledger.Entry, run string, all bool, skip func(string) bool) ([]leftover, error) {
+	recorded := 0
+	for _, e := range ledger.Outstanding(entries, run) {
+		if e.Kind == ledger.KindContainer {
+			recorded++
+		}
+	}
+	if recorded == 0 && !all {
+		return nil, nil
+	}
+	cli, err := engine.Connect(ctx)
+	if err != nil {
+		// Not a reason to leave AWS resources behind: say it and go on.
+		if recorded > 0 {
+			fmt.Fprintf(s.Err, "note: %d build container(s) in the ledger were not checked: %v\n", recorded, err)
+		}
+		return nil, nil
+	}
+	found, elsewhere, err := engine.FindLeftovers(ctx, cli, l, entries, run, skip)
+	if err != nil {
+		cli.Close()
+		return nil, err
+	}
+	for _, e := range elsewhere {
+		fmt.Fprintf(s.Err, "note: container %s was made on the engine at %s; set DOCKER_HOST to it to clean it up\n", e.ID, e.Endpoint)
+	}
+	if all && run == "" {
+		named, err := engine.NamedLeftovers(ctx, cli, found)
+		if err != nil {
+			cli.Close()
+			return nil, err
+		}
+		found = append(found, named...)
+	}
+	var out []leftover
+	for _, lo := range found {
+		out = append(out, leftover{lo.String(), func(ctx context.Context) error { return engine.RemoveLeftover(ctx, cli, l, lo) }})
+	}
+	// The client stays open for the removals; the process ends soon after.
+	return out, nil
 }

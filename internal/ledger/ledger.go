@@ -39,6 +39,9 @@ const (
 	KindSecurityGroup = "security-group"
 	KindImage         = "image"
 	KindSnapshot      = "snapshot"
+	// KindContainer is a docker build container (ID is its name, Region
+	// empty: the engine of DOCKER_HOST, recorded in Endpoint).
+	KindContainer = "docker-container"
 )
 
 // Entry is one line of the ledger.
@@ -57,6 +60,10 @@ type Entry struct {
 	PID  int    `json:"pid,omitempty"`
 	Host string `json:"host,omitempty"`
 }
+
+// IsAWS reports whether the entry is an AWS resource (every kind but a
+// docker container).
+func (e Entry) IsAWS() bool { return e.Kind != KindContainer }
 
 // Key identifies a resource across entries.
 func (e Entry) Key() string { return e.Kind + "/" + e.Region + "/" + e.ID }

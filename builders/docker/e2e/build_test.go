@@ -231,6 +231,50 @@ func TestInterruptDuringAProvisionerCleansUpWithinTenSeconds(t *testing.T) {
 	noContainersLeft(t, cli, "interrupted", stdout.String())
 }
 
+// SIGKILL leaves no chance to clean up: the container stays. The resource
+// ledger named it before it existed, so `imgbuild cleanup` removes it.
+func TestCleanupRemovesTheContainerOfAKilledBuild(t *testing.T) {
+	cli := enginetest.NeedEngine(t)
+	env := []string{"XDG_STATE_HOME=" + t.TempDir()} // this test's own ledger
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	cmd, stdout, stderr := command(ctx, t, env, "build", template("interrupted.pkr.hcl"))
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(60 * time.Second)
+	for !strings.Contains(stdout.String(), "sleeping now") {
+		if time.Now().After(deadline) {
+			cmd.Process.Kill()
+			t.Fatalf("the long provisioner never started:\n%s\n%s", stdout, stderr)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	cmd.Process.Kill()
+	cmd.Wait()
+	left := buildContainers(t, cli, "interrupted")
+	if len(left) != 1 {
+		t.Fatalf("after SIGKILL, %d build containers are there; want the one the build was using", len(left))
+	}
+	name := strings.TrimPrefix(left[0].Names[0], "/")
+
+	dry := imgbuild(t, env, "cleanup", "--dry-run")
+	if dry.code != 0 || !strings.Contains(dry.stdout, "would remove docker container "+name) {
+		t.Errorf("cleanup --dry-run does not list the container %s:\n%s", name, dry)
+	}
+	if len(buildContainers(t, cli, "interrupted")) != 1 {
+		t.Errorf("cleanup --dry-run removed the container")
+	}
+	res := imgbuild(t, env, "cleanup")
+	if res.code != 0 || !strings.Contains(res.stdout, "removed docker container "+name) {
+		t.Errorf("cleanup did not report removing %s:\n%s", name, res)
+	}
+	noContainersLeft(t, cli, "interrupted", stdout.String())
+	if again := imgbuild(t, env, "cleanup"); !strings.Contains(again.stdout, "Nothing to clean up.") {
+		t.Errorf("a second cleanup found more:\n%s", again)
+	}
+}
+
 func TestSensitiveValuesNeverReachOutputOrLog(t *testing.T) {
 	cli := enginetest.NeedEngine(t)
 	const token = "tok-9f8e7d6c5b4a-secret"

@@ -16,7 +16,6 @@ import (
 	"github.com/docker/docker/api/types/image"
 	"github.com/docker/docker/client"
 
-	"github.com/imgbuild/imgbuild/builders/docker"
 	"github.com/imgbuild/imgbuild/builders/docker/engine"
 	"github.com/imgbuild/imgbuild/internal/testenv"
 )
@@ -83,7 +82,7 @@ func buildContainers(t *testing.T, cli *client.Client, source string) []containe
 	if err != nil {
 		t.Fatalf("listing containers: %v", err)
 	}
-	prefix := "/" + docker.ContainerNamePrefix + "docker." + source + "-"
+	prefix := "/" + engine.ContainerNamePrefix + "docker." + source + "-"
 	var out []container.Summary
 	for _, c := range list {
 		for _, n := range c.Names {
