@@ -130,18 +130,20 @@ func (c *AccessConfig) Validate(ctx context.Context, cfg aws.Config, ec2c *ec2.C
 
 func (c *AccessConfig) validateRegions(ctx context.Context, cfg aws.Config, ec2c *ec2.Client, extra []string) error {
 	in := &ec2.DescribeRegionsInput{AllRegions: aws.Bool(true)}
+	// One attempt first: a mistyped region has no endpoint, and retrying
+	// a name that does not resolve only makes the user wait.
 	once := func(o *ec2.Options) { o.RetryMaxAttempts = 1 }
 	out, err := ec2c.DescribeRegions(ctx, in, once)
 	if err != nil {
-		// An unknown region often has no endpoint at all: ask a region
-		// that surely exists for the list, to tell the two cases apart.
-		alt := cfg.Copy()
-		alt.Region = "us-east-1"
 		if isAuth(err) {
 			return fmt.Errorf("checking AWS credentials: %w", Explain(err))
 		}
+		// Ask a region that surely exists for the list, to tell an
+		// unknown region from a passing failure.
+		alt := cfg.Copy()
+		alt.Region = "us-east-1"
 		var aerr error
-		out, aerr = c.EC2(alt).DescribeRegions(ctx, in, once)
+		out, aerr = c.EC2(alt).DescribeRegions(ctx, in)
 		if aerr != nil {
 			return fmt.Errorf("listing AWS regions from %s: %w", cfg.Region, Explain(err))
 		}
@@ -156,7 +158,11 @@ func (c *AccessConfig) validateRegions(ctx context.Context, cfg aws.Config, ec2c
 		}
 	}
 	if err != nil {
-		return fmt.Errorf("listing AWS regions from %s: %w", cfg.Region, Explain(err))
+		// The region exists, so the first failure may have been a dropped
+		// connection: ask it again, with the usual retries.
+		if _, err := ec2c.DescribeRegions(ctx, in); err != nil {
+			return fmt.Errorf("listing AWS regions from %s: %w", cfg.Region, Explain(err))
+		}
 	}
 	return nil
 }
