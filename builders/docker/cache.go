@@ -3,6 +3,9 @@ package docker
 import (
 	"context"
 	"fmt"
+	"path/filepath"
+	"sort"
+	"strings"
 
 	"github.com/docker/docker/api/types/container"
 	"github.com/docker/docker/api/types/image"
@@ -48,7 +51,49 @@ func (b *Builder) BaseIdentity(ctx context.Context, ui plugin.UI) (string, error
 		return "", err
 	}
 	b.pulled = true
-	return st.base.id, nil
+	mounts, err := b.mountedHostPaths()
+	if err != nil {
+		return "", err
+	}
+	if len(mounts) == 0 {
+		return st.base.id, nil
+	}
+	// Provisioners can read what is mounted: its content is part of the
+	// key like an uploaded file's.
+	content, err := cache.Key("").Next("docker-volumes", nil, mounts)
+	if err != nil {
+		return "", err
+	}
+	return st.base.id + " volumes:" + string(content), nil
+}
+
+// mountedHostPaths lists the host paths mounted into the build container:
+// volumes, and run_command's -v/--volume. A named docker volume has no
+// content imgbuild can read, so a build that mounts one is not cached.
+func (b *Builder) mountedHostPaths() ([]string, error) {
+	var binds []string
+	for host := range b.config.Volumes {
+		binds = append(binds, host)
+	}
+	if spec, err := parseRunCommand(b.config.RunCommand, b.config.Image); err == nil {
+		for _, bind := range spec.host.Binds {
+			host, _, _ := strings.Cut(bind, ":")
+			binds = append(binds, host)
+		}
+	}
+	var paths []string
+	for _, host := range binds {
+		if !strings.ContainsAny(host, `/\`) && !strings.HasPrefix(host, ".") {
+			return nil, fmt.Errorf("the named volume %q is mounted: its content cannot be part of the cache key", host)
+		}
+		abs, err := filepath.Abs(host)
+		if err != nil {
+			return nil, err
+		}
+		paths = append(paths, abs)
+	}
+	sort.Strings(paths)
+	return paths, nil
 }
 
 // CacheConfig is the configuration without the options that only shape

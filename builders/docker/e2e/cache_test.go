@@ -172,3 +172,38 @@ func TestFullyCachedExportHasTheColdExportsFiles(t *testing.T) {
 		}
 	}
 }
+
+// TestCacheKeysWhatVolumesMount changes a file in a mounted folder: the
+// provisioner that read it runs again, and the image has the new content.
+func TestCacheKeysWhatVolumesMount(t *testing.T) {
+	cli := enginetest.NeedEngine(t)
+	_, env := cacheDir(t, cli)
+	repo := enginetest.Unique("imgbuild-e2e-cachevol-")
+	shared := filepath.Join(t.TempDir(), "shared")
+	writeFiles(t, shared, map[string]string{"data": "first\n"})
+	build := func(tag string) string {
+		t.Helper()
+		removeImage(t, cli, repo+":"+tag)
+		r := imgbuild(t, env, "build", "-cache", "-var", "repo="+repo, "-var", "tag="+tag, "-var", "shared="+shared,
+			template("cachedvolume.pkr.hcl"))
+		if r.code != 0 {
+			t.Fatalf("build %s failed:\n%s", tag, r)
+		}
+		noContainersLeft(t, cli, "cachedvol", r.stdout)
+		return r.stdout
+	}
+	if out := build("cold"); !strings.Contains(out, "VOL-STEP-RAN") {
+		t.Errorf("the cold build did not run the provisioner:\n%s", out)
+	}
+	if out := build("unchanged"); strings.Contains(out, "VOL-STEP-RAN") || !strings.Contains(out, "restored from cache") {
+		t.Errorf("the rebuild with the volume unchanged ran the provisioner:\n%s", out)
+	}
+	writeFiles(t, shared, map[string]string{"data": "second\n"})
+	if out := build("changed"); !strings.Contains(out, "VOL-STEP-RAN") {
+		t.Errorf("the rebuild after the mounted file changed did not run the provisioner:\n%s", out)
+	}
+	got, want := imageFiles(t, cli, repo+":changed")["data"], imageFiles(t, cli, repo+":unchanged")["data"]
+	if got == "" || got == want {
+		t.Errorf("/data in the image is %q, the same as before the mounted file changed (%q)", got, want)
+	}
+}
