@@ -107,34 +107,60 @@ func (l *Ledger) Path() string { return l.path }
 
 // Append writes e and fsyncs the file, so the entry survives a crash.
 func (l *Ledger) Append(e Entry) error {
+	size, err := l.append(e)
+	if err != nil {
+		return err
+	}
+	if size > compactAbove {
+		// Best effort: the entry is written; a ledger too big to compact
+		// now is compacted by a later append or by imgbuild cleanup.
+		_ = l.Compact()
+	}
+	return nil
+}
+
+// compactAbove is the size past which Append compacts the ledger: every
+// docker build adds two lines, and otherwise only imgbuild cleanup
+// compacted it.
+var compactAbove int64 = 1 << 20
+
+// append writes e and returns the ledger's size after it.
+func (l *Ledger) append(e Entry) (int64, error) {
 	if e.Time.IsZero() {
 		e.Time = time.Now().UTC()
 	}
 	b, err := json.Marshal(e)
 	if err != nil {
-		return fmt.Errorf("encoding a ledger entry: %w", err)
+		return 0, fmt.Errorf("encoding a ledger entry: %w", err)
 	}
 	b = append(b, '\n')
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	unlock, err := l.lock()
 	if err != nil {
-		return err
+		return 0, err
 	}
 	defer unlock()
 	f, err := os.OpenFile(l.path, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
 	if err != nil {
-		return fmt.Errorf("opening the resource ledger: %w", err)
+		return 0, fmt.Errorf("opening the resource ledger: %w", err)
 	}
 	if _, err := f.Write(b); err != nil {
 		f.Close()
-		return fmt.Errorf("writing the resource ledger %s: %w", l.path, err)
+		return 0, fmt.Errorf("writing the resource ledger %s: %w", l.path, err)
 	}
 	if err := f.Sync(); err != nil {
 		f.Close()
-		return fmt.Errorf("syncing the resource ledger %s: %w", l.path, err)
+		return 0, fmt.Errorf("syncing the resource ledger %s: %w", l.path, err)
 	}
-	return f.Close()
+	st, err := f.Stat()
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return 0, fmt.Errorf("writing the resource ledger %s: %w", l.path, err)
+	}
+	return st.Size(), nil
 }
 
 // lock takes the ledger's lock file, which serialises appends of several

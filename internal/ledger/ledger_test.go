@@ -1,6 +1,7 @@
 package ledger
 
 import (
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -115,5 +116,42 @@ func TestCompactKeepsOnlyOutstandingEntries(t *testing.T) {
 	entries, _ = l.Read()
 	if len(Outstanding(entries, "")) != 0 {
 		t.Fatalf("outstanding after delete: %+v", entries)
+	}
+}
+
+func TestAppendCompactsALedgerThatGrewLarge(t *testing.T) {
+	old := compactAbove
+	compactAbove = 4 << 10
+	defer func() { compactAbove = old }()
+	l, err := Open(filepath.Join(t.TempDir(), "resources.jsonl"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := l.Append(Entry{Run: "r0", Action: Created, Kind: KindContainer, ID: "still-there"}); err != nil {
+		t.Fatal(err)
+	}
+	// Builds that cleaned up after themselves: nothing of them is needed.
+	for i := 0; i < 100; i++ {
+		id := fmt.Sprintf("gone-%d", i)
+		for _, action := range []string{Created, Deleted} {
+			if err := l.Append(Entry{Run: "r", Action: action, Kind: KindContainer, ID: id}); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	st, err := os.Stat(l.Path())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Size() > compactAbove {
+		t.Errorf("the ledger is %d bytes after 201 appends; it should have been compacted below %d", st.Size(), compactAbove)
+	}
+	entries, err := l.Read()
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := Outstanding(entries, "")
+	if len(out) != 1 || out[0].ID != "still-there" {
+		t.Errorf("outstanding after compaction = %v, want only still-there", out)
 	}
 }
