@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"syscall"
@@ -195,22 +196,33 @@ func TestOnErrorAbortKeepsTheContainerAndSaysHowToRemoveIt(t *testing.T) {
 	}
 }
 
-func TestInterruptDuringAProvisionerCleansUpWithinTenSeconds(t *testing.T) {
-	cli := enginetest.NeedEngine(t)
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	cmd, stdout, stderr := command(ctx, t, nil, "build", template("interrupted.pkr.hcl"))
+// startLongProvisioner starts building interrupted.pkr.hcl and returns
+// once its provisioner sleeps, with the output so far (still growing).
+func startLongProvisioner(ctx context.Context, t *testing.T, env []string) (*exec.Cmd, *testenv.SyncBuffer) {
+	t.Helper()
+	cmd, _, _ := command(ctx, t, env, "build", template("interrupted.pkr.hcl"))
+	var out testenv.SyncBuffer
+	cmd.Stdout, cmd.Stderr = &out, &out
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
 	deadline := time.Now().Add(60 * time.Second)
-	for !strings.Contains(stdout.String(), "sleeping now") {
+	for !strings.Contains(out.String(), "sleeping now") {
 		if time.Now().After(deadline) {
 			cmd.Process.Kill()
-			t.Fatalf("the long provisioner never started:\n%s\n%s", stdout, stderr)
+			cmd.Wait()
+			t.Fatalf("the long provisioner never started:\n%s", out.String())
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
+	return cmd, &out
+}
+
+func TestInterruptDuringAProvisionerCleansUpWithinTenSeconds(t *testing.T) {
+	cli := enginetest.NeedEngine(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	cmd, stdout := startLongProvisioner(ctx, t, nil)
 	start := time.Now()
 	if err := cmd.Process.Signal(syscall.SIGINT); err != nil {
 		t.Fatal(err)
@@ -238,18 +250,7 @@ func TestCleanupRemovesTheContainerOfAKilledBuild(t *testing.T) {
 	env := []string{"XDG_STATE_HOME=" + t.TempDir()} // this test's own ledger
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	cmd, stdout, stderr := command(ctx, t, env, "build", template("interrupted.pkr.hcl"))
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	deadline := time.Now().Add(60 * time.Second)
-	for !strings.Contains(stdout.String(), "sleeping now") {
-		if time.Now().After(deadline) {
-			cmd.Process.Kill()
-			t.Fatalf("the long provisioner never started:\n%s\n%s", stdout, stderr)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	cmd, stdout := startLongProvisioner(ctx, t, env)
 	cmd.Process.Kill()
 	cmd.Wait()
 	left := buildContainers(t, cli, "interrupted")
