@@ -317,11 +317,17 @@ func cacheSteps(ctx context.Context, st *state, list []steps.Step[state], r *plu
 	return out
 }
 
-// cacheQMPSocket is a QMP socket path in a folder of its own under the
-// temporary folder: a socket path must be short (108 bytes), which one in
-// output_directory may not be.
-func cacheQMPSocket() (string, func() error, error) {
-	dir, err := os.MkdirTemp("", "imgbuild-qmp-")
+// cacheQMPSocket is a QMP socket path in a folder of its own: in the
+// cache's data folder, named as a working file, so that the folder of a
+// build killed outright is swept with its disk; under the temporary folder
+// when that path would be too long for a socket (108 bytes).
+func cacheQMPSocket(dataDir string) (string, func() error, error) {
+	const maxSocketPath = 100
+	parent, prefix := dataDir, cache.WorkingPrefix+"qmp-"
+	if len(filepath.Join(dataDir, prefix+"0123456789", "qmp.sock")) > maxSocketPath {
+		parent, prefix = "", "imgbuild-qmp-"
+	}
+	dir, err := os.MkdirTemp(parent, prefix)
 	if err != nil {
 		return "", nil, fmt.Errorf("creating a folder for QEMU's QMP socket: %w", err)
 	}

@@ -183,7 +183,13 @@ func TestQemuCacheRunsOnlyTheStepsWhoseInputsChanged(t *testing.T) {
 	}
 	writeFile("a.txt", "alpha v1\n")
 	writeFile("b.txt", "beta\n")
-	cacheDir := filepath.Join(work, "cache")
+	// Short, so that the QMP socket fits in the cache's data folder (a
+	// socket path has at most 108 bytes; t.TempDir's are long).
+	cacheDir, err := os.MkdirTemp("", "imgbuild-e2e-cache-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(cacheDir) })
 	t.Cleanup(func() {
 		cmd := exec.Command(bin, "cache", "prune", "--all")
 		cmd.Env = append(os.Environ(), "IMGBUILD_CACHE_DIR="+cacheDir)
@@ -310,7 +316,7 @@ func TestQemuCacheRunsOnlyTheStepsWhoseInputsChanged(t *testing.T) {
 	var working []string
 	for deadline := time.Now().Add(2 * time.Minute); len(working) == 0 && time.Now().Before(deadline); {
 		time.Sleep(100 * time.Millisecond)
-		working, _ = filepath.Glob(filepath.Join(cacheDir, "data", "active-*"))
+		working, _ = filepath.Glob(filepath.Join(cacheDir, "data", "active-*.qcow2"))
 	}
 	killed.Process.Kill()
 	killed.Wait()
@@ -323,10 +329,11 @@ func TestQemuCacheRunsOnlyTheStepsWhoseInputsChanged(t *testing.T) {
 	if qemuRunning(name) {
 		t.Error("qemu outlived the killed build")
 	}
-	t.Logf("killed the build with working disk(s) %v", working)
+	working, _ = filepath.Glob(filepath.Join(cacheDir, "data", "active-*")) // its disk and QMP folder
+	t.Logf("killed the build, leaving %v", working)
 	out = mustBuild("after-kill", true, "last=last v3")
-	if !strings.Contains(out, "removed 1 working disk(s) that killed builds left") {
-		t.Errorf("the build after the killed one did not report removing its working disk:\n%s", out)
+	if want := fmt.Sprintf("removed %d working file(s) that killed builds left", len(working)); len(working) < 2 || !strings.Contains(out, want) {
+		t.Errorf("the build after the killed one did not report removing its disk and QMP folder (%v):\n%s", working, out)
 	}
 	for _, w := range working {
 		if _, err := os.Stat(w); !os.IsNotExist(err) {

@@ -92,7 +92,7 @@ func stepQemu(ctx context.Context, st *state) (steps.Cleanup, error) {
 		cleanups = append(cleanups, func() error { return removeIfExists(st.qmpPath) })
 	} else if st.cache != nil {
 		// -cache checkpoints through QMP, on a socket of its own.
-		p, remove, err := cacheQMPSocket()
+		p, remove, err := cacheQMPSocket(st.cache.resume.DataDir)
 		if err != nil {
 			return nil, err
 		}

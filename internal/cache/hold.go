@@ -7,10 +7,11 @@ import (
 	"path/filepath"
 )
 
-// WorkingPrefix starts the name of a file in the data folder that a
-// running build writes to (a qemu VM's disk). The build turns it into a
-// checkpoint or removes it when it ends, even on failure or Ctrl-C; one
-// that a killed build (SIGKILL, a crash, a power cut) left is swept.
+// WorkingPrefix starts the name of a file or folder in the data folder
+// that a running build uses (a qemu VM's disk, its QMP socket's folder).
+// The build turns it into a checkpoint or removes it when it ends, even on
+// failure or Ctrl-C; one that a killed build (SIGKILL, a crash, a power
+// cut) left is swept.
 const WorkingPrefix = "active-"
 
 // Hold marks the store as used by this process until release is called
@@ -61,7 +62,7 @@ func (s *Store) sweepWorking() ([]string, error) {
 	var swept []string
 	var errs []error
 	for _, n := range names {
-		if err := os.Remove(n); err != nil && !errors.Is(err, os.ErrNotExist) {
+		if err := os.RemoveAll(n); err != nil {
 			errs = append(errs, err)
 			continue
 		}

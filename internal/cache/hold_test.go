@@ -27,6 +27,13 @@ func TestHelperHoldingBuild(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(s.DataDir(), WorkingPrefix+"helper.qcow2"), []byte("disk"), 0o644); err != nil {
 		t.Fatal(err)
 	}
+	sockets := filepath.Join(s.DataDir(), WorkingPrefix+"qmp-helper") // a folder, as qemu's QMP socket's
+	if err := os.MkdirAll(sockets, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(sockets, "qmp.sock"), nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
 	os.Stdout.WriteString("holding\n")
 	time.Sleep(time.Minute)
 }
@@ -82,11 +89,14 @@ func TestHoldSweepsTheDiskOfAKilledBuild(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer release()
-	if len(swept) != 1 || swept[0] != working {
-		t.Errorf("Hold after the build was killed swept %v, want [%s]", swept, working)
+	sockets := filepath.Join(s.DataDir(), WorkingPrefix+"qmp-helper")
+	if len(swept) != 2 {
+		t.Errorf("Hold after the build was killed swept %v, want its disk and its socket folder", swept)
 	}
-	if _, err := os.Stat(working); !os.IsNotExist(err) {
-		t.Errorf("the killed build's disk is still there: %v", err)
+	for _, p := range []string{working, sockets} {
+		if _, err := os.Stat(p); !os.IsNotExist(err) {
+			t.Errorf("the killed build's %s is still there: %v", p, err)
+		}
 	}
 	if _, err := os.Stat(layer); err != nil {
 		t.Errorf("the checkpoint layer was swept too: %v", err)

@@ -150,7 +150,7 @@ func executePlans(ctx context.Context, s *Streams, o buildOptions, onErr build.O
 		}
 		defer release()
 		if len(swept) > 0 {
-			u.Say(fmt.Sprintf("Cache: removed %d working disk(s) that killed builds left in %s", len(swept), o.cacheStore.DataDir()))
+			u.Say(fmt.Sprintf("Cache: removed %d working file(s) that killed builds left in %s (disks, QMP sockets)", len(swept), o.cacheStore.DataDir()))
 		}
 	}
 	runner := build.NewRunner(build.Options{

@@ -84,10 +84,10 @@ func newCachePruneCmd(s *Streams) *cobra.Command {
 			fmt.Fprintf(s.Out, "%d checkpoints removed, %s freed\n", len(removed), humanSize(freed))
 			swept, busy, serr := store.SweepWorking()
 			for _, p := range swept {
-				fmt.Fprintf(s.Out, "removed %s (the working disk of a killed build)\n", p)
+				fmt.Fprintf(s.Out, "removed %s (left by a killed build)\n", p)
 			}
 			if busy {
-				fmt.Fprintln(s.Out, "A build is using the cache: working disks are kept until none is.")
+				fmt.Fprintln(s.Out, "A build is using the cache: the working files of killed builds are kept until none is.")
 			}
 			return errors.Join(err, serr)
 		},
