@@ -67,7 +67,11 @@ func (p *Provisioner) Provision(ctx context.Context, env *plugin.ProvisionEnv) e
 			return fmt.Errorf("uploading the environment variable file to %s: %w", envVarFile, err)
 		}
 		if !p.cfg.SkipClean {
-			defer p.remove(ctx, env, envVarFile)
+			defer func() {
+				rctx, cancel := cleanupContext(ctx)
+				defer cancel()
+				p.remove(rctx, env, envVarFile)
+			}()
 		}
 	}
 	for _, s := range p.scripts() {
@@ -118,9 +122,35 @@ type readCloser struct {
 	io.Closer
 }
 
-// runScript uploads and runs one script, retrying a start that fails for
-// up to start_retry_timeout (the machine may still be coming up).
+// runScript uploads and runs one script and removes it from the machine
+// (unless skip_clean), also when it failed or the build was cancelled: on
+// a machine that outlives the build (the null builder's) nothing is left.
 func (p *Provisioner) runScript(ctx context.Context, env *plugin.ProvisionEnv, s script, vars, envVarFile string) error {
+	err := p.uploadAndRunRetrying(ctx, env, s, vars, envVarFile)
+	if p.cfg.SkipClean {
+		return err
+	}
+	rctx, cancel := cleanupContext(ctx)
+	defer cancel()
+	if rerr := p.remove(rctx, env, p.cfg.RemotePath); err == nil {
+		err = rerr
+	}
+	return err
+}
+
+// cleanupContext is ctx, or when the build was cancelled a short one of its
+// own: removing an uploaded file is worth a moment, not a wait on a
+// connection that is going away.
+func cleanupContext(ctx context.Context) (context.Context, context.CancelFunc) {
+	if ctx.Err() == nil {
+		return ctx, func() {}
+	}
+	return context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
+}
+
+// uploadAndRunRetrying uploads and runs one script, retrying a start that
+// fails for up to start_retry_timeout (the machine may still be coming up).
+func (p *Provisioner) uploadAndRunRetrying(ctx context.Context, env *plugin.ProvisionEnv, s script, vars, envVarFile string) error {
 	var cmdline strings.Builder
 	data := map[string]string{"Vars": vars, "Path": p.cfg.RemotePath, "EnvVarFile": envVarFile}
 	if err := p.tmpl.Execute(&cmdline, data); err != nil {
@@ -160,9 +190,6 @@ func (p *Provisioner) runScript(ctx context.Context, env *plugin.ProvisionEnv, s
 			return fmt.Errorf("starting the script (retried for start_retry_timeout %s): %w", p.cfg.StartRetryTimeout, err)
 		}
 		break
-	}
-	if !p.cfg.SkipClean {
-		return p.remove(ctx, env, p.cfg.RemotePath)
 	}
 	return nil
 }

@@ -7,16 +7,18 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/imgbuild/imgbuild/internal/communicator/local"
 	"github.com/imgbuild/imgbuild/internal/plugin"
+	"github.com/imgbuild/imgbuild/internal/testenv"
 	"github.com/imgbuild/imgbuild/internal/ui"
 )
 
-func newEnv(t *testing.T) (*plugin.ProvisionEnv, *bytes.Buffer, string) {
+func newEnv(t *testing.T) (*plugin.ProvisionEnv, *testenv.SyncBuffer, string) {
 	t.Helper()
 	dir := t.TempDir()
-	var out bytes.Buffer
+	var out testenv.SyncBuffer
 	root := ui.New(ui.Options{Out: &out})
 	return &plugin.ProvisionEnv{
 		UI:         root.Build("test.local"),
@@ -188,3 +190,38 @@ func TestCRLFReaderKeepsLoneCarriageReturns(t *testing.T) {
 type oneByteAtATime struct{ r *strings.Reader }
 
 func (o *oneByteAtATime) Read(p []byte) (int, error) { return o.r.Read(p[:1]) }
+
+// A failed or cancelled script is removed from the machine too: on a host
+// that outlives the build (the null builder's) nothing may stay behind.
+func TestShellRemovesItsScriptAlsoWhenItFailsOrIsCancelled(t *testing.T) {
+	for _, tt := range []struct {
+		name   string
+		inline []string
+		cancel bool
+	}{
+		{"failed", []string{"exit 3"}, false},
+		{"cancelled", []string{"echo started", "sleep 30"}, true},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			env, out, dir := newEnv(t)
+			p := prepared(t, Config{Inline: tt.inline, RemoteFolder: dir, UseEnvVarFile: true})
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			if tt.cancel {
+				go func() {
+					for !strings.Contains(out.String(), "started") {
+						time.Sleep(10 * time.Millisecond)
+					}
+					cancel()
+				}()
+			}
+			if err := p.Provision(ctx, env); err == nil {
+				t.Fatal("Provision succeeded; the script was meant to fail or be cancelled")
+			}
+			left, _ := os.ReadDir(dir)
+			for _, e := range left {
+				t.Errorf("%s is left in the remote folder", e.Name())
+			}
+		})
+	}
+}
