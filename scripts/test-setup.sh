@@ -173,6 +173,11 @@ setup_moto() {
     setsid python3 -m moto.server -H "${MOTO_ADDR%:*}" -p "${MOTO_ADDR#*:}" >"$STATE_DIR/moto.log" 2>&1 </dev/null &
     wait_for moto_server 60 curl -fsS "http://$MOTO_ADDR/moto-api/"
   fi
+  # Every run starts from an empty emulator: moto keeps everything a run
+  # made (AMIs, snapshots, tagged instances), and its describe calls and
+  # imgbuild cleanup's sweep slow down as that grows.
+  curl -fsS -X POST "http://$MOTO_ADDR/moto-api/reset" >/dev/null ||
+    die "resetting moto_server on $MOTO_ADDR failed"
 }
 
 main() {
