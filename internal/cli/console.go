@@ -2,7 +2,9 @@ package cli
 
 import (
 	"bufio"
+	"errors"
 	"fmt"
+	"io"
 	"os"
 	"strings"
 
@@ -25,9 +27,10 @@ func newConsoleCmd(s *Streams) *cobra.Command {
 			"variables, locals, data sources, path.*, packer.version and every function\n" +
 			"available. Data sources are executed, as in a build, so their values are\n" +
 			"real; sensitive values are masked. Without PATH only the functions are.\n" +
-			"Reads from a terminal interactively (type exit or Ctrl-D to leave), or from\n" +
-			"piped input, where the first error ends it with exit status 1. The commands\n" +
-			"help, variables and exit work as in packer console.",
+			"Reads from a terminal interactively, with line editing and history (the\n" +
+			"arrow keys, Ctrl-A/E/K/U/W; exit or Ctrl-D leaves), or from piped input,\n" +
+			"where the first error ends it with exit status 1. The commands help,\n" +
+			"variables and exit work as in packer console.",
 		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			var t *template.Template
@@ -60,52 +63,95 @@ function, for example upper(var.name) or data.amazon-ami.base.id.
 // runConsole evaluates one expression a line. Like packer console, it also
 // takes the commands help, variables and exit.
 func runConsole(s *Streams, t *template.Template) error {
-	interactive := false
+	in, restore := openConsoleInput(s)
+	defer restore()
+	return consoleLoop(in, t)
+}
+
+// consoleInput is where the console reads lines and writes what it says.
+type consoleInput struct {
+	readLine    func() (string, error)
+	out, errOut io.Writer
+	// interactive: an error does not end the session, and a prompt is
+	// shown.
+	interactive bool
+}
+
+// openConsoleInput reads a terminal with line editing and history (the
+// arrows, Ctrl-A/E/K/U/W; x/term's Terminal, in raw mode until restore),
+// anything else line by line.
+func openConsoleInput(s *Streams) (consoleInput, func()) {
+	onTerminal := false
 	if f, ok := s.In.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
-		interactive = true
+		if old, err := term.MakeRaw(int(f.Fd())); err == nil {
+			return terminalInput(s.In, s.Out), func() { term.Restore(int(f.Fd()), old) }
+		}
+		onTerminal = true // a terminal that refused raw mode: no editing
 	}
 	sc := bufio.NewScanner(s.In)
 	sc.Buffer(make([]byte, 64*1024), 1024*1024)
-	for {
-		if interactive {
+	read := func() (string, error) {
+		if onTerminal {
 			fmt.Fprint(s.Out, "> ")
 		}
-		if !sc.Scan() {
-			break
+		if sc.Scan() {
+			return sc.Text(), nil
 		}
-		line := strings.TrimSpace(sc.Text())
-		if line == "" {
-			continue
+		if err := sc.Err(); err != nil {
+			return "", fmt.Errorf("reading expressions: %w", err)
 		}
+		return "", io.EOF
+	}
+	return consoleInput{readLine: read, out: s.Out, errOut: s.Err, interactive: onTerminal}, func() {}
+}
+
+// terminalInput edits lines on a terminal in raw mode. Everything the
+// console writes goes through the Terminal, which ends lines with \r\n.
+func terminalInput(in io.Reader, out io.Writer) consoleInput {
+	t := term.NewTerminal(struct {
+		io.Reader
+		io.Writer
+	}{in, out}, "> ")
+	return consoleInput{readLine: t.ReadLine, out: t, errOut: t, interactive: true}
+}
+
+func consoleLoop(in consoleInput, t *template.Template) error {
+	for {
+		line, err := in.readLine()
+		if errors.Is(err, io.EOF) { // Ctrl-D, Ctrl-C, or the end of piped input
+			if in.interactive {
+				fmt.Fprintln(in.out)
+			}
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		line = strings.TrimSpace(line)
 		switch line {
+		case "":
+			continue
 		case "exit", "quit":
 			return nil
 		case "help":
-			fmt.Fprintln(s.Out, consoleHelp)
+			fmt.Fprintln(in.out, consoleHelp)
 			continue
 		case "variables":
 			var sb strings.Builder
 			writeVariables(&sb, t)
-			fmt.Fprint(s.Out, secret.Mask(sb.String()))
+			fmt.Fprint(in.out, secret.Mask(sb.String()))
 			continue
 		}
 		v, diags := t.Evaluate(line)
 		if diags.HasErrors() {
-			writeDiagnostics(s.Err, t.Files(), diags)
-			if !interactive {
+			writeDiagnostics(in.errOut, t.Files(), diags)
+			if !in.interactive {
 				return exitCode(1)
 			}
 			continue
 		}
-		fmt.Fprintln(s.Out, secret.Mask(consoleValue(v)))
+		fmt.Fprintln(in.out, secret.Mask(consoleValue(v)))
 	}
-	if interactive {
-		fmt.Fprintln(s.Out)
-	}
-	if err := sc.Err(); err != nil {
-		return fmt.Errorf("reading expressions: %w", err)
-	}
-	return nil
 }
 
 // consoleValue shows a value as packer console does: a string on its own
