@@ -9,6 +9,8 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"regexp"
+	"slices"
 	"strings"
 
 	"github.com/imgbuild/imgbuild/internal/cache"
@@ -50,6 +52,7 @@ type cacheState struct {
 
 func init() {
 	cache.RegisterRemover("qemu", removeLayer)
+	cache.RegisterDataSweeper(unneededLayers)
 }
 
 // finalPath is where the disk as it was after the shutdown that followed
@@ -58,6 +61,51 @@ func init() {
 // while it ran still has.
 func finalPath(layer string) string {
 	return strings.TrimSuffix(layer, ".qcow2") + ".final.qcow2"
+}
+
+// layerName matches the files the qemu cache keeps: a layer,
+// <key>-<unique>.qcow2, and the shut-down state beside one,
+// <key>-<unique>.final.qcow2.
+var layerName = regexp.MustCompile(`^[0-9a-f]{64}-[0-9a-f]{12}(\.final)?\.qcow2$`)
+
+// unneededLayers lists the layers in dataDir that no qemu checkpoint needs:
+// neither an entry's layer, nor the state kept beside it, nor a file
+// either is backed by (a layer made again for a key leaves the old file
+// under the layers built on it). Such a file is what a build killed
+// between making a layer and recording it leaves. When a chain cannot be
+// read, nothing is listed.
+func unneededLayers(dataDir string, entries []cache.Entry) ([]string, error) {
+	needed := map[string]bool{}
+	for _, e := range entries {
+		if e.Builder != "qemu" {
+			continue
+		}
+		for p := range slices.Values([]string{e.Ref, finalPath(e.Ref)}) {
+			for p != "" && !needed[p] {
+				if _, err := os.Stat(p); err != nil {
+					break // no kept state, or a chain already broken
+				}
+				needed[p] = true
+				next, err := qcow.BackingFile(p)
+				if err != nil {
+					return nil, fmt.Errorf("reading the layers of checkpoint %s: %w", e.Key.Short(), err)
+				}
+				p = next
+			}
+		}
+	}
+	files, err := os.ReadDir(dataDir)
+	if err != nil {
+		return nil, err
+	}
+	var out []string
+	for _, f := range files {
+		p := filepath.Join(dataDir, f.Name())
+		if layerName.MatchString(f.Name()) && !needed[p] {
+			out = append(out, p)
+		}
+	}
+	return out, nil
 }
 
 // removeLayer deletes a checkpoint's layer and the shut-down state kept

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 )
 
 // WorkingPrefix starts the name of a file or folder in the data folder
@@ -52,8 +53,22 @@ func (s *Store) SweepWorking() (swept []string, busy bool, err error) {
 	return swept, false, err
 }
 
-// sweepWorking removes every working file; the caller holds the store
-// alone.
+// A DataSweeper lists the files in the data folder that no recorded
+// checkpoint needs (a layer made by a build killed before it recorded it).
+// It is called only while no build holds the store, with every entry.
+type DataSweeper func(dataDir string, entries []Entry) ([]string, error)
+
+var dataSweepers []DataSweeper
+
+// RegisterDataSweeper adds a builder's way of finding its unneeded files.
+func RegisterDataSweeper(f DataSweeper) {
+	removersMu.Lock()
+	defer removersMu.Unlock()
+	dataSweepers = append(dataSweepers, f)
+}
+
+// sweepWorking removes every working file, and the files the builders'
+// sweepers find unneeded; the caller holds the store alone.
 func (s *Store) sweepWorking() ([]string, error) {
 	names, err := filepath.Glob(filepath.Join(s.DataDir(), WorkingPrefix+"*"))
 	if err != nil {
@@ -67,6 +82,29 @@ func (s *Store) sweepWorking() ([]string, error) {
 			continue
 		}
 		swept = append(swept, n)
+	}
+	removersMu.Lock()
+	sweepers := slices.Clone(dataSweepers)
+	removersMu.Unlock()
+	if len(sweepers) > 0 {
+		entries, err := s.List()
+		if err != nil {
+			return swept, errors.Join(append(errs, err)...)
+		}
+		for _, f := range sweepers {
+			orphans, err := f(s.DataDir(), entries)
+			if err != nil {
+				errs = append(errs, err)
+				continue
+			}
+			for _, n := range orphans {
+				if err := os.Remove(n); err != nil && !errors.Is(err, os.ErrNotExist) {
+					errs = append(errs, err)
+					continue
+				}
+				swept = append(swept, n)
+			}
+		}
 	}
 	return swept, errors.Join(errs...)
 }

@@ -3,8 +3,10 @@ package qcow
 import (
 	"context"
 	"crypto/rand"
+	"encoding/binary"
 	"encoding/hex"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -156,4 +158,39 @@ func qemuImg(ctx context.Context, args ...string) error {
 		return fmt.Errorf("qemu-img %v: %w: %s", args, err, out)
 	}
 	return nil
+}
+
+// BackingFile returns the file a qcow2 file is backed by ("" for none),
+// from its header: magic "QFI\xfb", version, then the backing file name's
+// offset (8 bytes) and size (4), big-endian. A relative name is relative
+// to the file's folder.
+func BackingFile(path string) (string, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return "", err
+	}
+	defer f.Close()
+	var h [20]byte
+	if _, err := io.ReadFull(f, h[:]); err != nil {
+		return "", fmt.Errorf("reading the qcow2 header of %s: %w", path, err)
+	}
+	if string(h[:4]) != "QFI\xfb" {
+		return "", fmt.Errorf("%s is not a qcow2 file", path)
+	}
+	off, size := binary.BigEndian.Uint64(h[8:16]), binary.BigEndian.Uint32(h[16:20])
+	if off == 0 || size == 0 {
+		return "", nil
+	}
+	if size > 4096 {
+		return "", fmt.Errorf("%s names a backing file of %d bytes", path, size)
+	}
+	name := make([]byte, size)
+	if _, err := f.ReadAt(name, int64(off)); err != nil {
+		return "", fmt.Errorf("reading the backing file name of %s: %w", path, err)
+	}
+	b := string(name)
+	if !filepath.IsAbs(b) {
+		b = filepath.Join(filepath.Dir(path), b)
+	}
+	return b, nil
 }
