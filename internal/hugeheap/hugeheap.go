@@ -5,18 +5,18 @@
 // the first touch of a 4 KiB page costs about 2 µs, and freeing it at exit
 // more; `imgbuild validate` on a 100 KiB template allocates ~20 MiB with
 // the garbage collector off (hcl's tokens and syntax trees), so a third of
-// its time went to page faults. A 2 MiB huge page costs about as much as
-// eight small ones, so the same memory faults in ~8x cheaper.
+// its time went to page faults. A 2 MiB huge page faults in for about what
+// sixty small ones cost, so the same memory comes ~8x cheaper.
 //
 // How: Go maps heap memory as it grows, in chunks that do not carry the
 // huge-page advice, and exposes no way to ask for it. So Reserve grows the
 // heap in one step with a large allocation nothing touches, advises the
 // kernel to back that range with huge pages, and frees it with one
 // garbage collection: the small objects the command allocates next are
-// placed in that range. It only pays off when the garbage collector stays
-// off afterwards (the caller's job), or the scavenger returns the range to
-// the kernel, and only when the kernel's THP mode is "madvise" ("always"
-// needs no help; "never" refuses).
+// placed in that range. It pays off only while the collector stays off
+// afterwards (the caller's job; otherwise the scavenger may hand the range
+// back to the kernel), and only when the kernel's THP mode is "madvise"
+// ("always" needs no help; "never" refuses).
 package hugeheap
 
 import (
