@@ -160,9 +160,11 @@ func stepCreate(ctx context.Context, st *state) (steps.Cleanup, error) {
 		ui.Say("Starting docker container...")
 	}
 	// In the resource ledger before it exists, by name: if imgbuild is
-	// killed outright, `imgbuild cleanup` finds it there.
+	// killed outright, `imgbuild cleanup` finds it there. A ledger that
+	// cannot be written is no reason to refuse the build: only a kill -9
+	// would then leave the container unknown to cleanup.
 	if err := st.recordContainer(ledger.Created, name); err != nil {
-		return nil, err
+		ui.Error(err.Error() + "; if this build is killed, remove its container with docker rm -f " + name)
 	}
 	resp, err := st.cli.ContainerCreate(ctx, &conf, &host, nil, platform, name)
 	if err != nil {
