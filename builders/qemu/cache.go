@@ -10,7 +10,6 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
-	"slices"
 	"strings"
 
 	"github.com/imgbuild/imgbuild/internal/cache"
@@ -80,7 +79,7 @@ func unneededLayers(dataDir string, entries []cache.Entry) ([]string, error) {
 		if e.Builder != "qemu" {
 			continue
 		}
-		for p := range slices.Values([]string{e.Ref, finalPath(e.Ref)}) {
+		for _, p := range []string{e.Ref, finalPath(e.Ref)} {
 			for p != "" && !needed[p] {
 				if _, err := os.Stat(p); err != nil {
 					break // no kept state, or a chain already broken

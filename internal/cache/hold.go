@@ -21,12 +21,12 @@ const WorkingPrefix = "active-"
 // store, so a sweep never takes a running build's disk. When no other
 // process holds it, Hold first sweeps and returns what it removed.
 func (s *Store) Hold() (release func(), swept []string, err error) {
-	f, err := os.OpenFile(filepath.Join(s.dir, "lock"), os.O_RDWR|os.O_CREATE, 0o644)
+	f, err := s.openLock()
 	if err != nil {
-		return nil, nil, fmt.Errorf("opening the cache lock: %w", err)
+		return nil, nil, err
 	}
 	if ok, _ := lockExclusive(f); ok {
-		swept, err = s.sweepWorking()
+		swept, err = s.sweepLeftovers()
 	}
 	// From exclusive (or nothing) to shared: other builds may hold it too.
 	if lerr := lockShared(f); lerr != nil {
@@ -36,21 +36,31 @@ func (s *Store) Hold() (release func(), swept []string, err error) {
 	return func() { f.Close() }, swept, err
 }
 
-// SweepWorking removes the working files that killed builds left. It does
-// nothing and reports busy while a build holds the store: that build's
-// disk cannot be told from a dead one's by its name.
-func (s *Store) SweepWorking() (swept []string, busy bool, err error) {
-	f, err := os.OpenFile(filepath.Join(s.dir, "lock"), os.O_RDWR|os.O_CREATE, 0o644)
+// SweepLeftovers removes what killed builds left: working files, and the
+// files the builders' sweepers find unneeded. It does nothing and reports
+// busy while a build holds the store: that build's disk cannot be told
+// from a dead one's by its name.
+func (s *Store) SweepLeftovers() (swept []string, busy bool, err error) {
+	f, err := s.openLock()
 	if err != nil {
-		return nil, false, fmt.Errorf("opening the cache lock: %w", err)
+		return nil, false, err
 	}
 	defer f.Close()
 	ok, err := lockExclusive(f)
 	if err != nil || !ok {
 		return nil, err == nil, err
 	}
-	swept, err = s.sweepWorking()
+	swept, err = s.sweepLeftovers()
 	return swept, false, err
+}
+
+// openLock opens the file whose lock Hold and SweepLeftovers take.
+func (s *Store) openLock() (*os.File, error) {
+	f, err := os.OpenFile(filepath.Join(s.dir, "lock"), os.O_RDWR|os.O_CREATE, 0o644)
+	if err != nil {
+		return nil, fmt.Errorf("opening the cache lock: %w", err)
+	}
+	return f, nil
 }
 
 // A DataSweeper lists the files in the data folder that no recorded
@@ -67,9 +77,9 @@ func RegisterDataSweeper(f DataSweeper) {
 	dataSweepers = append(dataSweepers, f)
 }
 
-// sweepWorking removes every working file, and the files the builders'
+// sweepLeftovers removes every working file, and the files the builders'
 // sweepers find unneeded; the caller holds the store alone.
-func (s *Store) sweepWorking() ([]string, error) {
+func (s *Store) sweepLeftovers() ([]string, error) {
 	names, err := filepath.Glob(filepath.Join(s.DataDir(), WorkingPrefix+"*"))
 	if err != nil {
 		return nil, err

@@ -68,9 +68,9 @@ func TestHoldSweepsTheDiskOfAKilledBuild(t *testing.T) {
 	working := filepath.Join(s.DataDir(), WorkingPrefix+"helper.qcow2")
 
 	// While the build runs, its disk is kept.
-	swept, busy, err := s.SweepWorking()
+	swept, busy, err := s.SweepLeftovers()
 	if err != nil || !busy || len(swept) != 0 {
-		t.Fatalf("SweepWorking during a build = %v, busy %v, %v; want nothing swept, busy", swept, busy, err)
+		t.Fatalf("SweepLeftovers during a build = %v, busy %v, %v; want nothing swept, busy", swept, busy, err)
 	}
 	release, swept, err := s.Hold()
 	if err != nil || len(swept) != 0 {
@@ -119,12 +119,12 @@ func TestSweepWaitsForEveryHolder(t *testing.T) {
 	leftover := filepath.Join(s.DataDir(), WorkingPrefix+"x.qcow2")
 	os.WriteFile(leftover, nil, 0o644)
 	first()
-	if _, busy, _ := s.SweepWorking(); !busy {
-		t.Error("SweepWorking with one holder left: not busy")
+	if _, busy, _ := s.SweepLeftovers(); !busy {
+		t.Error("SweepLeftovers with one holder left: not busy")
 	}
 	second()
-	swept, busy, err := s.SweepWorking()
+	swept, busy, err := s.SweepLeftovers()
 	if err != nil || busy || len(swept) != 1 {
-		t.Errorf("SweepWorking with no holder = %v, busy %v, %v; want the leftover swept", swept, busy, err)
+		t.Errorf("SweepLeftovers with no holder = %v, busy %v, %v; want the leftover swept", swept, busy, err)
 	}
 }

@@ -82,7 +82,7 @@ func newCachePruneCmd(s *Streams) *cobra.Command {
 				fmt.Fprintf(s.Out, "removed %s (%s step %d %s)\n", e.Key.Short(), e.Build, e.Step, e.StepName)
 			}
 			fmt.Fprintf(s.Out, "%d checkpoints removed, %s freed\n", len(removed), humanSize(freed))
-			swept, busy, serr := store.SweepWorking()
+			swept, busy, serr := store.SweepLeftovers()
 			for _, p := range swept {
 				fmt.Fprintf(s.Out, "removed %s (left by a killed build)\n", p)
 			}
