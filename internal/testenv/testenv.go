@@ -92,6 +92,18 @@ func Binary(t testing.TB) string {
 	return binPath
 }
 
+// Main runs a package's tests, then deletes the binary Binary built for
+// them (and the shared folder once no other package's copy is left), so a
+// test run leaves no 70 MB executables in the temporary folder.
+func Main(m *testing.M) {
+	code := m.Run()
+	if binPath != "" {
+		os.Remove(binPath)
+		os.Remove(filepath.Dir(binPath)) // fails while other copies remain
+	}
+	os.Exit(code)
+}
+
 // removeStaleBinaries deletes the binaries of test processes that ended.
 func removeStaleBinaries(dir string) {
 	entries, _ := os.ReadDir(dir)
