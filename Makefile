@@ -18,7 +18,7 @@ setup:
 	bash scripts/test-setup.sh
 
 vet:
-	@test -z "$$(gofmt -l cmd internal builders provisioners postprocessors bench 2>/dev/null)" || { gofmt -l cmd internal builders provisioners postprocessors bench; echo 'gofmt: files above need formatting'; exit 1; }
+	@test -z "$$(gofmt -l cmd internal builders provisioners postprocessors datasources bench 2>/dev/null)" || { gofmt -l cmd internal builders provisioners postprocessors datasources bench; echo 'gofmt: files above need formatting'; exit 1; }
 	$(GO) vet ./...
 
 # Every test, with the real components the set-up script provides.
