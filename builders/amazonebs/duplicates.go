@@ -31,22 +31,18 @@ func (s *state) clientToken(parts ...string) string {
 
 // removeDuplicateImages deregisters, with their snapshots, the AMIs named
 // like ours in region that this run made besides keep and the AMIs it
-// holds: those carrying the
-// run's pending tag, and untagged ones created since the create began (an
-// emulator that drops TagSpecifications on CopyImage). Each is written to
-// the ledger before it is removed.
+// holds: those carrying the run's pending tag, and untagged ones created
+// since the create began (an emulator that drops TagSpecifications on
+// CopyImage). Each is written to the ledger before it is removed.
 func (s *state) removeDuplicateImages(ctx context.Context, c *ec2.Client, region, keep string, since time.Time) error {
 	if s.beforeDuplicateCheck != nil {
 		s.beforeDuplicateCheck(ctx, c, region, keep)
 	}
-	out, err := c.DescribeImages(ctx, &ec2.DescribeImagesInput{
-		Owners:  []string{"self"},
-		Filters: []types.Filter{{Name: aws.String("name"), Values: []string{s.amiName}}},
-	})
+	images, err := s.ownImagesNamedLikeOurs(ctx, c)
 	if err != nil {
 		return fmt.Errorf("looking for duplicate AMIs named %q in %s: %w", s.amiName, region, awsclient.Explain(err))
 	}
-	for _, img := range out.Images {
+	for _, img := range images {
 		id := aws.ToString(img.ImageId)
 		if id == keep || s.known(id) || !s.madeByThisRun(img.Tags, aws.ToString(img.CreationDate), since) {
 			continue
@@ -124,4 +120,17 @@ func (s *state) madeByThisRun(tags []types.Tag, created string, since time.Time)
 	at, err := time.Parse(time.RFC3339, created)
 	// A minute of slack for the difference between our clock and EC2's.
 	return err == nil && !at.Before(since.Add(-time.Minute))
+}
+
+// ownImagesNamedLikeOurs lists this account's AMIs in c's region that
+// carry ami_name.
+func (s *state) ownImagesNamedLikeOurs(ctx context.Context, c *ec2.Client) ([]types.Image, error) {
+	out, err := c.DescribeImages(ctx, &ec2.DescribeImagesInput{
+		Owners:  []string{"self"},
+		Filters: []types.Filter{{Name: aws.String("name"), Values: []string{s.amiName}}},
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out.Images, nil
 }

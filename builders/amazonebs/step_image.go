@@ -154,14 +154,11 @@ func createTags(ctx context.Context, c *ec2.Client, ids []string, tags []types.T
 // deregisterSameName removes AMIs of our name (force_deregister), and
 // their snapshots when force_delete_snapshot is set.
 func (s *state) deregisterSameName(ctx context.Context, c *ec2.Client, region string) error {
-	out, err := c.DescribeImages(ctx, &ec2.DescribeImagesInput{
-		Owners:  []string{"self"},
-		Filters: []types.Filter{{Name: aws.String("name"), Values: []string{s.amiName}}},
-	})
+	images, err := s.ownImagesNamedLikeOurs(ctx, c)
 	if err != nil {
 		return fmt.Errorf("looking for AMIs named %q in %s: %w", s.amiName, region, awsclient.Explain(err))
 	}
-	for _, img := range out.Images {
+	for _, img := range images {
 		id := aws.ToString(img.ImageId)
 		s.say("Deregistering existing AMI %s named %q in %s (force_deregister)...", id, s.amiName, region)
 		if _, err := awsclient.DeleteImage(ctx, c, id, s.cfg.ForceDeleteSnapshot); err != nil {

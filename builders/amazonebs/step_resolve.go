@@ -130,21 +130,18 @@ func (s *state) checkInstanceTypes(ctx context.Context) error {
 // checkExistingAMI fails before anything is launched when an AMI of the
 // same name exists and the user did not ask to replace it.
 func (s *state) checkExistingAMI(ctx context.Context) error {
-	out, err := s.ec2.DescribeImages(ctx, &ec2.DescribeImagesInput{
-		Owners:  []string{"self"},
-		Filters: []types.Filter{{Name: aws.String("name"), Values: []string{s.amiName}}},
-	})
+	images, err := s.ownImagesNamedLikeOurs(ctx, s.ec2)
 	if err != nil {
 		return fmt.Errorf("looking for an existing AMI named %q: %w", s.amiName, awsclient.Explain(err))
 	}
-	if len(out.Images) == 0 {
+	if len(images) == 0 {
 		return nil
 	}
 	if !s.cfg.ForceDeregister && !s.env.Force {
 		return fmt.Errorf("an AMI named %q already exists in %s (%s): set force_deregister = true (or run with -force) to replace it, or change ami_name",
-			s.amiName, s.region, aws.ToString(out.Images[0].ImageId))
+			s.amiName, s.region, aws.ToString(images[0].ImageId))
 	}
-	s.say("AMI %s named %q will be replaced (force_deregister)", aws.ToString(out.Images[0].ImageId), s.amiName)
+	s.say("AMI %s named %q will be replaced (force_deregister)", aws.ToString(images[0].ImageId), s.amiName)
 	return nil
 }
 
