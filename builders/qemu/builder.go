@@ -3,10 +3,7 @@ package qemu
 import (
 	"context"
 	"errors"
-	"fmt"
-	"os/exec"
 	"path/filepath"
-	"time"
 
 	"github.com/imgbuild/imgbuild/internal/communicator"
 	"github.com/imgbuild/imgbuild/internal/plugin"
@@ -112,20 +109,6 @@ func (b *Builder) Run(ctx context.Context, env *plugin.BuildEnv) (plugin.Artifac
 	}
 	return &Artifact{dir: st.outputDir, files: st.diskPaths, generated: st.generated,
 		diskName: c.VMName, format: c.Format, diskSize: c.DiskSize, accel: st.accel}, nil
-}
-
-// qemuImg runs qemu-img with args, returning its output in the error.
-func qemuImg(ctx context.Context, args ...string) error {
-	cmd := exec.CommandContext(ctx, "qemu-img", args...)
-	cmd.WaitDelay = 5 * time.Second
-	out, err := cmd.CombinedOutput()
-	if err != nil {
-		if _, lerr := exec.LookPath("qemu-img"); lerr != nil {
-			return fmt.Errorf("qemu-img is not installed: install qemu-utils")
-		}
-		return fmt.Errorf("qemu-img %v: %w: %s", args, err, trimOutput(out))
-	}
-	return nil
 }
 
 func trimOutput(b []byte) string {

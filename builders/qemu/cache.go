@@ -219,7 +219,7 @@ func cacheDisk(ctx context.Context, st *state) (steps.Cleanup, error) {
 		if st.cfg.QemuImgArgs != nil {
 			a = append(a, st.cfg.QemuImgArgs.Convert...)
 		}
-		if err := qemuImg(ctx, append(a, st.sourcePath, cs.active)...); err != nil {
+		if err := qcow.QemuImg(ctx, append(a, st.sourcePath, cs.active)...); err != nil {
 			os.Remove(cs.active)
 			return nil, err
 		}
@@ -271,7 +271,7 @@ func stepFlatten(ctx context.Context, st *state) (steps.Cleanup, error) {
 	if c.QemuImgArgs != nil {
 		a = append(a, c.QemuImgArgs.Convert...)
 	}
-	if err := qemuImg(ctx, append(a, top, out)...); err != nil {
+	if err := qcow.QemuImg(ctx, append(a, top, out)...); err != nil {
 		os.Remove(out)
 		return nil, err
 	}

@@ -163,7 +163,7 @@ func TestQemuCacheRunsOnlyTheStepsWhoseInputsChanged(t *testing.T) {
 		}
 		*f = cp
 	}
-	sum, err := sha256File(vm.disk)
+	sum, err := fileSHA256(vm.disk)
 	if err != nil {
 		t.Fatal(err)
 	}

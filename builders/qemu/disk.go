@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/imgbuild/imgbuild/internal/cache/qcow"
 	"github.com/imgbuild/imgbuild/internal/steps"
 )
 
@@ -34,19 +35,19 @@ func stepDisk(ctx context.Context, st *state) (steps.Cleanup, error) {
 			return nil, err
 		}
 		a := args([]string{"create", "-f", "qcow2", "-b", absPath(st.sourcePath), "-F", srcFmt}, createArgs)
-		if err := qemuImg(ctx, append(a, main)...); err != nil {
+		if err := qcow.QemuImg(ctx, append(a, main)...); err != nil {
 			return nil, err
 		}
 	case c.DiskImage:
 		st.ui.Say("Copying " + st.sourcePath + " to " + main)
 		a := args([]string{"convert", "-O", c.Format}, func(a *QemuImgArgs) []string { return a.Convert })
-		if err := qemuImg(ctx, append(a, st.sourcePath, main)...); err != nil {
+		if err := qcow.QemuImg(ctx, append(a, st.sourcePath, main)...); err != nil {
 			return nil, err
 		}
 	default:
 		st.ui.Say("Creating a " + c.DiskSize + " disk")
 		a := args([]string{"create", "-f", c.Format}, createArgs)
-		if err := qemuImg(ctx, append(a, main, c.DiskSize)...); err != nil {
+		if err := qcow.QemuImg(ctx, append(a, main, c.DiskSize)...); err != nil {
 			return nil, err
 		}
 	}
@@ -58,7 +59,7 @@ func stepDisk(ctx context.Context, st *state) (steps.Cleanup, error) {
 	}
 	for i, size := range c.DiskAdditionalSize {
 		p := fmt.Sprintf("%s-%d", main, i+1)
-		if err := qemuImg(ctx, append(args([]string{"create", "-f", c.Format}, createArgs), p, size)...); err != nil {
+		if err := qcow.QemuImg(ctx, append(args([]string{"create", "-f", c.Format}, createArgs), p, size)...); err != nil {
 			return nil, err
 		}
 		st.diskPaths = append(st.diskPaths, p)
@@ -83,7 +84,7 @@ func growDisk(ctx context.Context, st *state, p string) error {
 	if st.cfg.QemuImgArgs != nil {
 		a = append(a, st.cfg.QemuImgArgs.Resize...)
 	}
-	return qemuImg(ctx, append(a, p, st.cfg.DiskSize)...)
+	return qcow.QemuImg(ctx, append(a, p, st.cfg.DiskSize)...)
 }
 
 type imgInfo struct {
@@ -155,7 +156,7 @@ func stepCompact(ctx context.Context, st *state) (steps.Cleanup, error) {
 		if c.QemuImgArgs != nil {
 			a = append(a, c.QemuImgArgs.Convert...)
 		}
-		if err := qemuImg(ctx, append(a, p, tmp)...); err != nil {
+		if err := qcow.QemuImg(ctx, append(a, p, tmp)...); err != nil {
 			os.Remove(tmp)
 			return nil, err
 		}

@@ -4,10 +4,8 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
-	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
-	"io"
 	"net"
 	"os"
 	"os/exec"
@@ -58,28 +56,15 @@ func needTestVM(t *testing.T) testVM {
 			disk: filepath.Join(dir, "disk.qcow2"), liveISO: filepath.Join(dir, "live.iso"),
 			key: filepath.Join(dir, "id_ed25519"), password: "vm-password",
 		}
-		vmInfo.diskSHA256, vmErr = sha256File(vmInfo.disk)
+		vmInfo.diskSHA256, vmErr = fileSHA256(vmInfo.disk)
 		if vmErr == nil {
-			vmInfo.liveSHA256, vmErr = sha256File(vmInfo.liveISO)
+			vmInfo.liveSHA256, vmErr = fileSHA256(vmInfo.liveISO)
 		}
 	})
 	if vmErr != nil {
 		testenv.Unavailable(t, "the test VM could not be built: "+vmErr.Error())
 	}
 	return vmInfo
-}
-
-func sha256File(p string) (string, error) {
-	f, err := os.Open(p)
-	if err != nil {
-		return "", err
-	}
-	defer f.Close()
-	h := sha256.New()
-	if _, err := io.Copy(h, f); err != nil {
-		return "", err
-	}
-	return hex.EncodeToString(h.Sum(nil)), nil
 }
 
 // uniqueName makes a vm_name that finds this test's QEMU in the process list.

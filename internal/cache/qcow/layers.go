@@ -21,7 +21,7 @@ import (
 // removes it when the build ends.
 func NewOverlay(ctx context.Context, dir, layer string) (string, error) {
 	p := WorkingPath(dir)
-	if err := qemuImg(ctx, "create", "-f", "qcow2", "-b", layer, "-F", "qcow2", p); err != nil {
+	if err := QemuImg(ctx, "create", "-f", "qcow2", "-b", layer, "-F", "qcow2", p); err != nil {
 		return "", fmt.Errorf("creating an overlay on checkpoint %s: %w", filepath.Base(layer), err)
 	}
 	return p, nil
@@ -88,7 +88,7 @@ func (d *Disk) Freeze(ctx context.Context, layer string) error {
 		return err
 	}
 	next := WorkingPath(filepath.Dir(d.active))
-	if err := qemuImg(ctx, "create", "-f", "qcow2", "-u", "-b", layer, "-F", format, next, strconv.FormatInt(size, 10)); err != nil {
+	if err := QemuImg(ctx, "create", "-f", "qcow2", "-u", "-b", layer, "-F", format, next, strconv.FormatInt(size, 10)); err != nil {
 		return fmt.Errorf("creating the next overlay: %w", err)
 	}
 	if err := os.Rename(d.active, layer); err != nil {
@@ -144,16 +144,22 @@ func ChainIntact(ctx context.Context, layer string) bool {
 	if _, err := os.Stat(layer); err != nil {
 		return false
 	}
-	return qemuImg(ctx, "info", "-U", "--backing-chain", layer) == nil
+	return QemuImg(ctx, "info", "-U", "--backing-chain", layer) == nil
 }
 
-func qemuImg(ctx context.Context, args ...string) error {
+// QemuImg runs qemu-img with args; its error carries the tail of what
+// qemu-img printed, and says which package to install when it is missing.
+func QemuImg(ctx context.Context, args ...string) error {
 	cmd := exec.CommandContext(ctx, "qemu-img", args...)
 	cmd.WaitDelay = 5 * time.Second
 	out, err := cmd.CombinedOutput()
 	if err != nil {
 		if _, lerr := exec.LookPath("qemu-img"); lerr != nil {
 			return fmt.Errorf("qemu-img is not installed: install qemu-utils")
+		}
+		const keep = 2000 // enough for its message, not a whole log
+		if len(out) > keep {
+			out = out[len(out)-keep:]
 		}
 		return fmt.Errorf("qemu-img %v: %w: %s", args, err, out)
 	}

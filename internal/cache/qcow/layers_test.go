@@ -63,7 +63,7 @@ func write(t *testing.T, q *QMP, pattern byte, offset int) {
 func content(t *testing.T, top string) []byte {
 	t.Helper()
 	raw := filepath.Join(t.TempDir(), "flat.raw")
-	if err := qemuImg(context.Background(), "convert", "-U", "-O", "raw", top, raw); err != nil {
+	if err := QemuImg(context.Background(), "convert", "-U", "-O", "raw", top, raw); err != nil {
 		t.Fatal(err)
 	}
 	b, err := os.ReadFile(raw)
@@ -77,7 +77,7 @@ func TestFreezeKeepsEachStepAsALayerWhileTheVMRuns(t *testing.T) {
 	ctx := context.Background()
 	dir := t.TempDir()
 	active := filepath.Join(dir, "active-first.qcow2")
-	if err := qemuImg(ctx, "create", "-f", "qcow2", active, "1M"); err != nil {
+	if err := QemuImg(ctx, "create", "-f", "qcow2", active, "1M"); err != nil {
 		t.Fatal(err)
 	}
 	q := startQEMU(t, active)
