@@ -8,7 +8,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"syscall"
 	"testing"
@@ -76,18 +75,6 @@ func (artifact) String() string                { return "Test image: img-1" }
 func (artifact) State(string) any              { return nil }
 func (artifact) Destroy(context.Context) error { return nil }
 
-type lockedBuf struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuf) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-func (l *lockedBuf) String() string { l.mu.Lock(); defer l.mu.Unlock(); return l.b.String() }
-
 func plan(name string, b plugin.Builder) *template.BuildPlan {
 	return &template.BuildPlan{Name: "test." + name, SourceType: "test", SourceName: name, Builder: b}
 }
@@ -119,7 +106,7 @@ func TestBuildExitsZeroOnlyWhenEveryBuildSucceeded(t *testing.T) {
 			for i, b := range tt.builders {
 				plans = append(plans, plan("b"+string(rune('0'+i)), b))
 			}
-			var out lockedBuf
+			var out testenv.SyncBuffer
 			s := &Streams{In: strings.NewReader(""), Out: &out, Err: &out}
 			err := executePlans(context.Background(), s, buildOptions{}, build.OnErrorCleanup, plans, nil)
 			if got := exitOf(err); got != tt.want {
@@ -143,7 +130,7 @@ func TestFirstInterruptCancelsAndCleansUpSecondStopsWaiting(t *testing.T) {
 	t.Run("first interrupt: builds cancelled, cleanups run, exit 1", func(t *testing.T) {
 		b := &waitBuilder{block: true, started: make(chan struct{})}
 		sigs := make(chan os.Signal, 2)
-		var out lockedBuf
+		var out testenv.SyncBuffer
 		s := &Streams{In: strings.NewReader(""), Out: &out, Err: &out}
 		done := make(chan error, 1)
 		go func() {
@@ -169,7 +156,7 @@ func TestFirstInterruptCancelsAndCleansUpSecondStopsWaiting(t *testing.T) {
 	t.Run("second interrupt: stop waiting for a slow cleanup and name the build", func(t *testing.T) {
 		b := &waitBuilder{block: true, started: make(chan struct{}), cleanupTime: time.Minute}
 		sigs := make(chan os.Signal, 2)
-		var out lockedBuf
+		var out testenv.SyncBuffer
 		s := &Streams{In: strings.NewReader(""), Out: &out, Err: &out}
 		done := make(chan error, 1)
 		go func() {
