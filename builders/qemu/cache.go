@@ -264,14 +264,7 @@ func stepFlatten(ctx context.Context, st *state) (steps.Cleanup, error) {
 	}
 	out := filepath.Join(st.outputDir, c.VMName)
 	st.ui.Say("Writing " + out + " from the cached layers")
-	a := []string{"convert", "-O", c.Format}
-	if c.DiskCompression {
-		a = append(a, "-c")
-	}
-	if c.QemuImgArgs != nil {
-		a = append(a, c.QemuImgArgs.Convert...)
-	}
-	if err := qcow.QemuImg(ctx, append(a, top, out)...); err != nil {
+	if err := qcow.QemuImg(ctx, append(convertArgs(c), top, out)...); err != nil {
 		os.Remove(out)
 		return nil, err
 	}

@@ -139,6 +139,20 @@ func parseSize(s string) (int64, error) {
 	return v * mult, nil
 }
 
+// convertArgs starts a qemu-img convert to the output format, with
+// disk_compression and the user's qemu_img_args convert options; the
+// caller appends source and destination.
+func convertArgs(c *Config) []string {
+	a := []string{"convert", "-O", c.Format}
+	if c.DiskCompression {
+		a = append(a, "-c")
+	}
+	if c.QemuImgArgs != nil {
+		a = append(a, c.QemuImgArgs.Convert...)
+	}
+	return a
+}
+
 // stepCompact rewrites the disk with qemu-img convert, dropping unused
 // blocks (and compressing with disk_compression), unless skip_compaction.
 func stepCompact(ctx context.Context, st *state) (steps.Cleanup, error) {
@@ -149,14 +163,7 @@ func stepCompact(ctx context.Context, st *state) (steps.Cleanup, error) {
 	st.ui.Say("Compacting the disk with qemu-img convert")
 	for _, p := range st.diskPaths {
 		tmp := p + ".compacting"
-		a := []string{"convert", "-O", c.Format}
-		if c.DiskCompression {
-			a = append(a, "-c")
-		}
-		if c.QemuImgArgs != nil {
-			a = append(a, c.QemuImgArgs.Convert...)
-		}
-		if err := qcow.QemuImg(ctx, append(a, p, tmp)...); err != nil {
+		if err := qcow.QemuImg(ctx, append(convertArgs(c), p, tmp)...); err != nil {
 			os.Remove(tmp)
 			return nil, err
 		}
