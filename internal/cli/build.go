@@ -17,8 +17,8 @@ import (
 	"github.com/spf13/cobra"
 	"golang.org/x/term"
 
-	"github.com/imgbuild/imgbuild/internal/build"
 	"github.com/imgbuild/imgbuild/internal/cache"
+	"github.com/imgbuild/imgbuild/internal/engine"
 	"github.com/imgbuild/imgbuild/internal/template"
 	"github.com/imgbuild/imgbuild/internal/ui"
 )
@@ -77,7 +77,7 @@ func runBuild(ctx context.Context, s *Streams, tf *templateFlags, o buildOptions
 	if ctx == nil {
 		ctx = context.Background()
 	}
-	onErr, err := build.ParseOnError(o.onError)
+	onErr, err := engine.ParseOnError(o.onError)
 	if err != nil {
 		return &ExitError{Code: 1, Err: err}
 	}
@@ -133,7 +133,7 @@ func cacheFromEnv() bool {
 // executePlans runs the builds and the closing summary. The first signal
 // cancels every build (their cleanups still run); the second stops
 // waiting and names the builds that may have left resources behind.
-func executePlans(ctx context.Context, s *Streams, o buildOptions, onErr build.OnError, plans []*template.BuildPlan, sigs <-chan os.Signal) error {
+func executePlans(ctx context.Context, s *Streams, o buildOptions, onErr engine.OnError, plans []*template.BuildPlan, sigs <-chan os.Signal) error {
 	terminal := isTerminal(s.Out)
 	u := ui.New(ui.Options{
 		Out:             s.Out,
@@ -153,7 +153,7 @@ func executePlans(ctx context.Context, s *Streams, o buildOptions, onErr build.O
 			u.Say(fmt.Sprintf("Cache: removed %d working file(s) that killed builds left in %s (disks, QMP sockets)", len(swept), o.cacheStore.DataDir()))
 		}
 	}
-	runner := build.NewRunner(build.Options{
+	runner := engine.NewRunner(engine.Options{
 		UI:       u,
 		Parallel: o.parallel,
 		OnError:  onErr,
@@ -166,7 +166,7 @@ func executePlans(ctx context.Context, s *Streams, o buildOptions, onErr build.O
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
 	start := time.Now()
-	done := make(chan []build.Result, 1)
+	done := make(chan []engine.Result, 1)
 	go func() { done <- runner.Run(ctx, plans) }()
 
 	interrupted := false
@@ -174,7 +174,7 @@ func executePlans(ctx context.Context, s *Streams, o buildOptions, onErr build.O
 	for {
 		select {
 		case results := <-done:
-			build.PrintSummary(u, results, time.Since(start))
+			engine.PrintSummary(u, results, time.Since(start))
 			for _, r := range results {
 				if r.Err != nil {
 					return exitCode(1)

@@ -13,7 +13,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/imgbuild/imgbuild/internal/build"
+	"github.com/imgbuild/imgbuild/internal/engine"
 	"github.com/imgbuild/imgbuild/internal/plugin"
 	"github.com/imgbuild/imgbuild/internal/steps"
 	"github.com/imgbuild/imgbuild/internal/template"
@@ -108,7 +108,7 @@ func TestBuildExitsZeroOnlyWhenEveryBuildSucceeded(t *testing.T) {
 			}
 			var out testenv.SyncBuffer
 			s := &Streams{In: strings.NewReader(""), Out: &out, Err: &out}
-			err := executePlans(context.Background(), s, buildOptions{}, build.OnErrorCleanup, plans, nil)
+			err := executePlans(context.Background(), s, buildOptions{}, engine.OnErrorCleanup, plans, nil)
 			if got := exitOf(err); got != tt.want {
 				t.Fatalf("exit = %d (%v), want %d\n%s", got, err, tt.want, out.String())
 			}
@@ -134,7 +134,7 @@ func TestFirstInterruptCancelsAndCleansUpSecondStopsWaiting(t *testing.T) {
 		s := &Streams{In: strings.NewReader(""), Out: &out, Err: &out}
 		done := make(chan error, 1)
 		go func() {
-			done <- executePlans(context.Background(), s, buildOptions{}, build.OnErrorCleanup, []*template.BuildPlan{plan("x", b)}, sigs)
+			done <- executePlans(context.Background(), s, buildOptions{}, engine.OnErrorCleanup, []*template.BuildPlan{plan("x", b)}, sigs)
 		}()
 		<-b.started
 		sigs <- syscall.SIGINT
@@ -160,7 +160,7 @@ func TestFirstInterruptCancelsAndCleansUpSecondStopsWaiting(t *testing.T) {
 		s := &Streams{In: strings.NewReader(""), Out: &out, Err: &out}
 		done := make(chan error, 1)
 		go func() {
-			done <- executePlans(context.Background(), s, buildOptions{}, build.OnErrorCleanup, []*template.BuildPlan{plan("slow", b)}, sigs)
+			done <- executePlans(context.Background(), s, buildOptions{}, engine.OnErrorCleanup, []*template.BuildPlan{plan("slow", b)}, sigs)
 		}()
 		<-b.started
 		sigs <- syscall.SIGINT

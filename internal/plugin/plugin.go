@@ -2,7 +2,7 @@
 // post-processors and data sources implement, and the registry that maps
 // Packer type names ("docker", "shell", "manifest", ...) to them.
 //
-// The orchestrator (internal/build) and the template engine
+// The orchestrator (internal/engine) and the template engine
 // (internal/template) know plugins only through this package.
 package plugin
 

@@ -1,7 +1,7 @@
-// Package build runs the builds of a template: each BuildPlan's builder
+// Package engine runs the builds of a template: each BuildPlan's builder
 // with its provisioners, then its post-processor chains, in parallel up to
 // a limit, and reports what they made.
-package build
+package engine
 
 import (
 	"context"
