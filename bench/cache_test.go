@@ -12,7 +12,7 @@ import (
 
 	"github.com/docker/docker/api/types/image"
 
-	"github.com/imgbuild/imgbuild/builders/docker/enginetest"
+	"github.com/imgbuild/imgbuild/internal/dockerengine/enginetest"
 	"github.com/imgbuild/imgbuild/internal/testenv"
 )
 

@@ -7,8 +7,8 @@ import (
 
 	"github.com/docker/docker/client"
 
-	"github.com/imgbuild/imgbuild/builders/docker/engine"
 	"github.com/imgbuild/imgbuild/internal/communicator"
+	"github.com/imgbuild/imgbuild/internal/dockerengine"
 	"github.com/imgbuild/imgbuild/internal/ledger"
 	"github.com/imgbuild/imgbuild/internal/plugin"
 	"github.com/imgbuild/imgbuild/internal/steps"
@@ -53,7 +53,7 @@ type state struct {
 
 // Run runs the build. Its error says what was left behind, if anything.
 func (b *Builder) Run(ctx context.Context, env *plugin.BuildEnv) (plugin.Artifact, error) {
-	cli, err := engine.Connect(ctx)
+	cli, err := dockerengine.Connect(ctx)
 	if err != nil {
 		return nil, err
 	}

@@ -15,9 +15,9 @@ import (
 	"github.com/docker/docker/api/types/container"
 	"github.com/docker/docker/api/types/image"
 
-	"github.com/imgbuild/imgbuild/builders/docker/engine"
-	"github.com/imgbuild/imgbuild/builders/docker/enginetest"
 	"github.com/imgbuild/imgbuild/internal/communicator"
+	"github.com/imgbuild/imgbuild/internal/dockerengine"
+	"github.com/imgbuild/imgbuild/internal/dockerengine/enginetest"
 	"github.com/imgbuild/imgbuild/internal/plugin"
 	"github.com/imgbuild/imgbuild/internal/steps"
 	"github.com/imgbuild/imgbuild/internal/testenv"
@@ -43,7 +43,7 @@ func TestCommittedImageHasProvisionedFilesChangesAndNoBuildEntrypoint(t *testing
 	}
 	removeImage(t, cli, a.ID())
 	containerGone(t, cli, id)
-	if a.BuilderID() != engine.BuilderIDImage || !strings.HasPrefix(a.ID(), "sha256:") {
+	if a.BuilderID() != dockerengine.BuilderIDImage || !strings.HasPrefix(a.ID(), "sha256:") {
 		t.Errorf("artifact = %s %s, want a docker-import style image id", a.BuilderID(), a.ID())
 	}
 
@@ -176,7 +176,7 @@ func TestExportPathWritesTheContainerFileSystem(t *testing.T) {
 	if err != nil {
 		t.Fatalf("build: %v", err)
 	}
-	if a.BuilderID() != engine.BuilderIDExport || len(a.Files()) != 1 || a.Files()[0] != out {
+	if a.BuilderID() != dockerengine.BuilderIDExport || len(a.Files()) != 1 || a.Files()[0] != out {
 		t.Errorf("artifact = %s %v", a.BuilderID(), a.Files())
 	}
 	f, err := os.Open(out)
@@ -257,7 +257,7 @@ func TestPullsTheBaseImageFromARegistryWithLogin(t *testing.T) {
 	}
 	resp.Body.Close()
 	ref := enginetest.AuthRegistryAddr + "/" + enginetest.Unique("imgbuild-pull-test-") + ":1"
-	login := engine.Login{Enabled: true, Server: enginetest.AuthRegistryAddr, Username: enginetest.AuthRegistryUser, Password: enginetest.AuthRegistryPassword}
+	login := dockerengine.Login{Enabled: true, Server: enginetest.AuthRegistryAddr, Username: enginetest.AuthRegistryUser, Password: enginetest.AuthRegistryPassword}
 	auth, _ := login.RegistryAuth()
 	if err := cli.ImageTag(ctx, testenv.BaseImage, ref); err != nil {
 		t.Fatal(err)
@@ -265,7 +265,7 @@ func TestPullsTheBaseImageFromARegistryWithLogin(t *testing.T) {
 	removeImage(t, cli, ref)
 	rc, err := cli.ImagePush(ctx, ref, image.PushOptions{RegistryAuth: auth})
 	if err == nil {
-		_, err = engine.ReadStream(rc, nil)
+		_, err = dockerengine.ReadStream(rc, nil)
 		rc.Close()
 	}
 	if err != nil {

@@ -11,10 +11,10 @@ import (
 	"github.com/docker/docker/api/types/image"
 	"github.com/docker/docker/errdefs"
 
-	"github.com/imgbuild/imgbuild/builders/docker/engine"
 	"github.com/imgbuild/imgbuild/internal/cache"
 	"github.com/imgbuild/imgbuild/internal/communicator"
 	"github.com/imgbuild/imgbuild/internal/communicator/ssh"
+	"github.com/imgbuild/imgbuild/internal/dockerengine"
 	"github.com/imgbuild/imgbuild/internal/plugin"
 )
 
@@ -41,7 +41,7 @@ var (
 // the identity is that of the image the build will use; Run then does not
 // pull again.
 func (b *Builder) BaseIdentity(ctx context.Context, ui plugin.UI) (string, error) {
-	cli, err := engine.Connect(ctx)
+	cli, err := dockerengine.Connect(ctx)
 	if err != nil {
 		return "", err
 	}
@@ -112,7 +112,7 @@ func (b *Builder) CacheConfig() any {
 // HasCheckpoint reports whether the checkpoint image is still in the
 // engine (someone may have removed it by hand).
 func (b *Builder) HasCheckpoint(ctx context.Context, ref string) (bool, error) {
-	cli, err := engine.Connect(ctx)
+	cli, err := dockerengine.Connect(ctx)
 	if err != nil {
 		return false, err
 	}
@@ -151,7 +151,7 @@ func checkpoint(ctx context.Context, st *state, key string) (string, int64, erro
 // later checkpoints or final images were built on stays, untagged, until
 // they are removed too (the engine then prunes it).
 func removeCheckpoint(ctx context.Context, e cache.Entry) error {
-	cli, err := engine.Connect(ctx)
+	cli, err := dockerengine.Connect(ctx)
 	if err != nil {
 		return err
 	}

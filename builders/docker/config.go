@@ -6,8 +6,8 @@ import (
 	"os"
 	"strings"
 
-	"github.com/imgbuild/imgbuild/builders/docker/engine"
 	"github.com/imgbuild/imgbuild/internal/communicator"
+	"github.com/imgbuild/imgbuild/internal/dockerengine"
 	"github.com/imgbuild/imgbuild/internal/secret"
 )
 
@@ -130,7 +130,7 @@ func (c *Config) Prepare() ([]string, error) {
 		warnings = append(warnings, "changes only apply with commit = true; they are ignored here")
 	}
 	for i, ch := range c.Changes {
-		if err := engine.CheckChange(ch); err != nil {
+		if err := dockerengine.CheckChange(ch); err != nil {
 			errs = append(errs, fmt.Errorf("changes[%d]: %w", i, err))
 		}
 	}

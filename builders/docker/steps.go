@@ -22,7 +22,7 @@ import (
 	"github.com/docker/docker/pkg/stdcopy"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
-	"github.com/imgbuild/imgbuild/builders/docker/engine"
+	"github.com/imgbuild/imgbuild/internal/dockerengine"
 	"github.com/imgbuild/imgbuild/internal/ledger"
 	"github.com/imgbuild/imgbuild/internal/steps"
 )
@@ -44,14 +44,14 @@ func stepPull(ctx context.Context, st *state) (steps.Cleanup, error) {
 	}
 	if *cfg.Pull && !st.pulled {
 		ui.Say("Pulling Docker image: " + cfg.Image)
-		login := engine.Login{Enabled: cfg.Login, Server: cfg.LoginServer, Username: cfg.LoginUsername, Password: cfg.LoginPassword}
+		login := dockerengine.Login{Enabled: cfg.Login, Server: cfg.LoginServer, Username: cfg.LoginUsername, Password: cfg.LoginPassword}
 		auth, err := login.RegistryAuth()
 		if err != nil {
 			return nil, err
 		}
 		rc, err := st.cli.ImagePull(ctx, cfg.Image, image.PullOptions{RegistryAuth: auth, Platform: cfg.Platform})
 		if err == nil {
-			_, err = engine.ReadStream(rc, ui.Message)
+			_, err = dockerengine.ReadStream(rc, ui.Message)
 			rc.Close()
 		}
 		if err != nil {
@@ -324,8 +324,8 @@ func stepCommit(ctx context.Context, st *state) (steps.Cleanup, error) {
 	}
 	ui.Message("Image ID: " + resp.ID)
 	st.generated["ImageSha256"] = resp.ID
-	st.artifact = &engine.ImageArtifact{
-		BuilderIDValue: engine.BuilderIDImage,
+	st.artifact = &dockerengine.ImageArtifact{
+		BuilderIDValue: dockerengine.BuilderIDImage,
 		Ref:            resp.ID,
 		Generated:      st.generated,
 	}
@@ -383,7 +383,7 @@ func stepExport(ctx context.Context, st *state) (steps.Cleanup, error) {
 		return nil, err
 	}
 	ui.Message("Exported to " + path)
-	st.artifact = &engine.FileArtifact{Path: path, Generated: st.generated}
+	st.artifact = &dockerengine.FileArtifact{Path: path, Generated: st.generated}
 	return nil, nil
 }
 
@@ -415,7 +415,7 @@ func exportTo(ctx context.Context, st *state, tmp *os.File, path string) error {
 // stepDiscard leaves nothing: the cleanup removes the container.
 func stepDiscard(_ context.Context, st *state) (steps.Cleanup, error) {
 	st.env.UI.Say("Discarding the container")
-	st.artifact = &engine.FileArtifact{Generated: st.generated}
+	st.artifact = &dockerengine.FileArtifact{Generated: st.generated}
 	return nil, nil
 }
 
@@ -428,7 +428,7 @@ func containerName(build string) string {
 	if len(n) > 40 {
 		n = n[:40]
 	}
-	return engine.ContainerNamePrefix + n + "-" + hex.EncodeToString(b[:])
+	return dockerengine.ContainerNamePrefix + n + "-" + hex.EncodeToString(b[:])
 }
 
 func optionalPlatform(v string) (*ocispec.Platform, error) {

@@ -9,8 +9,8 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/imgbuild/imgbuild/builders/docker/engine"
 	"github.com/imgbuild/imgbuild/internal/awsclient"
+	"github.com/imgbuild/imgbuild/internal/dockerengine"
 	"github.com/imgbuild/imgbuild/internal/ledger"
 )
 
@@ -147,7 +147,7 @@ func dockerLeftovers(ctx context.Context, s *Streams, l *ledger.Ledger, entries 
 	if recorded == 0 && !all {
 		return nil, nil
 	}
-	cli, err := engine.Connect(ctx)
+	cli, err := dockerengine.Connect(ctx)
 	if err != nil {
 		// Not a reason to leave AWS resources behind: say it and go on.
 		if recorded > 0 {
@@ -155,7 +155,7 @@ func dockerLeftovers(ctx context.Context, s *Streams, l *ledger.Ledger, entries 
 		}
 		return nil, nil
 	}
-	found, elsewhere, err := engine.FindLeftovers(ctx, cli, l, entries, run, skip)
+	found, elsewhere, err := dockerengine.FindLeftovers(ctx, cli, l, entries, run, skip)
 	if err != nil {
 		cli.Close()
 		return nil, err
@@ -164,7 +164,7 @@ func dockerLeftovers(ctx context.Context, s *Streams, l *ledger.Ledger, entries 
 		fmt.Fprintf(s.Err, "note: container %s was made on the engine at %s; set DOCKER_HOST to it to clean it up\n", e.ID, e.Endpoint)
 	}
 	if all && run == "" {
-		named, err := engine.NamedLeftovers(ctx, cli, found)
+		named, err := dockerengine.NamedLeftovers(ctx, cli, found)
 		if err != nil {
 			cli.Close()
 			return nil, err
@@ -173,7 +173,7 @@ func dockerLeftovers(ctx context.Context, s *Streams, l *ledger.Ledger, entries 
 	}
 	var out []leftover
 	for _, lo := range found {
-		out = append(out, leftover{lo.String(), func(ctx context.Context) error { return engine.RemoveLeftover(ctx, cli, l, lo) }})
+		out = append(out, leftover{lo.String(), func(ctx context.Context) error { return dockerengine.RemoveLeftover(ctx, cli, l, lo) }})
 	}
 	// The client stays open for the removals; the process ends soon after.
 	return out, nil

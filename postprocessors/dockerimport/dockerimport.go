@@ -10,7 +10,7 @@ import (
 	"github.com/distribution/reference"
 	"github.com/docker/docker/api/types/image"
 
-	"github.com/imgbuild/imgbuild/builders/docker/engine"
+	"github.com/imgbuild/imgbuild/internal/dockerengine"
 	"github.com/imgbuild/imgbuild/internal/plugin"
 )
 
@@ -40,7 +40,7 @@ func (p *PostProcessor) Prepare() ([]string, error) {
 		errs = append(errs, fmt.Errorf("repository and tag %q do not make a valid image name: %v", c.ref(), err))
 	}
 	for i, ch := range c.Changes {
-		if err := engine.CheckChange(ch); err != nil {
+		if err := dockerengine.CheckChange(ch); err != nil {
 			errs = append(errs, fmt.Errorf("changes[%d]: %w", i, err))
 		}
 	}
@@ -57,9 +57,9 @@ func (c *Config) ref() string {
 // PostProcess streams the tarball to the engine's import call. The
 // tarball is not kept unless keep_input_artifact says so, as in Packer.
 func (p *PostProcessor) PostProcess(ctx context.Context, env *plugin.PostProcessEnv, in plugin.Artifact) (plugin.Artifact, bool, bool, error) {
-	if err := engine.Accepts(in, "docker-import", "a tarball from the docker builder (export_path) or artifice; "+
+	if err := dockerengine.Accepts(in, "docker-import", "a tarball from the docker builder (export_path) or artifice; "+
 		"an image committed with commit = true is already in the engine: use docker-tag",
-		engine.BuilderIDExport, "packer.post-processor.artifice"); err != nil {
+		dockerengine.BuilderIDExport, "packer.post-processor.artifice"); err != nil {
 		return nil, false, false, err
 	}
 	files := in.Files()
@@ -75,7 +75,7 @@ func (p *PostProcessor) PostProcess(ctx context.Context, env *plugin.PostProcess
 	if st, err := f.Stat(); err == nil {
 		size = st.Size()
 	}
-	cli, err := engine.Connect(ctx)
+	cli, err := dockerengine.Connect(ctx)
 	if err != nil {
 		return nil, false, false, err
 	}
@@ -90,16 +90,16 @@ func (p *PostProcessor) PostProcess(ctx context.Context, env *plugin.PostProcess
 		image.ImportOptions{Changes: p.config.Changes, Platform: p.config.Platform})
 	var id string
 	if err == nil {
-		id, err = engine.ReadStream(rc, nil)
+		id, err = dockerengine.ReadStream(rc, nil)
 		rc.Close()
 	}
 	if err != nil {
 		return nil, false, false, fmt.Errorf("importing %s as %s: %w", files[0], ref, err)
 	}
 	env.UI.Message("Imported ID: " + id)
-	return &engine.ImageArtifact{
-		BuilderIDValue: engine.BuilderIDImage,
+	return &dockerengine.ImageArtifact{
+		BuilderIDValue: dockerengine.BuilderIDImage,
 		Ref:            ref,
-		Generated:      engine.GeneratedOf(in),
+		Generated:      dockerengine.GeneratedOf(in),
 	}, false, false, nil
 }

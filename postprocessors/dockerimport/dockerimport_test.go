@@ -10,8 +10,8 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/imgbuild/imgbuild/builders/docker/engine"
-	"github.com/imgbuild/imgbuild/builders/docker/enginetest"
+	"github.com/imgbuild/imgbuild/internal/dockerengine"
+	"github.com/imgbuild/imgbuild/internal/dockerengine/enginetest"
 	"github.com/imgbuild/imgbuild/internal/testenv"
 )
 
@@ -56,11 +56,11 @@ func TestImportsAnExportedTarballWithChanges(t *testing.T) {
 	if _, err := p.Prepare(); err != nil {
 		t.Fatal(err)
 	}
-	out, keep, _, err := p.PostProcess(context.Background(), enginetest.Env(&enginetest.UI{T: t}), &engine.FileArtifact{Path: tarball})
+	out, keep, _, err := p.PostProcess(context.Background(), enginetest.Env(&enginetest.UI{T: t}), &dockerengine.FileArtifact{Path: tarball})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if keep || out.ID() != repo+":v1" || out.BuilderID() != engine.BuilderIDImage {
+	if keep || out.ID() != repo+":v1" || out.BuilderID() != dockerengine.BuilderIDImage {
 		t.Errorf("artifact %s %s keep %v; want %s:v1, tarball not kept", out.BuilderID(), out.ID(), keep, repo)
 	}
 	got, err := exec.Command("docker", "run", "--rm", repo+":v1").CombinedOutput()
@@ -76,7 +76,7 @@ func TestImportsAnExportedTarballWithChanges(t *testing.T) {
 func TestRefusesACommittedImageAndSaysWhatToUse(t *testing.T) {
 	p := &PostProcessor{config: Config{Repository: "x"}}
 	_, _, _, err := p.PostProcess(context.Background(), enginetest.Env(&enginetest.UI{T: t}),
-		&engine.ImageArtifact{BuilderIDValue: engine.BuilderIDImage, Ref: "sha256:abc"})
+		&dockerengine.ImageArtifact{BuilderIDValue: dockerengine.BuilderIDImage, Ref: "sha256:abc"})
 	if err == nil || !strings.Contains(err.Error(), "use docker-tag") {
 		t.Errorf("err = %v", err)
 	}

@@ -10,7 +10,7 @@ import (
 	"github.com/docker/docker/api/types/image"
 	"github.com/docker/docker/client"
 
-	"github.com/imgbuild/imgbuild/builders/docker/engine"
+	"github.com/imgbuild/imgbuild/internal/dockerengine"
 	"github.com/imgbuild/imgbuild/internal/plugin"
 	"github.com/imgbuild/imgbuild/internal/secret"
 )
@@ -56,26 +56,26 @@ func (p *PostProcessor) Prepare() ([]string, error) {
 // Credentials go with each push request; nothing is written to the
 // user's docker configuration, so there is nothing to log out of.
 func (p *PostProcessor) PostProcess(ctx context.Context, env *plugin.PostProcessEnv, in plugin.Artifact) (plugin.Artifact, bool, bool, error) {
-	if err := engine.Accepts(in, "docker-push", "an image named by docker-tag or docker-import",
-		engine.BuilderIDImage, engine.BuilderIDTag); err != nil {
+	if err := dockerengine.Accepts(in, "docker-push", "an image named by docker-tag or docker-import",
+		dockerengine.BuilderIDImage, dockerengine.BuilderIDTag); err != nil {
 		return nil, false, false, err
 	}
 	if p.config.EcrLogin {
 		return nil, false, false, errors.New("docker-push: ecr_login is not supported by imgbuild yet: get a password with `aws ecr get-login-password` and set login = true, login_username = \"AWS\", login_password and login_server")
 	}
-	names := dedupe(append([]string{in.ID()}, engine.TagsOf(in)...))
+	names := dedupe(append([]string{in.ID()}, dockerengine.TagsOf(in)...))
 	for _, n := range names {
 		if _, err := reference.ParseNormalizedNamed(n); err != nil || strings.HasPrefix(n, "sha256:") {
 			return nil, false, false, fmt.Errorf("docker-push: %q is not a name a registry takes: put a docker-tag post-processor (repository = \"REGISTRY/NAME\") before docker-push", n)
 		}
 	}
-	cli, err := engine.Connect(ctx)
+	cli, err := dockerengine.Connect(ctx)
 	if err != nil {
 		return nil, false, false, err
 	}
 	defer cli.Close()
 
-	login := engine.Login{Enabled: p.config.Login, Server: p.config.LoginServer, Username: p.config.LoginUsername, Password: p.config.LoginPassword}
+	login := dockerengine.Login{Enabled: p.config.Login, Server: p.config.LoginServer, Username: p.config.LoginUsername, Password: p.config.LoginPassword}
 	if login.Enabled {
 		env.UI.Message("Logging in...")
 		if err := login.Check(ctx, cli); err != nil {
@@ -90,19 +90,19 @@ func (p *PostProcessor) PostProcess(ctx context.Context, env *plugin.PostProcess
 		env.UI.Message("Pushing: " + name)
 		rc, err := cli.ImagePush(ctx, name, image.PushOptions{RegistryAuth: auth})
 		if err == nil {
-			_, err = engine.ReadStream(rc, env.UI.Message)
+			_, err = dockerengine.ReadStream(rc, env.UI.Message)
 			rc.Close()
 		}
 		if err != nil {
 			return nil, false, false, fmt.Errorf("pushing %s: %s%s", name, secret.Mask(err.Error()), authAdvice(err, login))
 		}
 	}
-	generated := engine.GeneratedOf(in)
+	generated := dockerengine.GeneratedOf(in)
 	generated["Digest"] = digest(ctx, env, cli, names[0])
-	return &engine.ImageArtifact{
-		BuilderIDValue: engine.BuilderIDImage, // Packer's choice for pushed images
+	return &dockerengine.ImageArtifact{
+		BuilderIDValue: dockerengine.BuilderIDImage, // Packer's choice for pushed images
 		Ref:            names[0],
-		Tags:           engine.TagsOf(in),
+		Tags:           dockerengine.TagsOf(in),
 		Generated:      generated,
 	}, true, false, nil
 }
@@ -127,7 +127,7 @@ func digest(ctx context.Context, env *plugin.PostProcessEnv, cli *client.Client,
 	return ""
 }
 
-func authAdvice(err error, l engine.Login) string {
+func authAdvice(err error, l dockerengine.Login) string {
 	msg := strings.ToLower(err.Error())
 	if strings.Contains(msg, "auth") || strings.Contains(msg, "denied") || strings.Contains(msg, "401") {
 		if !l.Enabled {

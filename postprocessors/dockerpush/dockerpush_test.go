@@ -10,8 +10,8 @@ import (
 	"github.com/docker/docker/api/types/image"
 	"github.com/docker/docker/client"
 
-	"github.com/imgbuild/imgbuild/builders/docker/engine"
-	"github.com/imgbuild/imgbuild/builders/docker/enginetest"
+	"github.com/imgbuild/imgbuild/internal/dockerengine"
+	"github.com/imgbuild/imgbuild/internal/dockerengine/enginetest"
 	"github.com/imgbuild/imgbuild/internal/plugin"
 	"github.com/imgbuild/imgbuild/internal/testenv"
 )
@@ -39,7 +39,7 @@ func tagged(t *testing.T, cli *client.Client, names ...string) plugin.Artifact {
 		}
 		enginetest.RemoveImage(t, cli, n)
 	}
-	return &engine.ImageArtifact{BuilderIDValue: engine.BuilderIDTag, Ref: names[len(names)-1], Tags: names}
+	return &dockerengine.ImageArtifact{BuilderIDValue: dockerengine.BuilderIDTag, Ref: names[len(names)-1], Tags: names}
 }
 
 // deleteFromRegistry removes what a test pushed (the registry allows it).
@@ -75,7 +75,7 @@ func TestPushesEveryTagAndPullsBackTheSameImage(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	digest := engine.GeneratedOf(out)["Digest"]
+	digest := dockerengine.GeneratedOf(out)["Digest"]
 	deleteFromRegistry(t, testenv.RegistryAddr, repo, digest, "", "")
 	if !keep || !strings.HasPrefix(digest, "sha256:") {
 		t.Errorf("keep %v, Digest %q", keep, digest)
@@ -86,7 +86,7 @@ func TestPushesEveryTagAndPullsBackTheSameImage(t *testing.T) {
 		}
 		rc, err := cli.ImagePull(ctx, ref, image.PullOptions{})
 		if err == nil {
-			_, err = engine.ReadStream(rc, nil)
+			_, err = dockerengine.ReadStream(rc, nil)
 			rc.Close()
 		}
 		if err != nil {
@@ -133,7 +133,7 @@ func TestPushToARegistryWithLogin(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		deleteFromRegistry(t, enginetest.AuthRegistryAddr, repo, engine.GeneratedOf(out)["Digest"], enginetest.AuthRegistryUser, enginetest.AuthRegistryPassword)
+		deleteFromRegistry(t, enginetest.AuthRegistryAddr, repo, dockerengine.GeneratedOf(out)["Digest"], enginetest.AuthRegistryUser, enginetest.AuthRegistryPassword)
 		if strings.Contains(ui.Text(), enginetest.AuthRegistryPassword) {
 			t.Error("the password was shown")
 		}
@@ -147,7 +147,7 @@ func TestPushToARegistryWithLogin(t *testing.T) {
 func TestRefusesAnUnnamedImage(t *testing.T) {
 	p := &PostProcessor{}
 	_, _, _, err := p.PostProcess(context.Background(), enginetest.Env(&enginetest.UI{T: t}),
-		&engine.ImageArtifact{BuilderIDValue: engine.BuilderIDImage, Ref: "sha256:0123"})
+		&dockerengine.ImageArtifact{BuilderIDValue: dockerengine.BuilderIDImage, Ref: "sha256:0123"})
 	if err == nil || !strings.Contains(err.Error(), "docker-tag") {
 		t.Errorf("err = %v", err)
 	}

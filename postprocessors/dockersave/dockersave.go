@@ -8,7 +8,7 @@ import (
 	"os"
 	"path/filepath"
 
-	"github.com/imgbuild/imgbuild/builders/docker/engine"
+	"github.com/imgbuild/imgbuild/internal/dockerengine"
 	"github.com/imgbuild/imgbuild/internal/plugin"
 )
 
@@ -39,11 +39,11 @@ func (p *PostProcessor) Prepare() ([]string, error) {
 // PostProcess streams the engine's save output to path and passes the
 // image on unchanged, as Packer does.
 func (p *PostProcessor) PostProcess(ctx context.Context, env *plugin.PostProcessEnv, in plugin.Artifact) (plugin.Artifact, bool, bool, error) {
-	if err := engine.Accepts(in, "docker-save", "an image from docker-tag, docker-import or the docker builder (commit = true)",
-		engine.BuilderIDImage, engine.BuilderIDTag); err != nil {
+	if err := dockerengine.Accepts(in, "docker-save", "an image from docker-tag, docker-import or the docker builder (commit = true)",
+		dockerengine.BuilderIDImage, dockerengine.BuilderIDTag); err != nil {
 		return nil, false, false, err
 	}
-	cli, err := engine.Connect(ctx)
+	cli, err := dockerengine.Connect(ctx)
 	if err != nil {
 		return nil, false, false, err
 	}

@@ -8,8 +8,8 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/imgbuild/imgbuild/builders/docker/engine"
-	"github.com/imgbuild/imgbuild/builders/docker/enginetest"
+	"github.com/imgbuild/imgbuild/internal/dockerengine"
+	"github.com/imgbuild/imgbuild/internal/dockerengine/enginetest"
 	"github.com/imgbuild/imgbuild/internal/testenv"
 )
 
@@ -21,7 +21,7 @@ func TestSavesTheImageAsADockerArchiveAndPassesItOn(t *testing.T) {
 	if _, err := p.Prepare(); err != nil {
 		t.Fatal(err)
 	}
-	in := &engine.ImageArtifact{BuilderIDValue: engine.BuilderIDTag, Ref: testenv.BaseImage}
+	in := &dockerengine.ImageArtifact{BuilderIDValue: dockerengine.BuilderIDTag, Ref: testenv.BaseImage}
 	out, keep, _, err := p.PostProcess(context.Background(), enginetest.Env(&enginetest.UI{T: t}), in)
 	if err != nil {
 		t.Fatal(err)
@@ -52,7 +52,7 @@ func TestSavesTheImageAsADockerArchiveAndPassesItOn(t *testing.T) {
 
 func TestRefusesAnExportedTarball(t *testing.T) {
 	p := &PostProcessor{config: Config{Path: "x.tar"}}
-	_, _, _, err := p.PostProcess(context.Background(), enginetest.Env(&enginetest.UI{T: t}), &engine.FileArtifact{Path: "a.tar"})
+	_, _, _, err := p.PostProcess(context.Background(), enginetest.Env(&enginetest.UI{T: t}), &dockerengine.FileArtifact{Path: "a.tar"})
 	if err == nil || !strings.Contains(err.Error(), "docker-save can only take") {
 		t.Errorf("err = %v", err)
 	}

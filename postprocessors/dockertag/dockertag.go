@@ -8,7 +8,7 @@ import (
 
 	"github.com/distribution/reference"
 
-	"github.com/imgbuild/imgbuild/builders/docker/engine"
+	"github.com/imgbuild/imgbuild/internal/dockerengine"
 	"github.com/imgbuild/imgbuild/internal/plugin"
 )
 
@@ -63,11 +63,11 @@ func (p *PostProcessor) Prepare() ([]string, error) {
 // repository alone, which the engine makes :latest). The input image is
 // always kept: removing what was just tagged would make the tag pointless.
 func (p *PostProcessor) PostProcess(ctx context.Context, env *plugin.PostProcessEnv, in plugin.Artifact) (plugin.Artifact, bool, bool, error) {
-	if err := engine.Accepts(in, "docker-tag", "an image from the docker builder (commit = true), docker-import or docker-tag",
-		engine.BuilderIDImage, engine.BuilderIDTag); err != nil {
+	if err := dockerengine.Accepts(in, "docker-tag", "an image from the docker builder (commit = true), docker-import or docker-tag",
+		dockerengine.BuilderIDImage, dockerengine.BuilderIDTag); err != nil {
 		return nil, false, true, err
 	}
-	cli, err := engine.Connect(ctx)
+	cli, err := dockerengine.Connect(ctx)
 	if err != nil {
 		return nil, false, true, err
 	}
@@ -91,10 +91,10 @@ func (p *PostProcessor) PostProcess(ctx context.Context, env *plugin.PostProcess
 	if len(p.config.Tags) > 0 {
 		tagged = refs
 	}
-	return &engine.ImageArtifact{
-		BuilderIDValue: engine.BuilderIDTag,
+	return &dockerengine.ImageArtifact{
+		BuilderIDValue: dockerengine.BuilderIDTag,
 		Ref:            refs[len(refs)-1],
 		Tags:           tagged,
-		Generated:      engine.GeneratedOf(in),
+		Generated:      dockerengine.GeneratedOf(in),
 	}, true, true, nil
 }

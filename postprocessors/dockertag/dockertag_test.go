@@ -5,8 +5,8 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/imgbuild/imgbuild/builders/docker/engine"
-	"github.com/imgbuild/imgbuild/builders/docker/enginetest"
+	"github.com/imgbuild/imgbuild/internal/dockerengine"
+	"github.com/imgbuild/imgbuild/internal/dockerengine/enginetest"
 	"github.com/imgbuild/imgbuild/internal/plugin"
 	"github.com/imgbuild/imgbuild/internal/testenv"
 )
@@ -31,7 +31,7 @@ func TestTagsTheImageWithEveryTagAndAlwaysKeepsTheInput(t *testing.T) {
 	enginetest.RemoveImage(t, cli, repo+":one")
 	enginetest.RemoveImage(t, cli, repo+":two")
 	p := prepared(t, Config{Repository: repo, Tags: []string{"one"}, Tag: []string{"two"}})
-	in := &engine.ImageArtifact{BuilderIDValue: engine.BuilderIDImage, Ref: base.ID, Generated: plugin.GeneratedData{"ID": "c1"}}
+	in := &dockerengine.ImageArtifact{BuilderIDValue: dockerengine.BuilderIDImage, Ref: base.ID, Generated: plugin.GeneratedData{"ID": "c1"}}
 	out, keep, forceKeep, err := p.PostProcess(ctx, enginetest.Env(&enginetest.UI{T: t}), in)
 	if err != nil {
 		t.Fatal(err)
@@ -39,13 +39,13 @@ func TestTagsTheImageWithEveryTagAndAlwaysKeepsTheInput(t *testing.T) {
 	if !keep || !forceKeep {
 		t.Errorf("keep, forceKeep = %v, %v; the tagged image must always be kept", keep, forceKeep)
 	}
-	if out.BuilderID() != engine.BuilderIDTag || out.ID() != repo+":two" {
+	if out.BuilderID() != dockerengine.BuilderIDTag || out.ID() != repo+":two" {
 		t.Errorf("artifact = %s %s, want the last tag", out.BuilderID(), out.ID())
 	}
-	if got := strings.Join(engine.TagsOf(out), ","); got != repo+":one,"+repo+":two" {
+	if got := strings.Join(dockerengine.TagsOf(out), ","); got != repo+":one,"+repo+":two" {
 		t.Errorf("docker_tags = %s", got)
 	}
-	if engine.GeneratedOf(out)["ID"] != "c1" {
+	if dockerengine.GeneratedOf(out)["ID"] != "c1" {
 		t.Error("generated data was not passed on")
 	}
 	for _, ref := range []string{repo + ":one", repo + ":two"} {
@@ -58,8 +58,8 @@ func TestTagsTheImageWithEveryTagAndAlwaysKeepsTheInput(t *testing.T) {
 
 func TestRefusesArtifactsThatAreNotImages(t *testing.T) {
 	p := prepared(t, Config{Repository: "x/y"})
-	_, _, _, err := p.PostProcess(context.Background(), enginetest.Env(&enginetest.UI{T: t}), &engine.FileArtifact{Path: "a.tar"})
-	if err == nil || !strings.Contains(err.Error(), engine.BuilderIDExport) || !strings.Contains(err.Error(), "commit = true") {
+	_, _, _, err := p.PostProcess(context.Background(), enginetest.Env(&enginetest.UI{T: t}), &dockerengine.FileArtifact{Path: "a.tar"})
+	if err == nil || !strings.Contains(err.Error(), dockerengine.BuilderIDExport) || !strings.Contains(err.Error(), "commit = true") {
 		t.Errorf("err = %v, want it to name the artifact type and what is accepted", err)
 	}
 }

@@ -11,8 +11,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/imgbuild/imgbuild/builders/docker/engine"
-	"github.com/imgbuild/imgbuild/builders/docker/enginetest"
+	"github.com/imgbuild/imgbuild/internal/dockerengine"
+	"github.com/imgbuild/imgbuild/internal/dockerengine/enginetest"
 	"github.com/imgbuild/imgbuild/internal/testenv"
 )
 
@@ -66,13 +66,13 @@ func TestPushedImageComesBackFromTheRegistry(t *testing.T) {
 		name     string
 		addr     string
 		status   int
-		login    engine.Login
+		login    dockerengine.Login
 		extraVar []string
 	}{
 		{name: "open registry", addr: testenv.RegistryAddr, status: http.StatusOK},
 		{
 			name: "registry with login", addr: enginetest.AuthRegistryAddr, status: http.StatusUnauthorized,
-			login: engine.Login{Enabled: true, Server: enginetest.AuthRegistryAddr, Username: enginetest.AuthRegistryUser, Password: enginetest.AuthRegistryPassword},
+			login: dockerengine.Login{Enabled: true, Server: enginetest.AuthRegistryAddr, Username: enginetest.AuthRegistryUser, Password: enginetest.AuthRegistryPassword},
 			extraVar: []string{"-var", "login=true", "-var", "server=" + enginetest.AuthRegistryAddr,
 				"-var", "user=" + enginetest.AuthRegistryUser, "-var", "password=" + enginetest.AuthRegistryPassword},
 		},

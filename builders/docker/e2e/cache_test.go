@@ -5,7 +5,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/imgbuild/imgbuild/builders/docker/enginetest"
+	"github.com/imgbuild/imgbuild/internal/dockerengine/enginetest"
 )
 
 // markers are what each shell provisioner of cached.pkr.hcl prints when

@@ -16,7 +16,7 @@ import (
 	"github.com/docker/docker/api/types/image"
 	"github.com/docker/docker/client"
 
-	"github.com/imgbuild/imgbuild/builders/docker/engine"
+	"github.com/imgbuild/imgbuild/internal/dockerengine"
 	"github.com/imgbuild/imgbuild/internal/testenv"
 )
 
@@ -82,7 +82,7 @@ func buildContainers(t *testing.T, cli *client.Client, source string) []containe
 	if err != nil {
 		t.Fatalf("listing containers: %v", err)
 	}
-	prefix := "/" + engine.ContainerNamePrefix + "docker." + source + "-"
+	prefix := "/" + dockerengine.ContainerNamePrefix + "docker." + source + "-"
 	var out []container.Summary
 	for _, c := range list {
 		for _, n := range c.Names {
@@ -136,7 +136,7 @@ func dockerRun(t *testing.T, ref string, args ...string) string {
 }
 
 // pull pulls ref through the engine API (with auth when given).
-func pull(ctx context.Context, t *testing.T, cli *client.Client, ref string, login engine.Login) {
+func pull(ctx context.Context, t *testing.T, cli *client.Client, ref string, login dockerengine.Login) {
 	t.Helper()
 	auth, err := login.RegistryAuth()
 	if err != nil {
@@ -144,7 +144,7 @@ func pull(ctx context.Context, t *testing.T, cli *client.Client, ref string, log
 	}
 	rc, err := cli.ImagePull(ctx, ref, image.PullOptions{RegistryAuth: auth})
 	if err == nil {
-		_, err = engine.ReadStream(rc, nil)
+		_, err = dockerengine.ReadStream(rc, nil)
 		rc.Close()
 	}
 	if err != nil {

@@ -7,7 +7,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/imgbuild/imgbuild/builders/docker/enginetest"
+	"github.com/imgbuild/imgbuild/internal/dockerengine/enginetest"
 	"github.com/imgbuild/imgbuild/internal/testenv"
 )
 

@@ -14,7 +14,7 @@ import (
 	"github.com/docker/docker/api/types/image"
 	"github.com/docker/docker/client"
 
-	"github.com/imgbuild/imgbuild/builders/docker/engine"
+	"github.com/imgbuild/imgbuild/internal/dockerengine"
 	"github.com/imgbuild/imgbuild/internal/plugin"
 	"github.com/imgbuild/imgbuild/internal/testenv"
 )
@@ -34,7 +34,7 @@ func NeedEngine(t testing.TB) *client.Client {
 	if testing.Short() {
 		t.Skip("end-to-end test: skipped with -short")
 	}
-	cli, err := engine.Connect(context.Background())
+	cli, err := dockerengine.Connect(context.Background())
 	if err != nil {
 		testenv.Unavailable(t, "the Docker engine is not reachable: "+err.Error())
 		return nil

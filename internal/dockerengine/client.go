@@ -1,8 +1,8 @@
-// Package engine holds what the docker builder and the docker-*
+// Package dockerengine holds what the docker builder and the docker-*
 // post-processors share: a client for the local Docker Engine API, the
 // decoding of the engine's JSON progress streams, registry credentials,
 // and the image artifact they pass along.
-package engine
+package dockerengine
 
 import (
 	"context"
