@@ -12,8 +12,8 @@ import (
 	"regexp"
 	"strings"
 
+	"github.com/imgbuild/imgbuild/builders/qemu/qcow"
 	"github.com/imgbuild/imgbuild/internal/cache"
-	"github.com/imgbuild/imgbuild/internal/cache/qcow"
 	"github.com/imgbuild/imgbuild/internal/communicator"
 	"github.com/imgbuild/imgbuild/internal/communicator/ssh"
 	"github.com/imgbuild/imgbuild/internal/plugin"

@@ -10,7 +10,7 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/imgbuild/imgbuild/internal/cache/qcow"
+	"github.com/imgbuild/imgbuild/builders/qemu/qcow"
 	"github.com/imgbuild/imgbuild/internal/steps"
 )
 
