@@ -91,19 +91,12 @@ var postProcessorsSchema = &hcl.BodySchema{Blocks: []hcl.BlockHeaderSchema{
 	{Type: "post-processor", LabelNames: []string{"type"}},
 }}
 
-// decodeBuilds decodes the build blocks on every core (each only reads the
-// template), keeping their order for builds and diagnostics.
+// decodeBuilds decodes the build blocks in order.
 func (t *Template) decodeBuilds() hcl.Diagnostics {
-	blocks := t.blocksOf("build")
-	builds := make([]*Build, len(blocks))
-	blockDiags := make([]hcl.Diagnostics, len(blocks))
-	t.EvalContext() // built before the goroutines share it
-	parallel(len(blocks), func(i int) {
-		builds[i], blockDiags[i] = t.decodeBuild(blocks[i])
-	})
 	var diags hcl.Diagnostics
-	for i, bld := range builds {
-		diags = append(diags, blockDiags[i]...)
+	for _, block := range t.blocksOf("build") {
+		bld, d := t.decodeBuild(block)
+		diags = append(diags, d...)
 		if bld != nil {
 			t.builds = append(t.builds, bld)
 		}

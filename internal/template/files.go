@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/hashicorp/hcl/v2"
+	"github.com/hashicorp/hcl/v2/hclsyntax"
 )
 
 const (
@@ -92,7 +93,7 @@ func (t *Template) parseFile(name string) (*hcl.File, hcl.Diagnostics) {
 			Detail:   fmt.Sprintf("The file %q could not be read: %v.", name, err),
 		}}
 	}
-	f, diags := parseHCL(src, name)
+	f, diags := hclsyntax.ParseConfig(src, name, hcl.InitialPos)
 	if f != nil {
 		t.parser.AddFile(name, f)
 	}
@@ -120,30 +121,6 @@ func listByExt(dir string, exts ...string) (first, second []string, err error) {
 	sort.Strings(out[0])
 	sort.Strings(out[1])
 	return out[0], out[1], nil
-}
-
-// SourceBytes is the size of the template files Load reads at path (a
-// file, or the *.pkr.hcl and *.pkr.json files of a directory), or 0 when
-// it cannot tell; callers use it to size memory before loading.
-func SourceBytes(path string) int64 {
-	st, err := os.Stat(path)
-	if err != nil {
-		return 0
-	}
-	if !st.IsDir() {
-		return st.Size()
-	}
-	hclFiles, jsonFiles, err := listByExt(path, hclExt, jsonExt)
-	if err != nil {
-		return 0
-	}
-	var n int64
-	for _, f := range append(hclFiles, jsonFiles...) {
-		if st, err := os.Stat(f); err == nil {
-			n += st.Size()
-		}
-	}
-	return n
 }
 
 // varFileNames lists the *.auto.pkrvars.* files loaded automatically for a
@@ -177,7 +154,7 @@ func (t *Template) parseInline() hcl.Diagnostics {
 		if strings.HasSuffix(name, ".json") {
 			f, d = t.parser.ParseJSON(t.inline[name], name)
 		} else {
-			f, d = parseHCL(t.inline[name], name)
+			f, d = hclsyntax.ParseConfig(t.inline[name], name, hcl.InitialPos)
 			if f != nil {
 				t.parser.AddFile(name, f)
 			}

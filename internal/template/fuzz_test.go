@@ -9,7 +9,6 @@ import (
 	"testing"
 
 	"github.com/hashicorp/hcl/v2"
-	"github.com/hashicorp/hcl/v2/hclsyntax"
 	"github.com/zclconf/go-cty/cty/function"
 )
 
@@ -54,15 +53,11 @@ func FuzzTemplate(f *testing.F) {
 		return fns
 	}
 	f.Cleanup(func() { templateFunctions = saved })
-	cutSmallFiles(f)
 
 	f.Fuzz(func(t *testing.T, src []byte, asJSON bool) {
 		name := "fuzz.pkr.hcl"
 		if asJSON {
 			name = "fuzz.pkr.json"
-		}
-		if !asJSON {
-			checkCutParseMatchesWholeParse(t, src)
 		}
 		tpl, diags := loadInline(name, src, LoadOptions{})
 		if !diags.HasErrors() {
@@ -84,32 +79,4 @@ func FuzzTemplate(f *testing.F) {
 		w := hcl.NewDiagnosticTextWriter(io.Discard, tpl.Files(), 78, false)
 		_ = w.WriteDiagnostics(diags)
 	})
-}
-
-// checkCutParseMatchesWholeParse fails when parsing a file in pieces
-// gives a different structure than parsing it whole.
-func checkCutParseMatchesWholeParse(t *testing.T, src []byte) {
-	whole, wd := hclsyntax.ParseConfig(src, "f.pkr.hcl", hcl.InitialPos)
-	cut, cd := parseHCL(src, "f.pkr.hcl")
-	if wd.HasErrors() != cd.HasErrors() {
-		t.Fatalf("whole parse errors: %v; cut parse errors: %v", wd, cd)
-	}
-	if wd.HasErrors() {
-		return
-	}
-	wb, cb := whole.Body.(*hclsyntax.Body), cut.Body.(*hclsyntax.Body)
-	if len(wb.Blocks) != len(cb.Blocks) || len(wb.Attributes) != len(cb.Attributes) {
-		t.Fatalf("whole: %d blocks, %d attributes; cut: %d blocks, %d attributes",
-			len(wb.Blocks), len(wb.Attributes), len(cb.Blocks), len(cb.Attributes))
-	}
-	for i := range wb.Blocks {
-		if wb.Blocks[i].Range() != cb.Blocks[i].Range() || wb.Blocks[i].Type != cb.Blocks[i].Type {
-			t.Fatalf("block %d: whole %s %s; cut %s %s", i, wb.Blocks[i].Type, wb.Blocks[i].Range(), cb.Blocks[i].Type, cb.Blocks[i].Range())
-		}
-	}
-	for n, a := range wb.Attributes {
-		if ca := cb.Attributes[n]; ca == nil || ca.SrcRange != a.SrcRange {
-			t.Fatalf("attribute %s differs", n)
-		}
-	}
 }

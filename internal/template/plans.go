@@ -19,7 +19,6 @@ import (
 // mistakes too.
 func (t *Template) Plans(only, except []string) ([]*BuildPlan, hcl.Diagnostics) {
 	var diags hcl.Diagnostics
-	t.EvalContext() // built now, before plans share it across goroutines
 	for _, g := range append(append([]string(nil), only...), except...) {
 		if _, err := path.Match(g, ""); err != nil {
 			diags = append(diags, &hcl.Diagnostic{
@@ -46,19 +45,12 @@ func (t *Template) Plans(only, except []string) ([]*BuildPlan, hcl.Diagnostics) 
 			}
 		}
 	}
-	// Plans are independent: decode and prepare them on every core, then
-	// keep the template's order for plans and diagnostics.
-	results := make([]*BuildPlan, len(jobs))
-	resDiags := make([]hcl.Diagnostics, len(jobs))
-	parallel(len(jobs), func(i int) {
-		j := jobs[i]
-		results[i], resDiags[i] = t.plan(j.b, j.use, j.name, j.full, except)
-	})
 	var plans []*BuildPlan
-	for i := range jobs {
-		diags = append(diags, resDiags[i]...)
-		if results[i] != nil {
-			plans = append(plans, results[i])
+	for _, j := range jobs {
+		p, d := t.plan(j.b, j.use, j.name, j.full, except)
+		diags = append(diags, d...)
+		if p != nil {
+			plans = append(plans, p)
 		}
 	}
 	explainDiagnostics(diags)

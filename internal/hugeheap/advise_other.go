@@ -1,5 +1,0 @@
-//go:build !linux
-
-package hugeheap
-
-func adviseHuge([]byte) bool { return false }
