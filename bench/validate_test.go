@@ -22,10 +22,24 @@ import (
 // machine a few take twice as long, so each iteration alternates the two
 // commands pairsPerIteration times and the ratio is of the medians.
 func BenchmarkValidateLargeTemplate(b *testing.B) {
+	benchmarkValidate(b, largeTemplate(200))
+}
+
+// BenchmarkValidateManyLocals validates 40,000 locals, each referring to
+// the one before: linear evaluation takes a fraction of a second where
+// rebuilding every local's context took minutes.
+func BenchmarkValidateManyLocals(b *testing.B) {
+	benchmarkValidate(b, localsChain(40000))
+}
+
+// benchmarkValidate reports the median time of `imgbuild validate` on src
+// (s-validate) and its ratio to `imgbuild version` (x-version), the two
+// alternated pairsPerIteration times per iteration.
+func benchmarkValidate(b *testing.B, src string) {
 	const pairsPerIteration = 25
 	bin := testenv.Binary(b)
 	dir := b.TempDir()
-	if err := os.WriteFile(filepath.Join(dir, "large.pkr.hcl"), []byte(largeTemplate(200)), 0o644); err != nil {
+	if err := os.WriteFile(filepath.Join(dir, "large.pkr.hcl"), []byte(src), 0o644); err != nil {
 		b.Fatal(err)
 	}
 	if out, err := exec.Command(bin, "validate", dir).CombinedOutput(); err != nil {
@@ -86,5 +100,18 @@ build {
 }
 `, i)
 	}
+	return sb.String()
+}
+
+// localsChain writes n locals, each referring to the one before, and a
+// build that uses the last.
+func localsChain(n int) string {
+	var sb strings.Builder
+	sb.WriteString("locals {\n  l0 = \"imgbuild-base:latest\"\n")
+	for i := 1; i < n; i++ {
+		fmt.Fprintf(&sb, "  l%d = local.l%d\n", i, i-1)
+	}
+	fmt.Fprintf(&sb, "}\nsource \"docker\" \"s\" {\n  image  = local.l%d\n  commit = true\n}\n", n-1)
+	sb.WriteString("build {\n  sources = [\"source.docker.s\"]\n}\n")
 	return sb.String()
 }

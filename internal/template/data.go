@@ -34,10 +34,9 @@ func (t *Template) addDataSource(b *hcl.Block) hcl.Diagnostics {
 
 // evaluateData decodes and prepares a data source, and executes it when
 // asked to; otherwise its value is unknown, of its output type.
-func (t *Template) evaluateData(ds *DataSource) hcl.Diagnostics {
+func (t *Template) evaluateData(ds *DataSource, ctx *hcl.EvalContext) hcl.Diagnostics {
 	p, _ := plugin.NewDataSource(ds.Type)
 	execute := t.opts.EvaluateDataSources
-	ctx := &hcl.EvalContext{Variables: t.rootValues(), Functions: t.functions()}
 	diags := configure(p, ds.Body, ctx, ds.DeclRange, !execute)
 	val := cty.DynamicVal
 	if !diags.HasErrors() {

@@ -22,17 +22,26 @@ func (t *Template) functions() map[string]function.Function {
 // rootValues is the value of the var, local, data, path and packer roots
 // as they stand now.
 func (t *Template) rootValues() map[string]cty.Value {
+	return t.roots(t.localValues, t.dataValues)
+}
+
+// roots is the value of the var, local, data, path and packer roots with
+// the given locals and data sources. contextValues counts the locals and
+// data sources it copies, so tests can prove evaluation does linear work.
+func (t *Template) roots(locals map[string]cty.Value, dataValues map[string]map[string]cty.Value) map[string]cty.Value {
 	data := map[string]cty.Value{}
-	for typ, byName := range t.dataValues {
+	for typ, byName := range dataValues {
 		data[typ] = cty.ObjectVal(byName)
+		t.contextValues += len(byName)
 	}
+	t.contextValues += len(locals)
 	vars := t.varObject
 	if vars == cty.NilVal {
 		vars = cty.ObjectVal(t.varValues)
 	}
 	return map[string]cty.Value{
 		"var":   vars,
-		"local": cty.ObjectVal(t.localValues),
+		"local": cty.ObjectVal(locals),
 		"data":  cty.ObjectVal(data),
 		"path": cty.ObjectVal(map[string]cty.Value{
 			"root": cty.StringVal(t.baseDir),

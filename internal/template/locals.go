@@ -63,6 +63,7 @@ type node struct {
 	id    string // "local.NAME" or "data.TYPE.NAME"
 	rng   hcl.Range
 	deps  []string
+	refs  []hcl.Traversal // every reference in its expression or body
 	local *Local
 	data  *DataSource
 }
@@ -95,6 +96,7 @@ func (t *Template) evaluateLocalsAndData() hcl.Diagnostics {
 		} else {
 			trs = bodyTraversals(n.data.Body)
 		}
+		n.refs = trs
 		seen := map[string]bool{}
 		for _, tr := range trs {
 			if dep := refID(tr); dep != "" && nodes[dep] != nil && !seen[dep] {
@@ -116,18 +118,18 @@ func (t *Template) evaluateLocalsAndData() hcl.Diagnostics {
 	}
 	for _, id := range order {
 		n := nodes[id]
+		ctx := t.scopedContext(n.refs)
 		if n.local != nil {
-			diags = append(diags, t.evaluateLocal(n.local)...)
+			diags = append(diags, t.evaluateLocal(n.local, ctx)...)
 		} else {
-			diags = append(diags, t.evaluateData(n.data)...)
+			diags = append(diags, t.evaluateData(n.data, ctx)...)
 		}
 	}
 	t.evalCtx = nil
 	return diags
 }
 
-func (t *Template) evaluateLocal(l *Local) hcl.Diagnostics {
-	ctx := &hcl.EvalContext{Variables: t.rootValues(), Functions: t.functions()}
+func (t *Template) evaluateLocal(l *Local, ctx *hcl.EvalContext) hcl.Diagnostics {
 	val, diags := l.Expr.Value(ctx)
 	if diags.HasErrors() {
 		val = cty.DynamicVal
@@ -142,21 +144,13 @@ func (t *Template) evaluateLocal(l *Local) hcl.Diagnostics {
 
 // refID names the local or data source a traversal starts with, or "".
 func refID(tr hcl.Traversal) string {
-	attr := func(i int) string {
-		if i < len(tr) {
-			if a, ok := tr[i].(hcl.TraverseAttr); ok {
-				return a.Name
-			}
-		}
-		return ""
-	}
 	switch tr.RootName() {
 	case "local":
-		if n := attr(1); n != "" {
+		if n := attrStep(tr, 1); n != "" {
 			return "local." + n
 		}
 	case "data":
-		if ty, n := attr(1), attr(2); ty != "" && n != "" {
+		if ty, n := attrStep(tr, 1), attrStep(tr, 2); ty != "" && n != "" {
 			return "data." + ty + "." + n
 		}
 	}

@@ -67,6 +67,9 @@ type Template struct {
 	funcs       map[string]function.Function
 	sensitive   []string
 	evalCtx     *hcl.EvalContext
+	// contextValues counts the locals and data sources copied into
+	// evaluation contexts (see roots).
+	contextValues int
 }
 
 // Load reads the template at opts.Path with its variables. The returned
