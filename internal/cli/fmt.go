@@ -4,12 +4,12 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"path/filepath"
 	"sort"
 	"strings"
 
+	"github.com/imgbuild/imgbuild/internal/srcfile"
 	"github.com/imgbuild/imgbuild/internal/textdiff"
 
 	"github.com/hashicorp/hcl/v2"
@@ -151,9 +151,9 @@ func fmtHasSuffix(name string) bool {
 }
 
 func (r *fmtRun) file(p string, perm os.FileMode) {
-	src, err := os.ReadFile(p)
+	src, err := srcfile.Read(p)
 	if err != nil {
-		r.fail("reading %s: %s", p, err)
+		r.fail("%s", err) // names the file
 		return
 	}
 	out, ok := r.format(p, src)
@@ -188,7 +188,7 @@ func (r *fmtRun) file(p string, perm os.FileMode) {
 }
 
 func (r *fmtRun) stdin() {
-	src, err := io.ReadAll(r.s.In)
+	src, err := srcfile.ReadFrom("standard input", r.s.In)
 	if err != nil {
 		r.fail("reading standard input: %s", err)
 		return

@@ -9,6 +9,8 @@ import (
 
 	"github.com/hashicorp/hcl/v2"
 	"github.com/hashicorp/hcl/v2/hclsyntax"
+
+	"github.com/imgbuild/imgbuild/internal/srcfile"
 )
 
 const (
@@ -79,19 +81,19 @@ func (t *Template) parseFiles() hcl.Diagnostics {
 }
 
 func (t *Template) parseFile(name string) (*hcl.File, hcl.Diagnostics) {
-	if strings.HasSuffix(name, ".json") {
-		return t.parser.ParseJSONFile(name)
-	}
 	if f := t.parser.Files()[name]; f != nil {
 		return f, nil
 	}
-	src, err := os.ReadFile(name)
+	src, err := srcfile.Read(name)
 	if err != nil {
 		return nil, hcl.Diagnostics{{
 			Severity: hcl.DiagError,
 			Summary:  "Failed to read file",
-			Detail:   fmt.Sprintf("The file %q could not be read: %v.", name, err),
+			Detail:   fmt.Sprintf("%v.", err), // names the file
 		}}
+	}
+	if strings.HasSuffix(name, ".json") {
+		return t.parser.ParseJSON(src, name)
 	}
 	f, diags := hclsyntax.ParseConfig(src, name, hcl.InitialPos)
 	if f != nil {

@@ -308,6 +308,7 @@ func TestFunctionErrorsAreDiagnostics(t *testing.T) {
 		{"templatefile of a missing file", `templatefile("nope.pkrtpl", {})`, "does not exist"},
 		{"templatefile with a syntax error", `templatefile("bad-syntax.pkrtpl", {})`, "parsing template file"},
 		{"templatefile with a bad variable name", `templatefile("number.pkrtpl", {"1n" = 1})`, "invalid template variable name"},
+		{"templatefile of a device", `templatefile("/dev/zero", {})`, "/dev/zero is a character device, not a regular file"},
 		{"cidrhost of a bad prefix", `cidrhost("not-a-cidr", 1)`, "invalid CIDR"},
 		{"tonumber of a word", `tonumber("x")`, "cannot convert"},
 		{"convert to a bad type", `convert("x", number)`, "a number is required"},

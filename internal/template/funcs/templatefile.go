@@ -11,6 +11,8 @@ import (
 	"github.com/hashicorp/hcl/v2/hclsyntax"
 	"github.com/zclconf/go-cty/cty"
 	"github.com/zclconf/go-cty/cty/function"
+
+	"github.com/imgbuild/imgbuild/internal/srcfile"
 )
 
 // makeTemplateFileFunc builds templatefile(path, vars): it renders the file
@@ -67,7 +69,7 @@ func renderTemplateFile(baseDir, path string, vars cty.Value, fns map[string]fun
 	if !filepath.IsAbs(full) {
 		full = filepath.Join(baseDir, full)
 	}
-	src, err := os.ReadFile(full)
+	src, err := srcfile.Read(full)
 	if err != nil {
 		if errors.Is(err, os.ErrNotExist) {
 			return cty.NilVal, function.NewArgErrorf(0, "template file %s does not exist", full)
