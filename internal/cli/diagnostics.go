@@ -12,6 +12,11 @@ import (
 	"github.com/imgbuild/imgbuild/internal/secret"
 )
 
+// maxDiagnosticsPerFile is how many diagnostics are printed for one file
+// (and for those without a file); the rest are counted. Garbage input
+// gives hundreds, and the first few are the ones to fix.
+const maxDiagnosticsPerFile = 5
+
 // writeDiagnostics prints diagnostics as Packer and Terraform do, with the
 // column added and a caret under it:
 //
@@ -23,24 +28,74 @@ import (
 //
 //	An argument named "imagee" is not expected here. Did you mean "image"?
 //
-// Secrets are masked.
+// at most maxDiagnosticsPerFile per file, then how many more there are.
+// Secrets are masked, and control characters escaped (see printable).
 func writeDiagnostics(w io.Writer, files map[string]*hcl.File, diags hcl.Diagnostics) {
+	shown := map[string]int{}
+	var hidden []string // file names, in the order their first hidden diagnostic came
+	hiddenErrs, hiddenWarns := map[string]int{}, map[string]int{}
 	for _, d := range diags {
+		file := ""
+		if d.Subject != nil {
+			file = d.Subject.Filename
+		}
+		if shown[file] >= maxDiagnosticsPerFile {
+			if hiddenErrs[file]+hiddenWarns[file] == 0 {
+				hidden = append(hidden, file)
+			}
+			if d.Severity == hcl.DiagWarning {
+				hiddenWarns[file]++
+			} else {
+				hiddenErrs[file]++
+			}
+			continue
+		}
+		shown[file]++
 		var b bytes.Buffer
 		severity := "Error"
 		if d.Severity == hcl.DiagWarning {
 			severity = "Warning"
 		}
-		fmt.Fprintf(&b, "%s: %s\n\n", severity, d.Summary)
+		fmt.Fprintf(&b, "%s: %s\n\n", severity, cleanText(d.Summary))
 		if d.Subject != nil {
 			writeSubject(&b, files[d.Subject.Filename], *d.Subject)
 		}
 		if d.Detail != "" {
-			fmt.Fprintf(&b, "%s\n\n", d.Detail)
+			fmt.Fprintf(&b, "%s\n\n", cleanText(d.Detail))
 		}
 		_, _ = io.WriteString(w, secret.Mask(b.String()))
 	}
+	for _, file := range hidden {
+		where := "without a file"
+		if file != "" {
+			where = "in " + cleanText(file)
+		}
+		_, _ = fmt.Fprintf(w, "... and %s %s were not shown; fix the ones above first.\n\n",
+			countOf(hiddenErrs[file], hiddenWarns[file]), where)
+	}
 }
+
+// countOf says "3 more errors", "1 more warning" or "3 more errors and
+// 1 more warning".
+func countOf(errs, warns int) string {
+	plural := func(n int, what string) string {
+		if n == 1 {
+			return "1 " + what
+		}
+		return fmt.Sprintf("%d %ss", n, what)
+	}
+	switch {
+	case warns == 0:
+		return plural(errs, "more error")
+	case errs == 0:
+		return plural(warns, "more warning")
+	}
+	return plural(errs, "more error") + " and " + plural(warns, "more warning")
+}
+
+// cleanText is s with secrets masked, then made safe for a terminal. The
+// mask comes first: an escaped secret would no longer match it.
+func cleanText(s string) string { return printable(secret.Mask(s), true) }
 
 // writeSubject prints where a diagnostic points, and the source lines of
 // its range (at most three) with a caret under its start.
@@ -51,7 +106,7 @@ func writeSubject(b *bytes.Buffer, file *hcl.File, r hcl.Range) {
 			in = ", in " + c
 		}
 	}
-	fmt.Fprintf(b, "  on %s line %d, column %d%s:\n", r.Filename, r.Start.Line, r.Start.Column, in)
+	fmt.Fprintf(b, "  on %s line %d, column %d%s:\n", printable(r.Filename, false), r.Start.Line, r.Start.Column, printable(in, false))
 	if file == nil || len(file.Bytes) == 0 {
 		b.WriteString("\n")
 		return
@@ -64,32 +119,20 @@ func writeSubject(b *bytes.Buffer, file *hcl.File, r hcl.Range) {
 	if last > r.Start.Line+2 {
 		last = r.Start.Line + 2
 	}
-	for n := r.Start.Line; n <= last && n <= len(lines); n++ {
-		line := strings.TrimRight(lines[n-1], "\r")
-		fmt.Fprintf(b, "  %3d: %s\n", n, line)
+	for n := max(r.Start.Line, 1); n <= last && n <= len(lines); n++ {
+		col := 0
 		if n == r.Start.Line {
-			fmt.Fprintf(b, "       %s^\n", caretIndent(line, r.Start.Column))
+			col = r.Start.Column
+		}
+		// Masked before it is cut to a window, so that no part of a
+		// secret survives the cut.
+		text, indent := snippetLine(secret.Mask(strings.TrimRight(lines[n-1], "\r")), col)
+		fmt.Fprintf(b, "  %3d: %s\n", n, text)
+		if n == r.Start.Line {
+			fmt.Fprintf(b, "       %s^\n", indent)
 		}
 	}
 	b.WriteString("\n")
-}
-
-// caretIndent is the text that puts a caret under column col (1-based,
-// in characters) of line: spaces, with the line's own tabs kept so the
-// caret lines up however tabs are shown.
-func caretIndent(line string, col int) string {
-	var ind strings.Builder
-	for i, r := range []rune(line) {
-		if i >= col-1 {
-			break
-		}
-		if r == '\t' {
-			ind.WriteRune('\t')
-		} else {
-			ind.WriteRune(' ')
-		}
-	}
-	return ind.String()
 }
 
 func dropUndeclaredWarnings(diags hcl.Diagnostics) hcl.Diagnostics {
