@@ -86,7 +86,9 @@ func (t *Template) setFromString(v *Variable, value, fakeFile, from string) hcl.
 	if diags.HasErrors() {
 		return diags
 	}
-	return append(diags, t.setValue(v, val, expr.Range(), from)...)
+	// The value has no place in a file: an error about it points at the
+	// variable's declaration and says where the value came from.
+	return append(diags, t.setValue(v, val, v.DeclRange, from)...)
 }
 
 func (t *Template) setValue(v *Variable, val cty.Value, rng hcl.Range, from string) hcl.Diagnostics {
@@ -99,8 +101,9 @@ func (t *Template) setValue(v *Variable, val cty.Value, rng hcl.Range, from stri
 			return hcl.Diagnostics{{
 				Severity: hcl.DiagError,
 				Summary:  "Invalid value for variable",
-				Detail:   fmt.Sprintf("The value for %s is not compatible with the variable's type constraint: %s.", v.Name, errText(err)),
-				Subject:  rng.Ptr(),
+				Detail: fmt.Sprintf("The value for %s %s is not compatible with the variable's type constraint: %s.",
+					v.Name, valueOrigin(v.Name, from), errText(err)),
+				Subject: rng.Ptr(),
 			}}
 		}
 		val = conv
@@ -203,6 +206,21 @@ func (t *Template) evaluateVariables() hcl.Diagnostics {
 	return diags
 }
 
+// valueOrigin says where a value given outside the template came from.
+func valueOrigin(name, from string) string {
+	switch from {
+	case "-var":
+		return "given with -var"
+	case "env":
+		return "from the environment variable " + varEnvPrefix + name
+	}
+	return "set in a var file"
+}
+
+// setOutsideFiles says the value came from -var or the environment, so
+// it has no source range of its own.
+func (v *Variable) setOutsideFiles() bool { return v.setFrom == "-var" || v.setFrom == "env" }
+
 func (v *Variable) valueRange() hcl.Range {
 	if v.setFrom != "" && v.setRange.Filename != "" {
 		return v.setRange
@@ -246,12 +264,18 @@ func (t *Template) validateVariable(v *Variable) hcl.Diagnostics {
 		if mv, d := val.message.Value(ctx); !d.HasErrors() && mv.IsKnown() && !mv.IsNull() && mv.Type() == cty.String {
 			msg = mv.AsString()
 		}
+		// A value written in a file is pointed at there; one from -var or
+		// the environment has no place, so the rule it failed is.
+		subject := v.valueRange()
+		if v.setOutsideFiles() {
+			subject = val.condition.Range()
+		}
 		diags = append(diags, &hcl.Diagnostic{
 			Severity: hcl.DiagError,
 			Summary:  "Invalid value for variable",
 			Detail: fmt.Sprintf("%s\n\nThis was checked by the validation rule at %s (variable %q, value from %s).",
 				msg, val.condition.Range().String(), v.Name, v.ValueFrom),
-			Subject: v.valueRange().Ptr(),
+			Subject: subject.Ptr(),
 		})
 	}
 	return diags
