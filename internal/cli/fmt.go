@@ -129,12 +129,19 @@ func (r *fmtRun) dir(dir string) {
 			}
 			continue
 		}
-		if !fmtHasSuffix(e.Name()) || !e.Type().IsRegular() {
+		if !fmtHasSuffix(e.Name()) {
 			continue
 		}
-		info, err := e.Info()
+		// Stat, not the entry's own type: a symlinked template is one
+		// validate loads, so fmt -check must look at it too. Anything but
+		// a regular file behind the name is refused by r.file, as validate
+		// refuses it.
+		info, err := os.Stat(p)
 		if err != nil {
 			r.fail("reading %s: %s", p, err)
+			continue
+		}
+		if info.IsDir() { // a symlink to a directory: not followed
 			continue
 		}
 		r.file(p, info.Mode().Perm())

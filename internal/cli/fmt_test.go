@@ -271,3 +271,28 @@ func TestFmtCheckWithDiffShowsWhatWouldChange(t *testing.T) {
 		t.Error("-check -diff rewrote the file")
 	}
 }
+
+// validate loads a symlinked *.pkr.hcl, so fmt -check must check it: a CI
+// format check that skipped it passed falsely.
+func TestFmtCheckOfADirectoryChecksSymlinkedTemplates(t *testing.T) {
+	real, formatted := fmtFixture(t, "shared.pkr.hcl")
+	dir := t.TempDir()
+	link := filepath.Join(dir, "shared.pkr.hcl")
+	if err := os.Symlink(filepath.Join(real, "shared.pkr.hcl"), link); err != nil {
+		t.Fatal(err)
+	}
+	code, out, errOut := runFmtCmd(t, "", "fmt", "-check", dir)
+	if code != fmtExitUnformatted || out != link+"\n" {
+		t.Errorf("fmt -check: exit %d, stdout %q, stderr %q; want exit 3 naming %s", code, out, errOut, link)
+	}
+	code, out, errOut = runFmtCmd(t, "", "fmt", dir)
+	if code != 0 || out != link+"\n" {
+		t.Errorf("fmt: exit %d, stdout %q, stderr %q", code, out, errOut)
+	}
+	if !bytes.Equal(fmtReadFile(t, filepath.Join(real, "shared.pkr.hcl")), formatted) {
+		t.Error("fmt did not format the file the link points at")
+	}
+	if fi, err := os.Lstat(link); err != nil || fi.Mode()&os.ModeSymlink == 0 {
+		t.Errorf("the link was replaced by a file: %v", err)
+	}
+}
