@@ -7,7 +7,7 @@ import (
 	"context"
 
 	"github.com/imgbuild/imgbuild/internal/plugin"
-	"github.com/imgbuild/imgbuild/provisioners/shell"
+	"github.com/imgbuild/imgbuild/internal/shellenv"
 	provlocal "github.com/imgbuild/imgbuild/provisioners/shelllocal"
 )
 
@@ -27,7 +27,7 @@ func (p *PostProcessor) Prepare() ([]string, error) { return nil, p.cfg.Prepare(
 // PostProcess runs the commands. Like Packer's, it always keeps its input:
 // it only passes the artifact forward.
 func (p *PostProcessor) PostProcess(ctx context.Context, env *plugin.PostProcessEnv, in plugin.Artifact) (plugin.Artifact, bool, bool, error) {
-	if err := p.cfg.Run(ctx, env.UI, shell.PackerEnv(env.SourceName, env.SourceType, env.Generated)); err != nil {
+	if err := p.cfg.Run(ctx, env.UI, shellenv.PackerEnv(env.SourceName, env.SourceType, env.Generated)); err != nil {
 		return nil, false, false, err
 	}
 	return in, true, true, nil

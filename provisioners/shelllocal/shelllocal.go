@@ -16,7 +16,7 @@ import (
 
 	"github.com/imgbuild/imgbuild/internal/communicator/local"
 	"github.com/imgbuild/imgbuild/internal/plugin"
-	"github.com/imgbuild/imgbuild/provisioners/shell"
+	"github.com/imgbuild/imgbuild/internal/shellenv"
 )
 
 func init() {
@@ -72,7 +72,7 @@ func (c *Config) Prepare() error {
 	if len(c.ValidExitCodes) == 0 {
 		c.ValidExitCodes = []int{0}
 	}
-	env, err := shell.ParseEnv(c.EnvironmentVars, c.Env)
+	env, err := shellenv.ParseEnv(c.EnvironmentVars, c.Env)
 	if err != nil {
 		errs = append(errs, err)
 	}
@@ -97,7 +97,7 @@ func (c *Config) Run(ctx context.Context, u plugin.UI, packerEnv map[string]stri
 	}
 	vars := maps.Clone(packerEnv)
 	maps.Copy(vars, c.env)
-	flat := shell.FlattenEnv(c.EnvVarFormat, vars)
+	flat := shellenv.FlattenEnv(c.EnvVarFormat, vars)
 
 	scripts := c.Scripts
 	if len(c.Inline) > 0 {
@@ -172,5 +172,5 @@ func (p *Provisioner) Prepare() ([]string, error) { return nil, p.cfg.Prepare() 
 
 // Provision runs the commands on this machine.
 func (p *Provisioner) Provision(ctx context.Context, env *plugin.ProvisionEnv) error {
-	return p.cfg.Run(ctx, env.UI, shell.PackerEnv(env.SourceName, env.SourceType, env.Generated))
+	return p.cfg.Run(ctx, env.UI, shellenv.PackerEnv(env.SourceName, env.SourceType, env.Generated))
 }
