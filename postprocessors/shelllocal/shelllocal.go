@@ -6,9 +6,9 @@ package shelllocal
 import (
 	"context"
 
+	"github.com/imgbuild/imgbuild/internal/localshell"
 	"github.com/imgbuild/imgbuild/internal/plugin"
 	"github.com/imgbuild/imgbuild/internal/shellenv"
-	provlocal "github.com/imgbuild/imgbuild/provisioners/shelllocal"
 )
 
 func init() {
@@ -16,7 +16,7 @@ func init() {
 }
 
 // PostProcessor runs local commands.
-type PostProcessor struct{ cfg provlocal.Config }
+type PostProcessor struct{ cfg localshell.Config }
 
 // Config returns the options to decode into (the provisioner's options).
 func (p *PostProcessor) Config() any { return &p.cfg }
