@@ -58,7 +58,7 @@ func (b *Builder) Run(ctx context.Context, env *plugin.BuildEnv) (plugin.Artifac
 	if runID == "" {
 		runID = uuid.NewString()
 	}
-	s := &state{cfg: &b.cfg, env: env, ui: env.UI, now: time.Now(), runID: runID, ledger: l,
+	s := &state{cfg: &b.cfg, env: env, ui: env.UI, now: time.Now(), runID: runID, buildID: uuid.NewString(), ledger: l,
 		endpoint: endpointInUse(&b.cfg.AccessConfig), beforeDuplicateCheck: b.beforeDuplicateCheck, checkIPURL: b.checkIPURL}
 	opts := env.StepOptions()
 	// Deleting AMIs, snapshots and instances can take AWS minutes.

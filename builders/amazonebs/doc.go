@@ -12,7 +12,9 @@
 // timeout and Ctrl-C. `imgbuild cleanup` removes what a killed run left.
 //
 // A create the SDK retried after a lost answer does not leak either:
-// RunInstances and CopyImage carry a ClientToken stable within the run, and
-// after each create (instance, image, copy) the build removes any other
-// instance or AMI of this run it finds (duplicates.go).
+// RunInstances and CopyImage carry a ClientToken stable within the build,
+// and after each create (instance, image, copy) the build removes any other
+// instance or AMI of this build it finds (duplicates.go). Builds of one run
+// build at once: each tags what it creates with its own id (TagBuildID) and
+// never takes another build's resources for its own.
 package amazonebs

@@ -22,16 +22,17 @@ import (
 // emulators honour none. So after each create the build looks for what
 // a retry may have made besides the resource it got back, and removes it.
 
-// clientToken is a stable idempotency token for one create of this run:
-// the same run asking again for the same thing gets the same token.
+// clientToken is a stable idempotency token for one create of this build:
+// the build asking again for the same thing gets the same token, and
+// another build of the run (which asks for the same things) another one.
 func (s *state) clientToken(parts ...string) string {
-	h := sha256.Sum256([]byte(s.runID + "|" + strings.Join(parts, "|")))
+	h := sha256.Sum256([]byte(s.runID + "|" + s.buildID + "|" + strings.Join(parts, "|")))
 	return hex.EncodeToString(h[:16])
 }
 
 // removeDuplicateImages deregisters, with their snapshots, the AMIs named
-// like ours in region that this run made besides keep and the AMIs it
-// holds: those carrying the run's pending tag, and untagged ones created
+// like ours in region that this build made besides keep and the AMIs it
+// holds: those carrying the build's pending tags, and untagged ones created
 // since the create began (an emulator that drops TagSpecifications on
 // CopyImage). Each is written to the ledger before it is removed.
 func (s *state) removeDuplicateImages(ctx context.Context, c *ec2.Client, region, keep string, since time.Time) error {
@@ -44,7 +45,7 @@ func (s *state) removeDuplicateImages(ctx context.Context, c *ec2.Client, region
 	}
 	for _, img := range images {
 		id := aws.ToString(img.ImageId)
-		if id == keep || s.known(id) || !s.madeByThisRun(img.Tags, aws.ToString(img.CreationDate), since) {
+		if id == keep || s.known(id) || !s.madeByThisBuild(img.Tags, aws.ToString(img.CreationDate), since) {
 			continue
 		}
 		s.say("Deregistering duplicate AMI %s in %s (a retried request created it)...", id, region)
@@ -63,18 +64,19 @@ func (s *state) removeDuplicateImages(ctx context.Context, c *ec2.Client, region
 	return nil
 }
 
-// removeDuplicateInstances terminates the instances of this run other than
-// keep (a retried RunInstances on an endpoint that ignores ClientToken).
+// removeDuplicateInstances terminates the instances of this build other
+// than keep (a retried RunInstances on an endpoint that ignores
+// ClientToken). The other builds of the run are not this build's business.
 func (s *state) removeDuplicateInstances(ctx context.Context, keep string) error {
 	if s.beforeDuplicateCheck != nil {
 		s.beforeDuplicateCheck(ctx, s.ec2, s.region, keep)
 	}
 	out, err := s.ec2.DescribeInstances(ctx, &ec2.DescribeInstancesInput{Filters: []types.Filter{
-		{Name: aws.String("tag:" + TagRun), Values: []string{s.runID}},
+		s.buildFilter(),
 		{Name: aws.String("instance-state-name"), Values: []string{"pending", "running", "stopping", "stopped"}},
 	}})
 	if err != nil {
-		return fmt.Errorf("looking for duplicate instances of run %s: %w", s.runID, awsclient.Explain(err))
+		return fmt.Errorf("looking for duplicate instances of build %s: %w", s.env.Name, awsclient.Explain(err))
 	}
 	for _, r := range out.Reservations {
 		for _, i := range r.Instances {
@@ -105,17 +107,13 @@ func (s *state) known(id string) bool {
 	return false
 }
 
-// madeByThisRun reports whether an AMI with our name is this run's: it
-// carries our pending tag, or it has no tags at all and was created since
+// madeByThisBuild reports whether an AMI with our name is this build's: it
+// carries our pending tags, or it has no tags at all and was created since
 // the create began.
-func (s *state) madeByThisRun(tags []types.Tag, created string, since time.Time) bool {
-	for _, t := range tags {
-		if aws.ToString(t.Key) == TagPendingRun {
-			return aws.ToString(t.Value) == s.runID
-		}
-	}
+func (s *state) madeByThisBuild(tags []types.Tag, created string, since time.Time) bool {
 	if len(tags) > 0 {
-		return false
+		t := awsclient.Tags(tags)
+		return t[TagPendingRun] == s.runID && t[TagBuildID] == s.buildID
 	}
 	at, err := time.Parse(time.RFC3339, created)
 	// A minute of slack for the difference between our clock and EC2's.

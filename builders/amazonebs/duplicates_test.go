@@ -8,7 +8,6 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
-	"github.com/aws/aws-sdk-go-v2/service/ec2/types"
 	"github.com/google/uuid"
 
 	"github.com/imgbuild/imgbuild/internal/awsclient"
@@ -20,17 +19,20 @@ import (
 // What a create retried by the SDK after a lost answer leaves besides the
 // resource the build got back is found and removed: the hook makes an AMI
 // of our name by hand just before the build looks (tagged as AWS tags a
-// retried CreateImage: with the run's pending tag). The duplicate is gone
-// and was written to the ledger before its removal; an AMI of our name
-// pending for another run is left alone.
+// retried CreateImage: with the tags of the AMI the build got). The
+// duplicate is gone and was written to the ledger before its removal; an
+// AMI of our name pending for another run, or for another build of the
+// same run, is left alone.
 func TestDuplicatesOfARetriedCreateAreRemoved(t *testing.T) {
 	for _, tt := range []struct {
 		name        string
 		otherRun    bool
+		otherBuild  bool
 		wantRemoved bool
 	}{
-		{"this run's pending duplicate is removed", false, true},
-		{"another run's AMI of the same name is kept", true, false},
+		{"this build's pending duplicate is removed", false, false, true},
+		{"another run's AMI of the same name is kept", true, false, false},
+		{"another build's AMI of the same name in the same run is kept", false, true, false},
 	} {
 		t.Run(strings.ReplaceAll(tt.name, " ", "_"), func(t *testing.T) {
 			motoEnv(t)
@@ -39,19 +41,25 @@ func TestDuplicatesOfARetriedCreateAreRemoved(t *testing.T) {
 			b := prepared(t, c)
 			env, _ := newEnv(t, "dup")
 			env.Provision = func(context.Context, communicator.Communicator, plugin.GeneratedData) error { return nil }
-			run := env.RunUUID
-			if tt.otherRun {
-				run = "another-run"
-			}
 			var dup string
 			b.beforeDuplicateCheck = func(ctx context.Context, cl *ec2.Client, region, keep string) {
 				if !strings.HasPrefix(keep, "ami-") {
 					return
 				}
+				tags := imageTags(ctx, t, cl, keep)
+				if tags[TagPendingRun] != env.RunUUID || tags[TagBuildID] == "" {
+					t.Fatalf("the AMI the build created is tagged %v, want its run and build", tags)
+				}
+				if tt.otherRun {
+					tags[TagPendingRun] = "another-run"
+				}
+				if tt.otherBuild {
+					tags[TagBuildID] = "another-build"
+				}
+				tags["other"] = "x"
 				dup = copyImage(ctx, t, cl, region, keep, c.AMIName)
-				if _, err := cl.CreateTags(ctx, &ec2.CreateTagsInput{Resources: []string{dup}, Tags: []types.Tag{
-					{Key: aws.String(TagPendingRun), Value: aws.String(run)}, {Key: aws.String("other"), Value: aws.String("x")},
-				}}); err != nil {
+				t.Cleanup(func() { awsclient.DeleteImage(context.Background(), cl, dup, true) })
+				if _, err := cl.CreateTags(ctx, &ec2.CreateTagsInput{Resources: []string{dup}, Tags: tagList(tags)}); err != nil {
 					t.Fatal(err)
 				}
 			}
@@ -64,9 +72,6 @@ func TestDuplicatesOfARetriedCreateAreRemoved(t *testing.T) {
 				t.Fatal("the hook did not run")
 			}
 			imgs := imagesNamed(t, "us-east-1", c.AMIName)
-			if !tt.wantRemoved {
-				t.Cleanup(func() { awsclient.DeleteImage(ctx, ec2For(t, "us-east-1"), dup, true) })
-			}
 			found := false
 			for _, img := range imgs {
 				found = found || aws.ToString(img.ImageId) == dup
@@ -95,9 +100,28 @@ func TestDuplicatesOfARetriedCreateAreRemoved(t *testing.T) {
 			if strings.Join(actions, ",") != strings.Join(want, ",") {
 				t.Errorf("ledger entries for %s: %v, want %v", dup, actions, want)
 			}
+			if art != nil {
+				if tags := imageTags(ctx, t, ec2For(t, "us-east-1"), art.(*Artifact).amis[0].ID); tags[TagPendingRun] != "" || tags[TagBuildID] != "" {
+					t.Errorf("the finished AMI still carries imgbuild's pending tags: %v", tags)
+				}
+			}
+			if !tt.wantRemoved {
+				// The other build's AMI is pending for this run too.
+				awsclient.DeleteImage(ctx, ec2For(t, "us-east-1"), dup, true)
+			}
 			assertNoLeftovers(t, env.RunUUID, "us-east-1")
 		})
 	}
+}
+
+// imageTags returns the tags of AMI id.
+func imageTags(ctx context.Context, t *testing.T, c *ec2.Client, id string) map[string]string {
+	t.Helper()
+	out, err := c.DescribeImages(ctx, &ec2.DescribeImagesInput{ImageIds: []string{id}})
+	if err != nil || len(out.Images) != 1 {
+		t.Fatalf("describing AMI %s: %v", id, err)
+	}
+	return awsclient.Tags(out.Images[0].Tags)
 }
 
 // copyImage copies keep within region under name, as a retried CopyImage

@@ -27,16 +27,24 @@ const (
 	TagPendingRun = awsclient.TagPendingRun
 	// TagBuild names the build, for people reading the console.
 	TagBuild = "imgbuild:build"
+	// TagBuildID marks what one build (one source of one run) creates,
+	// with an id of its own: builds of one run share TagRun, so the
+	// duplicate sweeps and adoptions after a retried create look for
+	// this tag, never another build's resources. It goes from the AMIs
+	// with TagPendingRun when the build succeeds.
+	TagBuildID = "imgbuild:build-id"
 )
 
 // state is what the steps share; each step documents what it sets.
 type state struct {
-	cfg    *Config
-	env    *plugin.BuildEnv
-	ui     plugin.UI
-	now    time.Time
-	runID  string
-	ledger *ledger.Ledger
+	cfg   *Config
+	env   *plugin.BuildEnv
+	ui    plugin.UI
+	now   time.Time
+	runID string
+	// buildID is this build's own id (TagBuildID): unique per Builder.Run.
+	buildID string
+	ledger  *ledger.Ledger
 
 	awsCfg   aws.Config
 	ec2      *ec2.Client
@@ -113,7 +121,17 @@ func (s *state) runTags() []types.Tag {
 	return []types.Tag{
 		{Key: aws.String(TagRun), Value: aws.String(s.runID)},
 		{Key: aws.String(TagBuild), Value: aws.String(s.env.Name)},
+		s.buildTag(),
 	}
+}
+
+func (s *state) buildTag() types.Tag {
+	return types.Tag{Key: aws.String(TagBuildID), Value: aws.String(s.buildID)}
+}
+
+// buildFilter matches what this build tagged.
+func (s *state) buildFilter() types.Filter {
+	return types.Filter{Name: aws.String("tag:" + TagBuildID), Values: []string{s.buildID}}
 }
 
 func tagList(m map[string]string, extra ...types.Tag) []types.Tag {

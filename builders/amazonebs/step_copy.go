@@ -164,7 +164,7 @@ func stepShare(ctx context.Context, s *state) (steps.Cleanup, error) {
 	return nil, nil
 }
 
-// stepFinish marks the AMIs as the build's result: the pending tag goes,
+// stepFinish marks the AMIs as the build's result: the pending tags go,
 // the ledger says they are kept, and the cleanups leave them alone.
 func stepFinish(ctx context.Context, s *state) (steps.Cleanup, error) {
 	for _, a := range s.amis {
@@ -177,7 +177,7 @@ func stepFinish(ctx context.Context, s *state) (steps.Cleanup, error) {
 		if err == nil && len(out.Images) > 0 {
 			ids = append(ids, awsclient.ImageSnapshots(out.Images[0])...)
 		}
-		if _, err := cl.DeleteTags(ctx, &ec2.DeleteTagsInput{Resources: ids, Tags: []types.Tag{{Key: aws.String(TagPendingRun)}}}); err != nil {
+		if _, err := cl.DeleteTags(ctx, &ec2.DeleteTagsInput{Resources: ids, Tags: []types.Tag{{Key: aws.String(TagPendingRun)}, {Key: aws.String(TagBuildID)}}}); err != nil {
 			return nil, fmt.Errorf("marking AMI %s finished: %w", a.ID, awsclient.Explain(err))
 		}
 		for _, id := range ids[1:] {

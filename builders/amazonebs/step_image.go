@@ -58,7 +58,7 @@ func stepCreateImage(ctx context.Context, s *state) (steps.Cleanup, error) {
 }
 
 func (s *state) pendingTags() []types.Tag {
-	return []types.Tag{{Key: aws.String(TagPendingRun), Value: aws.String(s.runID)}}
+	return []types.Tag{{Key: aws.String(TagPendingRun), Value: aws.String(s.runID)}, s.buildTag()}
 }
 
 // imageCleanup removes an AMI and its snapshots unless the build succeeded.
@@ -170,7 +170,7 @@ func (s *state) deregisterSameName(ctx context.Context, c *ec2.Client, region st
 
 // createImage calls CreateImage, which has no idempotency token: when the
 // SDK retried a call whose answer was lost, the AMI exists with our name
-// and our run's pending tag, and is adopted.
+// and our build's pending tags, and is adopted.
 func (s *state) createImage(ctx context.Context, in *ec2.CreateImageInput) (string, error) {
 	out, err := s.ec2.CreateImage(ctx, in)
 	if err == nil {
@@ -182,6 +182,7 @@ func (s *state) createImage(ctx context.Context, in *ec2.CreateImageInput) (stri
 	found, derr := s.ec2.DescribeImages(ctx, &ec2.DescribeImagesInput{Owners: []string{"self"}, Filters: []types.Filter{
 		{Name: aws.String("name"), Values: []string{s.amiName}},
 		{Name: aws.String("tag:" + TagPendingRun), Values: []string{s.runID}},
+		s.buildFilter(),
 	}})
 	if derr != nil || len(found.Images) != 1 {
 		return "", fmt.Errorf("%w (another AMI of that name appeared during the build: set force_deregister or change ami_name)", err)

@@ -62,7 +62,7 @@ func stepKeyPair(ctx context.Context, s *state) (steps.Cleanup, error) {
 	})
 	if awsclient.Code(err) == "InvalidKeyPair.Duplicate" {
 		if generatedName || s.keyPairIsOurs(ctx, name) {
-			// Our unique name, or our run's tag: the SDK retried a call
+			// Our unique name, or our build's tag: the SDK retried a call
 			// whose answer was lost, and the first try created it.
 			err = nil
 		} else {
@@ -94,11 +94,11 @@ func (s *state) loadPrivateKeyFile() error {
 }
 
 // keyPairIsOurs reports whether the key pair called name carries this
-// run's tag (the ledger already lists it: it was recorded before the call).
+// build's tag (the ledger already lists it: it was recorded before the call).
 func (s *state) keyPairIsOurs(ctx context.Context, name string) bool {
 	out, err := s.ec2.DescribeKeyPairs(ctx, &ec2.DescribeKeyPairsInput{Filters: []types.Filter{
 		{Name: aws.String("key-name"), Values: []string{name}},
-		{Name: aws.String("tag:" + TagRun), Values: []string{s.runID}},
+		s.buildFilter(),
 	}})
 	return err == nil && len(out.KeyPairs) == 1
 }

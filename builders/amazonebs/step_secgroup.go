@@ -102,7 +102,7 @@ func (s *state) createSecurityGroup(ctx context.Context, in *ec2.CreateSecurityG
 	}
 	f := []types.Filter{
 		{Name: aws.String("group-name"), Values: []string{aws.ToString(in.GroupName)}},
-		{Name: aws.String("tag:" + TagRun), Values: []string{s.runID}},
+		s.buildFilter(),
 	}
 	found, derr := s.ec2.DescribeSecurityGroups(ctx, &ec2.DescribeSecurityGroupsInput{Filters: f})
 	if derr != nil || len(found.SecurityGroups) != 1 {

@@ -20,8 +20,21 @@ import (
 // cliTemplate is a disk_image build of the test VM with an inline shell
 // provisioner.
 func cliTemplate(vm testVM, name, outDir, inline string) string {
+	return cliSource(vm, "vm", name, outDir) + fmt.Sprintf(`
+build {
+  sources = ["source.qemu.vm"]
+  provisioner "shell" {
+    inline = [%q]
+  }
+}
+`, inline)
+}
+
+// cliSource is a qemu source block, source, booting the test VM's disk
+// into vm_name name with output_directory outDir.
+func cliSource(vm testVM, source, name, outDir string) string {
 	return fmt.Sprintf(`
-source "qemu" "vm" {
+source "qemu" %q {
   iso_url          = %q
   iso_checksum     = "sha256:%s"
   disk_image       = true
@@ -34,14 +47,7 @@ source "qemu" "vm" {
   shutdown_command = "poweroff"
   qemuargs = [["-kernel", %q], ["-initrd", %q], ["-append", "root=/dev/vda quiet"]]
 }
-
-build {
-  sources = ["source.qemu.vm"]
-  provisioner "shell" {
-    inline = [%q]
-  }
-}
-`, vm.disk, vm.diskSHA256, outDir, name, vm.password, vm.kernel, vm.initrd, inline)
+`, source, vm.disk, vm.diskSHA256, outDir, name, vm.password, vm.kernel, vm.initrd)
 }
 
 var sshPortLine = regexp.MustCompile(`Waiting for SSH on 127\.0\.0\.1:(\d+)`)

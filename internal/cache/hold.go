@@ -6,6 +6,8 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+
+	"github.com/imgbuild/imgbuild/internal/filelock"
 )
 
 // WorkingPrefix starts the name of a file or folder in the data folder
@@ -25,11 +27,11 @@ func (s *Store) Hold() (release func(), swept []string, err error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	if ok, _ := lockExclusive(f); ok {
+	if ok, _ := filelock.TryExclusive(f); ok {
 		swept, err = s.sweepLeftovers()
 	}
 	// From exclusive (or nothing) to shared: other builds may hold it too.
-	if lerr := lockShared(f); lerr != nil {
+	if lerr := filelock.Shared(f); lerr != nil {
 		f.Close()
 		return nil, swept, fmt.Errorf("locking the cache: %w", lerr)
 	}
@@ -46,7 +48,7 @@ func (s *Store) SweepLeftovers() (swept []string, busy bool, err error) {
 		return nil, false, err
 	}
 	defer f.Close()
-	ok, err := lockExclusive(f)
+	ok, err := filelock.TryExclusive(f)
 	if err != nil || !ok {
 		return nil, err == nil, err
 	}

@@ -19,6 +19,8 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/imgbuild/imgbuild/internal/filelock"
 )
 
 // Actions an entry records.
@@ -167,18 +169,11 @@ func (l *Ledger) append(e Entry) (int64, error) {
 // imgbuild processes with Compact (a lock on the ledger itself would not:
 // Compact replaces the file).
 func (l *Ledger) lock() (func(), error) {
-	f, err := os.OpenFile(l.path+".lock", os.O_CREATE|os.O_RDWR, 0o600)
+	unlock, err := filelock.Lock(l.path + ".lock")
 	if err != nil {
 		return nil, fmt.Errorf("locking the resource ledger: %w", err)
 	}
-	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX); err != nil {
-		f.Close()
-		return nil, fmt.Errorf("locking the resource ledger: %w", err)
-	}
-	return func() {
-		syscall.Flock(int(f.Fd()), syscall.LOCK_UN)
-		f.Close()
-	}, nil
+	return unlock, nil
 }
 
 // Compact rewrites the ledger with only the entries of resources still

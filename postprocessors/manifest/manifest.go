@@ -11,8 +11,8 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
-	"sync"
 
+	"github.com/imgbuild/imgbuild/internal/filelock"
 	"github.com/imgbuild/imgbuild/internal/plugin"
 	"github.com/imgbuild/imgbuild/internal/secret"
 )
@@ -66,9 +66,6 @@ func (p *PostProcessor) Prepare() ([]string, error) {
 	return nil, nil
 }
 
-// locks serialises parallel builds writing the same manifest.
-var locks sync.Map // absolute path -> *sync.Mutex
-
 // PostProcess appends this build to the manifest and passes the artifact on.
 func (p *PostProcessor) PostProcess(ctx context.Context, env *plugin.PostProcessEnv, in plugin.Artifact) (plugin.Artifact, bool, bool, error) {
 	entry := Build{
@@ -111,9 +108,18 @@ func appendBuild(path, runUUID string, entry Build) error {
 	if err != nil {
 		return fmt.Errorf("resolving manifest path %s: %w", path, err)
 	}
-	mu, _ := locks.LoadOrStore(abs, &sync.Mutex{})
-	mu.(*sync.Mutex).Lock()
-	defer mu.(*sync.Mutex).Unlock()
+	if err := os.MkdirAll(filepath.Dir(abs), 0o755); err != nil {
+		return fmt.Errorf("creating the manifest's folder: %w", err)
+	}
+	// Builds of this and of other imgbuild processes take turns at the
+	// read-modify-rename. The lock is on the folder: the manifest is
+	// replaced by rename (its own lock would stay with the old file), and
+	// no lock file is left beside it.
+	unlock, err := filelock.Lock(filepath.Dir(abs))
+	if err != nil {
+		return fmt.Errorf("waiting for the manifest %s: %w", path, err)
+	}
+	defer unlock()
 
 	var m Manifest
 	data, err := os.ReadFile(abs)
@@ -134,9 +140,6 @@ func appendBuild(path, runUUID string, entry Build) error {
 	enc.SetEscapeHTML(false) // "<sensitive>" stays readable
 	if err := enc.Encode(m); err != nil {
 		return fmt.Errorf("encoding the manifest: %w", err)
-	}
-	if err := os.MkdirAll(filepath.Dir(abs), 0o755); err != nil {
-		return fmt.Errorf("creating the manifest's folder: %w", err)
 	}
 	// Write then rename, so an interrupted run never leaves half a manifest.
 	tmp, err := os.CreateTemp(filepath.Dir(abs), "."+filepath.Base(abs)+".tmp-*")

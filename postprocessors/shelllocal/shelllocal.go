@@ -6,9 +6,9 @@ package shelllocal
 import (
 	"context"
 
+	"github.com/imgbuild/imgbuild/internal/localshell"
 	"github.com/imgbuild/imgbuild/internal/plugin"
-	"github.com/imgbuild/imgbuild/provisioners/shell"
-	provlocal "github.com/imgbuild/imgbuild/provisioners/shelllocal"
+	"github.com/imgbuild/imgbuild/internal/shellenv"
 )
 
 func init() {
@@ -16,7 +16,7 @@ func init() {
 }
 
 // PostProcessor runs local commands.
-type PostProcessor struct{ cfg provlocal.Config }
+type PostProcessor struct{ cfg localshell.Config }
 
 // Config returns the options to decode into (the provisioner's options).
 func (p *PostProcessor) Config() any { return &p.cfg }
@@ -27,7 +27,7 @@ func (p *PostProcessor) Prepare() ([]string, error) { return nil, p.cfg.Prepare(
 // PostProcess runs the commands. Like Packer's, it always keeps its input:
 // it only passes the artifact forward.
 func (p *PostProcessor) PostProcess(ctx context.Context, env *plugin.PostProcessEnv, in plugin.Artifact) (plugin.Artifact, bool, bool, error) {
-	if err := p.cfg.Run(ctx, env.UI, shell.PackerEnv(env.SourceName, env.SourceType, env.Generated)); err != nil {
+	if err := p.cfg.Run(ctx, env.UI, shellenv.PackerEnv(env.SourceName, env.SourceType, env.Generated)); err != nil {
 		return nil, false, false, err
 	}
 	return in, true, true, nil

@@ -6,9 +6,9 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/imgbuild/imgbuild/internal/localshell"
 	"github.com/imgbuild/imgbuild/internal/plugin"
 	"github.com/imgbuild/imgbuild/internal/ui"
-	provlocal "github.com/imgbuild/imgbuild/provisioners/shelllocal"
 )
 
 type art struct{}
@@ -23,12 +23,12 @@ func (art) Destroy(context.Context) error { return nil }
 func TestShellLocalPostProcessorRunsWithBuildVarsAndKeepsInput(t *testing.T) {
 	tests := []struct {
 		name    string
-		cfg     provlocal.Config
+		cfg     localshell.Config
 		want    string
 		wantErr bool
 	}{
-		{"passes the artifact on", provlocal.Config{Inline: []string{`echo "pp for $PACKER_BUILD_NAME/$PACKER_BUILDER_TYPE"`}}, "docker.hello: pp for hello/docker", false},
-		{"failure fails", provlocal.Config{Command: "echo no; exit 2"}, "docker.hello: no", true},
+		{"passes the artifact on", localshell.Config{Inline: []string{`echo "pp for $PACKER_BUILD_NAME/$PACKER_BUILDER_TYPE"`}}, "docker.hello: pp for hello/docker", false},
+		{"failure fails", localshell.Config{Command: "echo no; exit 2"}, "docker.hello: no", true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -10,6 +10,8 @@ import (
 	"sync"
 	"text/template"
 	"time"
+
+	"github.com/imgbuild/imgbuild/internal/shellenv"
 )
 
 // Config holds the shell provisioner's options, named as Packer's.
@@ -95,7 +97,7 @@ func (c *Config) prepare() (*template.Template, map[string]string, error) {
 	if err != nil {
 		errs = append(errs, fmt.Errorf("execute_command is not a valid template: %w", err))
 	}
-	env, err := ParseEnv(c.EnvironmentVars, c.Env)
+	env, err := shellenv.ParseEnv(c.EnvironmentVars, c.Env)
 	if err != nil {
 		errs = append(errs, err)
 	}

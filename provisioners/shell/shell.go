@@ -18,6 +18,7 @@ import (
 
 	"github.com/imgbuild/imgbuild/internal/communicator"
 	"github.com/imgbuild/imgbuild/internal/plugin"
+	"github.com/imgbuild/imgbuild/internal/shellenv"
 	"github.com/imgbuild/imgbuild/internal/ui"
 )
 
@@ -56,9 +57,9 @@ func (p *Provisioner) Provision(ctx context.Context, env *plugin.ProvisionEnv) e
 	if env.Comm == nil {
 		return errNoComm
 	}
-	vars := PackerEnv(env.SourceName, env.SourceType, env.Generated)
+	vars := shellenv.PackerEnv(env.SourceName, env.SourceType, env.Generated)
 	maps.Copy(vars, p.env)
-	flat := FlattenEnv(p.cfg.EnvVarFormat, vars)
+	flat := shellenv.FlattenEnv(p.cfg.EnvVarFormat, vars)
 
 	envVarFile := ""
 	if p.cfg.UseEnvVarFile {
@@ -226,7 +227,7 @@ func reconnect(ctx context.Context, comm communicator.Communicator, deadline tim
 
 // remove deletes an uploaded file (skip_clean keeps it).
 func (p *Provisioner) remove(ctx context.Context, env *plugin.ProvisionEnv, file string) error {
-	status, err := env.Comm.Run(ctx, &communicator.Cmd{Command: "rm -f " + Quote(file)})
+	status, err := env.Comm.Run(ctx, &communicator.Cmd{Command: "rm -f " + shellenv.Quote(file)})
 	if err == nil && status != 0 {
 		err = fmt.Errorf("rm exited with status %d", status)
 	}

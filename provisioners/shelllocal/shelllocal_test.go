@@ -8,11 +8,12 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/imgbuild/imgbuild/internal/localshell"
 	"github.com/imgbuild/imgbuild/internal/plugin"
 	"github.com/imgbuild/imgbuild/internal/ui"
 )
 
-func provision(t *testing.T, cfg Config) (string, error) {
+func provision(t *testing.T, cfg localshell.Config) (string, error) {
 	t.Helper()
 	p := &Provisioner{cfg: cfg}
 	if _, err := p.Prepare(); err != nil {
@@ -27,7 +28,7 @@ func provision(t *testing.T, cfg Config) (string, error) {
 }
 
 func TestShellLocalRunsInlineWithVarsAndPackerEnv(t *testing.T) {
-	out, err := provision(t, Config{
+	out, err := provision(t, localshell.Config{
 		Inline:          []string{`echo "build=$PACKER_BUILD_NAME v=$V"`},
 		EnvironmentVars: []string{"V=a 'quoted' value"},
 	})
@@ -45,15 +46,15 @@ func TestShellLocalScriptsCommandAndExitCodes(t *testing.T) {
 	os.WriteFile(script, []byte("#!/bin/sh\necho from script\nexit 4\n"), 0o755)
 	tests := []struct {
 		name    string
-		cfg     Config
+		cfg     localshell.Config
 		want    string
 		wantErr string
 	}{
-		{"command", Config{Command: "echo one command"}, "test.l: one command", ""},
-		{"script failing", Config{Script: script}, "test.l: from script", "exit status: 4"},
-		{"script with allowed code", Config{Script: script, ValidExitCodes: []int{4}}, "test.l: from script", ""},
-		{"custom execute_command", Config{Inline: []string{"echo hi"}, ExecuteCommand: []string{"/bin/sh", "-c", "echo custom; {{.Vars}} /bin/sh {{.Script}}"}}, "test.l: custom", ""},
-		{"only_on another OS skips", Config{Command: "echo ran", OnlyOn: []string{"plan9"}}, "Skipping shell-local", ""},
+		{"command", localshell.Config{Command: "echo one command"}, "test.l: one command", ""},
+		{"script failing", localshell.Config{Script: script}, "test.l: from script", "exit status: 4"},
+		{"script with allowed code", localshell.Config{Script: script, ValidExitCodes: []int{4}}, "test.l: from script", ""},
+		{"custom execute_command", localshell.Config{Inline: []string{"echo hi"}, ExecuteCommand: []string{"/bin/sh", "-c", "echo custom; {{.Vars}} /bin/sh {{.Script}}"}}, "test.l: custom", ""},
+		{"only_on another OS skips", localshell.Config{Command: "echo ran", OnlyOn: []string{"plan9"}}, "Skipping shell-local", ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -69,7 +70,7 @@ func TestShellLocalScriptsCommandAndExitCodes(t *testing.T) {
 }
 
 func TestShellLocalPrepareNeedsExactlyOneThingToRun(t *testing.T) {
-	for _, cfg := range []Config{{}, {Command: "x", Script: "/etc/hostname"}} {
+	for _, cfg := range []localshell.Config{{}, {Command: "x", Script: "/etc/hostname"}} {
 		if _, err := provision(t, cfg); err == nil || !strings.Contains(err.Error(), "exactly one") {
 			t.Errorf("%+v: err = %v", cfg, err)
 		}

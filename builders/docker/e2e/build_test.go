@@ -163,6 +163,26 @@ func TestTwoSourcesBuildInParallelWithPrefixedInterleavedOutput(t *testing.T) {
 	}
 }
 
+// Two committing sources of one invocation build at once: both succeed,
+// each image holds what its own build wrote, and no container is left.
+func TestTwoCommittingSourcesBuildAtOnceIntoTheirOwnImages(t *testing.T) {
+	cli := enginetest.NeedEngine(t)
+	repo := enginetest.Unique("imgbuild-e2e-parallel-")
+	for _, src := range []string{"one", "two"} {
+		removeImage(t, cli, repo+":"+src)
+	}
+	r := imgbuild(t, nil, "build", "-color=false", "-var", "repo="+repo, template("parallelcommit.pkr.hcl"))
+	if r.code != 0 {
+		t.Fatalf("build failed:\n%s", r)
+	}
+	for _, src := range []string{"one", "two"} {
+		noContainersLeft(t, cli, src, r.stdout)
+		if got := dockerRun(t, repo+":"+src, "cat", "/built-by"); got != "built by "+src+"\n" {
+			t.Errorf("/built-by in %s:%s = %q, want its own build's name", repo, src, got)
+		}
+	}
+}
+
 func TestFailingProvisionerExitsOneShowsWhyAndLeavesNoContainer(t *testing.T) {
 	cli := enginetest.NeedEngine(t)
 	r := imgbuild(t, nil, "build", template("failing.pkr.hcl"))

@@ -5,7 +5,8 @@ import (
 	"os"
 	"os/exec"
 	"strings"
-	"syscall"
+
+	"github.com/imgbuild/imgbuild/internal/filelock"
 )
 
 // EnsureUser creates the test user with its password when it is missing.
@@ -21,10 +22,9 @@ func EnsureUser() error {
 		return err
 	}
 	defer lock.Close()
-	if err := syscall.Flock(int(lock.Fd()), syscall.LOCK_EX); err != nil {
+	if err := filelock.Exclusive(lock); err != nil {
 		return err
 	}
-	defer syscall.Flock(int(lock.Fd()), syscall.LOCK_UN)
 	if userExists() {
 		return nil
 	}

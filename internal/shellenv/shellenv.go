@@ -1,4 +1,8 @@
-package shell
+// Package shellenv builds the environment Packer gives shell scripts: the
+// configured variables (checked), PACKER_BUILD_NAME and friends, and
+// their rendering with env_var_format. The shell and shell-local plugins
+// share it.
+package shellenv
 
 import (
 	"fmt"
