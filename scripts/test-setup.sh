@@ -14,6 +14,7 @@
 #   moto_server             the EC2 emulator on 127.0.0.1:5055
 #   sshd, qemu, qemu-img    binaries only; tests start their own instances
 #   test VM image           testdata/vm/ (built by testdata/make-test-vm.sh, cached)
+#   Packer plugins          $STATE_DIR/packer-plugins/<name>/<version>/ (testdata/packer-plugins.sh)
 set -euo pipefail
 
 STATE_DIR=${IMGBUILD_TEST_STATE:-/var/lib/imgbuild-test}
@@ -155,6 +156,12 @@ setup_qemu() {
   fi
 }
 
+# HashiCorp's Packer plugins, built from the Go module proxy, cached by
+# version in $STATE_DIR/packer-plugins (internal/testenv.PackerPlugin).
+setup_plugins() {
+  IMGBUILD_TEST_STATE=$STATE_DIR "$HERE/testdata/packer-plugins.sh"
+}
+
 setup_moto() {
   apt_install curl
   command -v python3 >/dev/null 2>&1 || apt_install python3 python3-pip
@@ -190,6 +197,7 @@ main() {
       setup_ssh
       setup_qemu
       setup_moto
+      setup_plugins
       ;;
     *) die "unknown component $1 (docker|all)" ;;
   esac
