@@ -14,6 +14,7 @@
 #   moto_server             the EC2 emulator on 127.0.0.1:5055
 #   sshd, qemu, qemu-img    binaries only; tests start their own instances
 #   test VM image           testdata/vm/ (built by testdata/make-test-vm.sh, cached)
+#   ansible-core            $STATE_DIR/ansible-venv/bin (not on PATH; tests add it)
 #   Packer plugins          $STATE_DIR/packer-plugins/<name>/<version>/ (testdata/packer-plugins.sh)
 set -euo pipefail
 
@@ -162,6 +163,24 @@ setup_plugins() {
   IMGBUILD_TEST_STATE=$STATE_DIR "$HERE/testdata/packer-plugins.sh"
 }
 
+# ansible-core from PyPI in a venv of its own; tests put its bin on PATH
+# (internal/testenv.Ansible). The stamp, written last, names what is in it.
+ANSIBLE_CORE_VERSION=2.19.14
+setup_ansible() {
+  apt_install python3 python3-venv
+  local venv=$STATE_DIR/ansible-venv
+  local want="ansible-core==$ANSIBLE_CORE_VERSION $(/usr/bin/python3 --version 2>&1)"
+  [ "$(cat "$venv/imgbuild-stamp" 2>/dev/null)" = "$want" ] && return 0
+  local start=$SECONDS
+  log "installing ansible-core $ANSIBLE_CORE_VERSION into $venv"
+  rm -rf "$venv"
+  /usr/bin/python3 -m venv "$venv"
+  "$venv/bin/pip" install -q --disable-pip-version-check "ansible-core==$ANSIBLE_CORE_VERSION" ||
+    die "pip install ansible-core==$ANSIBLE_CORE_VERSION failed"
+  echo "$want" >"$venv/imgbuild-stamp"
+  log "ansible-core installed in $((SECONDS - start))s"
+}
+
 setup_moto() {
   apt_install curl
   command -v python3 >/dev/null 2>&1 || apt_install python3 python3-pip
@@ -198,6 +217,7 @@ main() {
       setup_qemu
       setup_moto
       setup_plugins
+      setup_ansible
       ;;
     *) die "unknown component $1 (docker|all)" ;;
   esac
