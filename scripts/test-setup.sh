@@ -15,6 +15,7 @@
 #   sshd, qemu, qemu-img    binaries only; tests start their own instances
 #   test VM image           testdata/vm/ (built by testdata/make-test-vm.sh, cached)
 #   ansible-core            $STATE_DIR/ansible-venv/bin (not on PATH; tests add it)
+#   vcsim                   $STATE_DIR/vcsim/vcsim (from testdata/vcsim; tests start their own)
 #   Packer plugins          $STATE_DIR/packer-plugins/<name>/<version>/ (testdata/packer-plugins.sh)
 set -euo pipefail
 
@@ -181,6 +182,22 @@ setup_ansible() {
   log "ansible-core installed in $((SECONDS - start))s"
 }
 
+# VMware's vCenter simulator, built from testdata/vcsim (a Go module of its
+# own, so govmomi stays out of imgbuild's go.mod), cached by the content of
+# its sources (internal/testenv.StartVCSim).
+setup_vcsim() {
+  local src=$HERE/testdata/vcsim out=$STATE_DIR/vcsim key
+  key=$(cat "$src/go.mod" "$src/go.sum" "$src"/*.go | sha256sum | cut -c1-16)
+  [ -x "$out/vcsim" ] && [ "$(cat "$out/stamp" 2>/dev/null)" = "$key" ] && return 0
+  command -v go >/dev/null || die "go is not installed: the simulator is built from testdata/vcsim"
+  local start=$SECONDS
+  mkdir -p "$out"
+  (cd "$src" && GOWORK=off GOFLAGS=-buildvcs=false go build -o "$out/vcsim.tmp" .) || die "building testdata/vcsim failed"
+  mv -f "$out/vcsim.tmp" "$out/vcsim"
+  echo "$key" >"$out/stamp"
+  log "built the vCenter simulator in $((SECONDS - start))s"
+}
+
 setup_moto() {
   apt_install curl
   command -v python3 >/dev/null 2>&1 || apt_install python3 python3-pip
@@ -218,6 +235,7 @@ main() {
       setup_moto
       setup_plugins
       setup_ansible
+      setup_vcsim
       ;;
     *) die "unknown component $1 (docker|all)" ;;
   esac
