@@ -14,6 +14,9 @@
 #   moto_server             the EC2 emulator on 127.0.0.1:5055
 #   sshd, qemu, qemu-img    binaries only; tests start their own instances
 #   test VM image           testdata/vm/ (built by testdata/make-test-vm.sh, cached)
+#   ansible-core            $STATE_DIR/ansible-venv/bin (not on PATH; tests add it)
+#   vcsim                   $STATE_DIR/vcsim/vcsim (from testdata/vcsim; tests start their own)
+#   Packer plugins          $STATE_DIR/packer-plugins/<name>/<version>/ (testdata/packer-plugins.sh)
 set -euo pipefail
 
 STATE_DIR=${IMGBUILD_TEST_STATE:-/var/lib/imgbuild-test}
@@ -155,6 +158,46 @@ setup_qemu() {
   fi
 }
 
+# HashiCorp's Packer plugins, built from the Go module proxy, cached by
+# version in $STATE_DIR/packer-plugins (internal/testenv.PackerPlugin).
+setup_plugins() {
+  IMGBUILD_TEST_STATE=$STATE_DIR "$HERE/testdata/packer-plugins.sh"
+}
+
+# ansible-core from PyPI in a venv of its own; tests put its bin on PATH
+# (internal/testenv.Ansible). The stamp, written last, names what is in it.
+ANSIBLE_CORE_VERSION=2.19.14
+setup_ansible() {
+  apt_install python3 python3-venv
+  local venv=$STATE_DIR/ansible-venv
+  local want="ansible-core==$ANSIBLE_CORE_VERSION $(/usr/bin/python3 --version 2>&1)"
+  [ "$(cat "$venv/imgbuild-stamp" 2>/dev/null)" = "$want" ] && return 0
+  local start=$SECONDS
+  log "installing ansible-core $ANSIBLE_CORE_VERSION into $venv"
+  rm -rf "$venv"
+  /usr/bin/python3 -m venv "$venv"
+  "$venv/bin/pip" install -q --disable-pip-version-check "ansible-core==$ANSIBLE_CORE_VERSION" ||
+    die "pip install ansible-core==$ANSIBLE_CORE_VERSION failed"
+  echo "$want" >"$venv/imgbuild-stamp"
+  log "ansible-core installed in $((SECONDS - start))s"
+}
+
+# VMware's vCenter simulator, built from testdata/vcsim (a Go module of its
+# own, so govmomi stays out of imgbuild's go.mod), cached by the content of
+# its sources (internal/testenv.StartVCSim).
+setup_vcsim() {
+  local src=$HERE/testdata/vcsim out=$STATE_DIR/vcsim key
+  key=$(cat "$src/go.mod" "$src/go.sum" "$src"/*.go | sha256sum | cut -c1-16)
+  [ -x "$out/vcsim" ] && [ "$(cat "$out/stamp" 2>/dev/null)" = "$key" ] && return 0
+  command -v go >/dev/null || die "go is not installed: the simulator is built from testdata/vcsim"
+  local start=$SECONDS
+  mkdir -p "$out"
+  (cd "$src" && GOWORK=off GOFLAGS=-buildvcs=false go build -o "$out/vcsim.tmp" .) || die "building testdata/vcsim failed"
+  mv -f "$out/vcsim.tmp" "$out/vcsim"
+  echo "$key" >"$out/stamp"
+  log "built the vCenter simulator in $((SECONDS - start))s"
+}
+
 setup_moto() {
   apt_install curl
   command -v python3 >/dev/null 2>&1 || apt_install python3 python3-pip
@@ -190,6 +233,9 @@ main() {
       setup_ssh
       setup_qemu
       setup_moto
+      setup_plugins
+      setup_ansible
+      setup_vcsim
       ;;
     *) die "unknown component $1 (docker|all)" ;;
   esac
