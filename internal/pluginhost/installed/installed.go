@@ -9,9 +9,6 @@
 package installed
 
 import (
-	"context"
-	"errors"
-
 	"github.com/hashicorp/hcl/v2"
 )
 
@@ -66,6 +63,9 @@ type Requirement struct {
 	Source     string // "github.com/hashicorp/ansible"
 	Constraint string // "" when none
 	Range      hcl.Range
+	// BuiltIn says imgbuild serves the plugin's components natively, so
+	// that nothing installed meeting the entry is no error.
+	BuiltIn bool
 }
 
 // Component is one component an installed plugin serves, under the type
@@ -90,30 +90,4 @@ type Options struct {
 	// binary path, size and modification time, so that a run does not
 	// start every installed plugin; "" keeps nothing.
 	DescribeCache string
-}
-
-// ErrNotImplemented is returned until discovery lands.
-var ErrNotImplemented = errors.New("plugin discovery is not implemented yet")
-
-// Discover lists the installed plugins, described, highest version last
-// for each source. Binaries whose checksum file does not match, or whose
-// API version imgbuild does not speak, are left out with a warning.
-func Discover(ctx context.Context, opts Options) (plugins []*Plugin, warnings []string, err error) {
-	return nil, nil, ErrNotImplemented
-}
-
-// Describe runs `path describe` and decodes what it prints.
-func Describe(ctx context.Context, path string) (Description, error) {
-	return Description{}, ErrNotImplemented
-}
-
-// Components names the components that plugins serve, as a template
-// refers to them: a required_plugins entry chooses the highest installed
-// version of its source that meets its constraint and names that plugin's
-// components after its local name; every other installed plugin (the
-// highest version of each) is named after its own name. A requirement
-// that nothing installed meets is an error at its range that says how to
-// install the plugin.
-func Components(plugins []*Plugin, reqs []Requirement) (map[Kind]map[string]Component, hcl.Diagnostics) {
-	return nil, hcl.Diagnostics{{Severity: hcl.DiagError, Summary: ErrNotImplemented.Error()}}
 }
