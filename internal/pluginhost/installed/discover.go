@@ -90,7 +90,7 @@ func scanLayout(folder string, cache *describeCache) (found []*Plugin, warnings 
 		if !ok {
 			continue // another platform, or not a plugin binary's name
 		}
-		if err := compatibleAPI(api); err != nil {
+		if err := CompatibleAPI(api); err != nil {
 			warnings = append(warnings, fmt.Sprintf("ignoring %s: %v", path, err))
 			continue
 		}
@@ -200,7 +200,7 @@ func describeInto(ctx context.Context, p *Plugin, cache *describeCache) error {
 		e.Desc = d
 		cache.store(p.Path, fi, e)
 	}
-	if err := compatibleAPI(e.Desc.APIVersion); err != nil {
+	if err := CompatibleAPI(e.Desc.APIVersion); err != nil {
 		return err
 	}
 	p.Desc = e.Desc

@@ -28,7 +28,7 @@ func Install(ctx context.Context, opts Options, path, source string) (*Plugin, e
 	if err != nil {
 		return nil, err
 	}
-	if err := compatibleAPI(desc.APIVersion); err != nil {
+	if err := CompatibleAPI(desc.APIVersion); err != nil {
 		return nil, fmt.Errorf("%s cannot be used: %w", path, err)
 	}
 	v, err := version.NewVersion(desc.Version)
@@ -46,21 +46,34 @@ func Install(ctx context.Context, opts Options, path, source string) (*Plugin, e
 	return &Plugin{Source: src.String(), Name: src.Name, Version: v.String(), Path: dest, Desc: desc}, nil
 }
 
-// copyWithChecksum writes src to dest (mode 0755) and dest's checksum
-// file, each through a temporary file renamed into place, so that a
-// reader never sees half a binary or a checksum that does not match.
+// copyWithChecksum writes the file at src to dest; see Place.
 func copyWithChecksum(src, dest string) error {
 	in, err := os.Open(src)
 	if err != nil {
 		return err
 	}
 	defer in.Close()
+	return place(dest, in)
+}
+
+// Place writes a plugin binary read from r into folder's layout as
+// version v of src speaking protocol api, with its checksum file, and
+// returns its path.
+func Place(folder string, src Source, v *version.Version, api string, r io.Reader) (string, error) {
+	dest := BinaryPath(folder, src, v, api)
+	return dest, place(dest, r)
+}
+
+// place writes dest (mode 0755) and dest's checksum file, each through a
+// temporary file renamed into place, so that a reader never sees half a
+// binary or a checksum that does not match.
+func place(dest string, r io.Reader) error {
 	if err := os.MkdirAll(filepath.Dir(dest), 0o755); err != nil {
 		return err
 	}
 	h := sha256.New()
 	if err := writeAtomically(dest, 0o755, func(w io.Writer) error {
-		_, err := io.Copy(io.MultiWriter(w, h), in)
+		_, err := io.Copy(io.MultiWriter(w, h), r)
 		return err
 	}); err != nil {
 		return err

@@ -73,9 +73,9 @@ func parseLayoutName(name string, file string) (v *version.Version, api string, 
 	return v, api, true
 }
 
-// compatibleAPI applies Packer's rule: the major protocol version must be
+// CompatibleAPI applies Packer's rule: the major protocol version must be
 // ours, and the minor one no newer than ours.
-func compatibleAPI(api string) error {
+func CompatibleAPI(api string) error {
 	maj, min, ok := splitAPI(api)
 	wantMaj, wantMin, _ := splitAPI(APIVersion)
 	if !ok {
