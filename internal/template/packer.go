@@ -149,3 +149,7 @@ func builtinNames() []string {
 	sort.Strings(out)
 	return out
 }
+
+// Dir is the template's folder (path.root): Packer plugins installed as
+// legacy single binaries next to the template are found there.
+func (t *Template) Dir() string { return t.baseDir }

@@ -29,8 +29,8 @@ import (
 
 // Limits on what a release may make us read.
 const (
-	maxIndex   = 4 << 20   // the tag list and SHA256SUMS file
-	maxZip     = 1 << 30   // a plugin's zip
+	maxIndex   = 4 << 20 // the tag list and SHA256SUMS file
+	maxZip     = 1 << 30 // a plugin's zip
 	dialBound  = 10 * time.Second
 	indexBound = 30 * time.Second
 )
