@@ -190,6 +190,7 @@ func TestConsoleTakesPackersHelpVariablesAndExitCommands(t *testing.T) {
 }
 
 func TestInitSucceedsForBuiltInPluginsAndNamesTheOthers(t *testing.T) {
+	isolatePlugins(t)
 	builtin := writeTemplate(t, map[string]string{"main.pkr.hcl": `
 packer {
   required_plugins {

@@ -30,6 +30,9 @@ type RequiredPlugin struct {
 
 type packerSettings struct {
 	plugins []*RequiredPlugin
+	// duplicates are entries whose local name an earlier entry took:
+	// Packer reports them when it resolves plugins, not in a syntax check.
+	duplicates hcl.Diagnostics
 }
 
 var packerBlockSchema = &hcl.BodySchema{
@@ -69,8 +72,16 @@ func (t *Template) checkPackerBlock() hcl.Diagnostics {
 			diags = append(diags, t.decodeRequiredPlugins(rp)...)
 		}
 	}
+	if !t.opts.SyntaxOnly {
+		diags = append(diags, t.packer.duplicates...)
+	}
 	return diags
 }
+
+// PluginRequirementErrors are the errors of required_plugins that a
+// syntax-only load does not report: an entry whose local name an earlier
+// entry, in this file or another, already took.
+func (t *Template) PluginRequirementErrors() hcl.Diagnostics { return t.packer.duplicates }
 
 func (t *Template) decodeRequiredPlugins(b *hcl.Block) hcl.Diagnostics {
 	attrs, diags := b.Body.JustAttributes()
@@ -81,6 +92,15 @@ func (t *Template) decodeRequiredPlugins(b *hcl.Block) hcl.Diagnostics {
 			continue
 		}
 		rp := &RequiredPlugin{Name: a.Name, Range: a.Range}
+		if prev := t.requiredPlugin(a.Name); prev != nil {
+			t.packer.duplicates = append(t.packer.duplicates, &hcl.Diagnostic{
+				Severity: hcl.DiagError,
+				Summary:  fmt.Sprintf("Duplicate required_plugins entry %q", a.Name),
+				Detail:   fmt.Sprintf("%s is already required at %s. A local name names one plugin; give the other entry another name.", a.Name, prev.Range),
+				Subject:  a.Range.Ptr(),
+			})
+			continue
+		}
 		if !val.Type().IsObjectType() {
 			diags = append(diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Invalid required_plugins entry", Detail: fmt.Sprintf("%s must be an object such as { version = \">= 1.0.0\", source = \"github.com/hashicorp/%s\" }.", a.Name, a.Name), Subject: a.Expr.Range().Ptr()})
 			continue
@@ -132,6 +152,15 @@ func (t *Template) decodeRequiredPlugins(b *hcl.Block) hcl.Diagnostics {
 		t.packer.plugins = append(t.packer.plugins, rp)
 	}
 	return diags
+}
+
+func (t *Template) requiredPlugin(name string) *RequiredPlugin {
+	for _, rp := range t.packer.plugins {
+		if rp.Name == name {
+			return rp
+		}
+	}
+	return nil
 }
 
 // pluginShortName turns "github.com/hashicorp/amazon" into "amazon" (and

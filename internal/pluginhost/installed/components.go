@@ -44,7 +44,7 @@ func Components(plugins []*Plugin, reqs []Requirement) (map[Kind]map[string]Comp
 	}
 	var diags hcl.Diagnostics
 	for _, r := range reqs {
-		p, d := choose(plugins, r)
+		p, d := Choose(plugins, r)
 		diags = append(diags, d...)
 		if p != nil {
 			name(out, p, r.LocalName)
@@ -74,9 +74,9 @@ func name(out map[Kind]map[string]Component, p *Plugin, prefix string) {
 	}
 }
 
-// choose picks the highest installed version of r's source meeting r's
+// Choose picks the highest installed version of r's source meeting r's
 // constraint.
-func choose(plugins []*Plugin, r Requirement) (*Plugin, hcl.Diagnostics) {
+func Choose(plugins []*Plugin, r Requirement) (*Plugin, hcl.Diagnostics) {
 	src, err := ParseSource(r.Source)
 	if err != nil {
 		return nil, hcl.Diagnostics{{Severity: hcl.DiagError, Summary: "Invalid plugin source", Detail: err.Error() + ".", Subject: r.Range.Ptr()}}
