@@ -90,6 +90,10 @@ func runBuild(ctx context.Context, s *Streams, tf *templateFlags, o buildOptions
 	}
 	defer closeLog()
 
+	tf.debug, tf.force, tf.onError = o.debug, o.force, string(onErr)
+	// After the builds' cleanups: plugin components clean up in their
+	// own processes, which must still run.
+	defer tf.closePlugins()
 	tpl, err := tf.load(ctx, s, path, true)
 	if err != nil {
 		return err

@@ -38,6 +38,7 @@ func newConsoleCmd(s *Streams) *cobra.Command {
 				var err error
 				// Data sources run, as in a build: console is where users
 				// check what they return.
+				defer tf.closePlugins()
 				if t, err = tf.load(cmd.Context(), s, args[0], true); err != nil {
 					return err
 				}

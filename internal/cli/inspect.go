@@ -22,6 +22,7 @@ func newInspectCmd(s *Streams) *cobra.Command {
 			"post-processor chains. Data sources are not executed.",
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			defer tf.closePlugins()
 			t, err := tf.load(cmd.Context(), s, args[0], false)
 			if err != nil {
 				return err

@@ -3,9 +3,14 @@ package cli
 import (
 	"context"
 	"os"
+	"path/filepath"
 
+	"github.com/hashicorp/hcl/v2"
 	"github.com/spf13/cobra"
 
+	"github.com/imgbuild/imgbuild/internal/plugin"
+	"github.com/imgbuild/imgbuild/internal/pluginhost"
+	"github.com/imgbuild/imgbuild/internal/pluginhost/installed"
 	"github.com/imgbuild/imgbuild/internal/template"
 )
 
@@ -16,6 +21,13 @@ type templateFlags struct {
 	vars             []template.VarArg
 	only, except     []string
 	noWarnUndeclared bool
+	// debug, force and onError are build's flags, which plugins get too.
+	debug, force bool
+	onError      string
+
+	// plugins runs the installed Packer plugins the template uses; the
+	// command closes it when it ends (closePlugins).
+	plugins *pluginhost.Host
 }
 
 // varValue appends to the shared list, so -var and -var-file keep their
@@ -51,7 +63,50 @@ func (f *templateFlags) add(cmd *cobra.Command) {
 }
 
 func (f *templateFlags) options(path string, evalData bool) template.LoadOptions {
-	return template.LoadOptions{Path: path, Vars: f.vars, Env: os.Environ(), EvaluateDataSources: evalData}
+	return template.LoadOptions{
+		Path: path, Vars: f.vars, Env: os.Environ(), EvaluateDataSources: evalData,
+		Debug: f.debug, Force: f.force, OnError: f.onError,
+		Plugins: func(reqs []*template.RequiredPlugin) (plugin.Catalog, hcl.Diagnostics) {
+			return f.openPlugins(templateDir(path), reqs)
+		},
+	}
+}
+
+// openPlugins finds the installed Packer plugins and names their
+// components as the template's required_plugins say; no plugin starts
+// until a block of its type is configured.
+func (f *templateFlags) openPlugins(dir string, reqs []*template.RequiredPlugin) (plugin.Catalog, hcl.Diagnostics) {
+	var diags hcl.Diagnostics
+	found, warnings, err := installed.Discover(context.Background(), pluginOptions(dir))
+	if err != nil {
+		return nil, hcl.Diagnostics{{Severity: hcl.DiagError, Summary: "Cannot list the installed Packer plugins", Detail: err.Error()}}
+	}
+	for _, w := range warnings {
+		diags = append(diags, &hcl.Diagnostic{Severity: hcl.DiagWarning, Summary: "Installed plugin ignored", Detail: w})
+	}
+	var want []installed.Requirement
+	for _, rp := range reqs {
+		want = append(want, installed.Requirement{LocalName: rp.Name, Source: rp.Source, Constraint: rp.Version, Range: rp.Range, BuiltIn: rp.BuiltIn})
+	}
+	f.plugins = pluginhost.New(found, pluginhost.Options{Env: os.Environ()})
+	cat, d := f.plugins.Catalog(plugin.Builtins(), want)
+	return cat, append(diags, d...)
+}
+
+// closePlugins stops every plugin process the command started.
+func (f *templateFlags) closePlugins() {
+	if f.plugins != nil {
+		f.plugins.Close()
+		f.plugins = nil
+	}
+}
+
+// templateDir is the folder of the template at path (a file or a folder).
+func templateDir(path string) string {
+	if fi, err := os.Stat(path); err == nil && fi.IsDir() {
+		return path
+	}
+	return filepath.Dir(path)
 }
 
 // load loads the template at path, prints its diagnostics (warnings too)

@@ -25,6 +25,7 @@ func newValidateCmd(s *Streams) *cobra.Command {
 		RunE: func(cmd *cobra.Command, args []string) error {
 			opts := tf.options(args[0], evalData)
 			opts.SyntaxOnly = syntaxOnly
+			defer tf.closePlugins()
 			t, err := tf.loadWith(cmd.Context(), s, opts)
 			if err != nil {
 				return err

@@ -7,11 +7,13 @@ import (
 	"io"
 	"io/fs"
 	"os"
+	"path/filepath"
 	"time"
 
 	packersdk "github.com/hashicorp/packer-plugin-sdk/packer"
 
 	"github.com/imgbuild/imgbuild/internal/communicator"
+	"github.com/imgbuild/imgbuild/internal/stream"
 )
 
 // servedComm is one of imgbuild's communicators (SSH, docker) as a plugin
@@ -98,8 +100,15 @@ func (c *remoteComm) Upload(ctx context.Context, dst string, r io.Reader, mode f
 	if mode == 0 {
 		mode = 0o644
 	}
-	var fi os.FileInfo = uploadInfo{name: dst, mode: mode}
-	return remoteMessage(c.comm.Upload(dst, r, &fi))
+	// Plugin communicators write a tar header (docker) or an scp line
+	// first: they need the size.
+	sr, size, cleanup, err := stream.Sized(r)
+	defer cleanup()
+	if err != nil {
+		return err
+	}
+	var fi os.FileInfo = uploadInfo{name: filepath.Base(dst), mode: mode, size: size}
+	return remoteMessage(c.comm.Upload(dst, sr, &fi))
 }
 
 func (c *remoteComm) UploadDir(ctx context.Context, dst, src string, exclude []string) error {
@@ -118,10 +127,11 @@ func (c *remoteComm) DownloadDir(ctx context.Context, src, dst string, exclude [
 type uploadInfo struct {
 	name string
 	mode fs.FileMode
+	size int64
 }
 
 func (i uploadInfo) Name() string       { return i.name }
-func (i uploadInfo) Size() int64        { return 0 }
+func (i uploadInfo) Size() int64        { return i.size }
 func (i uploadInfo) Mode() fs.FileMode  { return i.mode }
 func (i uploadInfo) ModTime() time.Time { return time.Time{} }
 func (i uploadInfo) IsDir() bool        { return false }

@@ -15,8 +15,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log"
 	"log/slog"
 	"path/filepath"
+	"strings"
 	"sync"
 	"time"
 
@@ -83,6 +85,7 @@ func New(plugins []*installed.Plugin, opts Options) *Host {
 	if opts.Log == nil {
 		opts.Log = ui.Logger()
 	}
+	quietSDKLog(opts.Log)
 	opts.Env = append([]string(nil), opts.Env...)
 	if opts.RunUUID != "" {
 		opts.Env = append(opts.Env, "PACKER_RUN_UUID="+opts.RunUUID)
@@ -193,4 +196,23 @@ func kindNoun(k installed.Kind) string {
 		return "data source"
 	}
 	return string(k)
+}
+
+// quietSDKLog sends what packer-plugin-sdk's client side prints through
+// Go's standard logger ("[DEBUG] receiving ConfigSpec as gob", "Client is
+// closing mux") to imgbuild's debug log instead of the user's terminal.
+func quietSDKLog(l *slog.Logger) {
+	sdkLogOnce.Do(func() {
+		log.SetFlags(0)
+		log.SetOutput(logWriter{l})
+	})
+}
+
+var sdkLogOnce sync.Once
+
+type logWriter struct{ l *slog.Logger }
+
+func (w logWriter) Write(p []byte) (int, error) {
+	w.l.Debug(strings.TrimRight(string(p), "\n"), "from", "packer-plugin-sdk")
+	return len(p), nil
 }

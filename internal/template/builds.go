@@ -235,8 +235,8 @@ func (t *Template) decodeSourceUse(ctx *hcl.EvalContext, blk *hcl.Block) (*Sourc
 func (t *Template) decodeProvisioner(ctx *hcl.EvalContext, blk *hcl.Block) (*ProvisionerBlock, hcl.Diagnostics) {
 	p := &ProvisionerBlock{Type: blk.Labels[0], DefRange: blk.DefRange, TypeRange: blk.LabelRanges[0]}
 	var diags hcl.Diagnostics
-	if !plugin.HasProvisioner(p.Type) {
-		diags = append(diags, unknownType("provisioner", p.Type, plugin.ProvisionerTypes(), p.TypeRange))
+	if !t.catalog.Has(plugin.KindProvisioner, p.Type) {
+		diags = append(diags, unknownType("provisioner", p.Type, t.catalog.Types(plugin.KindProvisioner), p.TypeRange))
 	}
 	content, rest, d := blk.Body.PartialContent(provisionerMetaSchema)
 	diags = append(diags, d...)
@@ -286,8 +286,8 @@ func (t *Template) decodeProvisioner(ctx *hcl.EvalContext, blk *hcl.Block) (*Pro
 func (t *Template) decodePostProcessor(ctx *hcl.EvalContext, blk *hcl.Block) (*PostProcessorBlock, hcl.Diagnostics) {
 	pp := &PostProcessorBlock{Type: blk.Labels[0], DefRange: blk.DefRange, TypeRange: blk.LabelRanges[0]}
 	var diags hcl.Diagnostics
-	if !plugin.HasPostProcessor(pp.Type) {
-		diags = append(diags, unknownType("post-processor", pp.Type, plugin.PostProcessorTypes(), pp.TypeRange))
+	if !t.catalog.Has(plugin.KindPostProcessor, pp.Type) {
+		diags = append(diags, unknownType("post-processor", pp.Type, t.catalog.Types(plugin.KindPostProcessor), pp.TypeRange))
 	}
 	content, rest, d := blk.Body.PartialContent(postProcessorMetaSchema)
 	diags = append(diags, d...)

@@ -6,6 +6,8 @@ import (
 	"strings"
 
 	"github.com/hashicorp/hcl/v2"
+	"github.com/hashicorp/hcl/v2/hcldec"
+	"github.com/zclconf/go-cty/cty"
 
 	"github.com/imgbuild/imgbuild/internal/plugin"
 	"github.com/imgbuild/imgbuild/internal/template/hcldecode"
@@ -13,7 +15,9 @@ import (
 
 // configure decodes body into the plugin's configuration and prepares it.
 // allowUnknown is set when some values cannot be known yet (validate).
-func configure(p plugin.Configurable, body hcl.Body, ctx *hcl.EvalContext, at hcl.Range, allowUnknown bool) (diags hcl.Diagnostics) {
+// core is what Packer's core passes beside the block (nil for data
+// sources).
+func configure(p plugin.Configurable, body hcl.Body, ctx *hcl.EvalContext, at hcl.Range, allowUnknown bool, core *plugin.CoreValues) (diags hcl.Diagnostics) {
 	// A plugin bug must not crash validate with a stack trace: report it
 	// at the block instead.
 	defer func() {
@@ -26,6 +30,9 @@ func configure(p plugin.Configurable, body hcl.Body, ctx *hcl.EvalContext, at hc
 			})
 		}
 	}()
+	if sc, ok := p.(plugin.SpecConfigurable); ok {
+		return configureSpec(sc, body, ctx, at, core)
+	}
 	opts := hcldecode.Options{AllowUnknown: allowUnknown}
 	if allowUnknown {
 		opts.UnknownString = hcldecode.UnknownPlaceholder
@@ -66,4 +73,80 @@ func prepareDiags(err error, at hcl.Range) hcl.Diagnostics {
 	}
 	summary, detail, _ := strings.Cut(err.Error(), "\n")
 	return hcl.Diagnostics{{Severity: hcl.DiagError, Summary: summary, Detail: detail, Subject: at.Ptr()}}
+}
+
+// configureSpec decodes body against an external plugin's ConfigSpec and
+// hands the value to the plugin, as Packer does: values not known yet
+// (validate) become Packer's placeholders, secrets' marks are dropped (the
+// protocol cannot carry them; the plugin's output is masked by our UI).
+func configureSpec(p plugin.SpecConfigurable, body hcl.Body, ctx *hcl.EvalContext, at hcl.Range, core *plugin.CoreValues) hcl.Diagnostics {
+	spec, err := p.ConfigSpec()
+	if err != nil {
+		return hcl.Diagnostics{{Severity: hcl.DiagError, Summary: "Cannot read the plugin's options", Detail: err.Error(), Subject: at.Ptr()}}
+	}
+	val, diags := hcldec.Decode(body, spec, ctx)
+	explainDiagnostics(diags)
+	if diags.HasErrors() {
+		return diags
+	}
+	var cv plugin.CoreValues
+	if core != nil {
+		cv = *core
+	}
+	warnings, err := p.Configure(unknownsAsPlaceholders(val), cv)
+	for _, w := range warnings {
+		diags = append(diags, &hcl.Diagnostic{Severity: hcl.DiagWarning, Summary: w, Subject: at.Ptr()})
+	}
+	return append(diags, prepareDiags(err, at)...)
+}
+
+// unknownPlaceholder is the string Packer's core and plugins use for a
+// value not known yet (hcl2shim's UnknownVariableValue).
+const unknownPlaceholder = "74D93920-ED26-11E3-AC10-0800200C9A66"
+
+// unknownsAsPlaceholders replaces unknown values with what Packer hands
+// plugins in their place: the placeholder string, 0, false, or null.
+func unknownsAsPlaceholders(v cty.Value) cty.Value {
+	v, _ = v.UnmarkDeep()
+	out, _ := cty.Transform(v, func(_ cty.Path, v cty.Value) (cty.Value, error) {
+		if v.IsKnown() {
+			return v, nil
+		}
+		switch v.Type() {
+		case cty.String:
+			return cty.StringVal(unknownPlaceholder), nil
+		case cty.Number:
+			return cty.Zero, nil
+		case cty.Bool:
+			return cty.False, nil
+		}
+		return cty.NullVal(v.Type()), nil
+	})
+	return out
+}
+
+// resolvePlugins adds the installed plugins' components to the catalog
+// (LoadOptions.Plugins) and checks that every source and data source names
+// a known type; provisioner and post-processor types are checked as their
+// build blocks are decoded.
+func (t *Template) resolvePlugins() hcl.Diagnostics {
+	var diags hcl.Diagnostics
+	if t.opts.Plugins != nil {
+		cat, d := t.opts.Plugins(t.packer.plugins)
+		diags = append(diags, d...)
+		if cat != nil {
+			t.catalog = cat
+		}
+	}
+	for _, s := range t.srcList {
+		if !t.catalog.Has(plugin.KindBuilder, s.Type) {
+			diags = append(diags, unknownType("builder", s.Type, t.catalog.Types(plugin.KindBuilder), s.TypeRange))
+		}
+	}
+	for _, ds := range t.dataList {
+		if !t.catalog.Has(plugin.KindDataSource, ds.Type) {
+			diags = append(diags, unknownType("data source", ds.Type, t.catalog.Types(plugin.KindDataSource), ds.TypeRange))
+		}
+	}
+	return diags
 }

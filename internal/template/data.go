@@ -24,9 +24,6 @@ func (t *Template) addDataSource(b *hcl.Block) hcl.Diagnostics {
 	if old, dup := t.datas[key]; dup {
 		return hcl.Diagnostics{duplicate("data source", key, old.DeclRange, ds.DeclRange)}
 	}
-	if !plugin.HasDataSource(ds.Type) {
-		return hcl.Diagnostics{unknownType("data source", ds.Type, plugin.DataSourceTypes(), ds.TypeRange)}
-	}
 	t.datas[key] = ds
 	t.dataList = append(t.dataList, ds)
 	return nil
@@ -35,9 +32,10 @@ func (t *Template) addDataSource(b *hcl.Block) hcl.Diagnostics {
 // evaluateData decodes and prepares a data source, and executes it when
 // asked to; otherwise its value is unknown, of its output type.
 func (t *Template) evaluateData(ds *DataSource, ctx *hcl.EvalContext) hcl.Diagnostics {
-	p, _ := plugin.NewDataSource(ds.Type)
+	c, _ := t.catalog.New(plugin.KindDataSource, ds.Type)
+	p := c.(plugin.DataSource)
 	execute := t.opts.EvaluateDataSources
-	diags := configure(p, ds.Body, ctx, ds.DeclRange, !execute)
+	diags := configure(p, ds.Body, ctx, ds.DeclRange, !execute, nil)
 	val := cty.DynamicVal
 	if !diags.HasErrors() {
 		if execute {

@@ -6,6 +6,8 @@ import (
 
 	"github.com/hashicorp/hcl/v2/hclparse"
 	"github.com/zclconf/go-cty/cty"
+
+	"github.com/imgbuild/imgbuild/internal/plugin"
 )
 
 // Empty returns a template with no files: only path.*, packer.version
@@ -22,6 +24,7 @@ func Empty(ctx context.Context) *Template {
 		varValues:   map[string]cty.Value{},
 		localValues: map[string]cty.Value{},
 		dataValues:  map[string]map[string]cty.Value{},
+		catalog:     plugin.Builtins(),
 	}
 	t.cwd, _ = os.Getwd()
 	return t

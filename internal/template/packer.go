@@ -2,7 +2,6 @@ package template
 
 import (
 	"fmt"
-	"sort"
 	"strings"
 
 	"github.com/hashicorp/go-version"
@@ -141,14 +140,6 @@ func (t *Template) decodeRequiredPlugins(b *hcl.Block) hcl.Diagnostics {
 				})
 			}
 		}
-		if !builtin {
-			diags = append(diags, &hcl.Diagnostic{
-				Severity: hcl.DiagWarning,
-				Summary:  fmt.Sprintf("Plugin %s is not built in", rp.Source),
-				Detail:   fmt.Sprintf("imgbuild has the %s plugins built in; components of %s cannot be used.", strings.Join(builtinNames(), ", "), rp.Source),
-				Subject:  a.Range.Ptr(),
-			})
-		}
 		t.packer.plugins = append(t.packer.plugins, rp)
 	}
 	return diags
@@ -168,15 +159,6 @@ func (t *Template) requiredPlugin(name string) *RequiredPlugin {
 func pluginShortName(source string) string {
 	parts := strings.Split(strings.TrimSuffix(source, "/"), "/")
 	return strings.TrimPrefix(parts[len(parts)-1], "packer-plugin-")
-}
-
-func builtinNames() []string {
-	out := make([]string, 0, len(builtinPlugins))
-	for n := range builtinPlugins {
-		out = append(out, n)
-	}
-	sort.Strings(out)
-	return out
 }
 
 // Dir is the template's folder (path.root): Packer plugins installed as

@@ -76,24 +76,29 @@ func selected(name string, only, except []string) bool {
 // (or type, when unnamed) matches, as Packer's -except does.
 func (t *Template) plan(b *Build, use *SourceUse, name, full string, except []string) (*BuildPlan, hcl.Diagnostics) {
 	src := use.Source
-	builder, ok := plugin.NewBuilder(src.Type)
+	c, ok := t.catalog.New(plugin.KindBuilder, src.Type)
 	if !ok {
-		return nil, hcl.Diagnostics{unknownType("builder", src.Type, plugin.BuilderTypes(), src.TypeRange)}
+		return nil, hcl.Diagnostics{unknownType("builder", src.Type, t.catalog.Types(plugin.KindBuilder), src.TypeRange)}
 	}
+	builder := c.(plugin.Builder)
 	body := src.Body
 	if use.Body != nil {
 		body = overlayBody{base: src.Body, over: use.Body, fillOnly: true}
 	}
 	allowUnknown := !t.opts.EvaluateDataSources
 	srcCtx := t.sourceContext(src.Type, use.Name)
-	diags := configure(builder, body, srcCtx, src.DeclRange, allowUnknown)
+	core := plugin.CoreValues{
+		BuildName: use.Name, BuilderType: src.Type, CoreVersion: PackerVersion,
+		Debug: t.opts.Debug, Force: t.opts.Force, OnError: t.opts.OnError,
+	}
+	diags := configure(builder, body, srcCtx, src.DeclRange, allowUnknown, &core)
 
 	p := &BuildPlan{
 		Name: full, BuildName: b.Name, SourceType: src.Type, SourceName: use.Name,
 		Builder: builder, DefRange: use.DefRange,
 	}
 	keys := generatedKeys(builder)
-	sc := &scope{build: b, use: use, name: name, full: full, keys: keys, srcCtx: srcCtx}
+	sc := &scope{build: b, use: use, name: name, full: full, keys: keys, srcCtx: srcCtx, catalog: t.catalog, core: core}
 	for _, pb := range b.Provisioners {
 		if skip(pb.Only, pb.Except, name) && skip(pb.Only, pb.Except, full) {
 			continue
@@ -142,12 +147,14 @@ func generatedKeys(b plugin.Builder) []string {
 
 // scope is what provisioners and post-processors of one plan see.
 type scope struct {
-	build  *Build
-	use    *SourceUse
-	name   string // "TYPE.NAME"
-	full   string
-	keys   []string
-	srcCtx *hcl.EvalContext // the template's context with source.*, shared with the builder
+	build   *Build
+	use     *SourceUse
+	name    string // "TYPE.NAME"
+	full    string
+	keys    []string
+	srcCtx  *hcl.EvalContext // the template's context with source.*, shared with the builder
+	catalog plugin.Catalog
+	core    plugin.CoreValues // what Packer's core passes plugins beside their blocks
 	// validateCtx is the context with build.* unknown, built once.
 	validateCtx *hcl.EvalContext
 }
@@ -196,11 +203,12 @@ func (s *scope) provisionerPlan(pb *ProvisionerBlock) (*ProvisionerPlan, hcl.Dia
 	timeout, _ := hcldecode.ParseDuration(pb.Timeout)
 	body := s.overrideFor(pb)
 	configureWith := func(generated plugin.GeneratedData, allowUnknown bool) (plugin.Provisioner, hcl.Diagnostics) {
-		p, ok := plugin.NewProvisioner(pb.Type)
+		c, ok := s.catalog.New(plugin.KindProvisioner, pb.Type)
 		if !ok {
-			return nil, hcl.Diagnostics{unknownType("provisioner", pb.Type, plugin.ProvisionerTypes(), pb.TypeRange)}
+			return nil, hcl.Diagnostics{unknownType("provisioner", pb.Type, s.catalog.Types(plugin.KindProvisioner), pb.TypeRange)}
 		}
-		return p, configure(p, body, s.context(generated), pb.DefRange, allowUnknown)
+		p := c.(plugin.Provisioner)
+		return p, configure(p, body, s.context(generated), pb.DefRange, allowUnknown, &s.core)
 	}
 	plan := &ProvisionerPlan{
 		Type: pb.Type, Name: pb.Name, PauseBefore: pause, MaxRetries: pb.MaxRetries,
@@ -212,17 +220,19 @@ func (s *scope) provisionerPlan(pb *ProvisionerBlock) (*ProvisionerPlan, hcl.Dia
 			return configureWith(generated, false)
 		},
 	}
-	_, diags := configureWith(nil, true)
+	p, diags := configureWith(nil, true)
+	release(p)
 	return plan, diags
 }
 
 func (s *scope) postProcessorPlan(ppb *PostProcessorBlock) (*PostProcessorPlan, hcl.Diagnostics) {
 	configureWith := func(generated plugin.GeneratedData, allowUnknown bool) (plugin.PostProcessor, hcl.Diagnostics) {
-		p, ok := plugin.NewPostProcessor(ppb.Type)
+		c, ok := s.catalog.New(plugin.KindPostProcessor, ppb.Type)
 		if !ok {
-			return nil, hcl.Diagnostics{unknownType("post-processor", ppb.Type, plugin.PostProcessorTypes(), ppb.TypeRange)}
+			return nil, hcl.Diagnostics{unknownType("post-processor", ppb.Type, s.catalog.Types(plugin.KindPostProcessor), ppb.TypeRange)}
 		}
-		return p, configure(p, ppb.Body, s.context(generated), ppb.DefRange, allowUnknown)
+		p := c.(plugin.PostProcessor)
+		return p, configure(p, ppb.Body, s.context(generated), ppb.DefRange, allowUnknown, &s.core)
 	}
 	plan := &PostProcessorPlan{
 		Type: ppb.Type, Name: ppb.Name, KeepInputArtifact: ppb.KeepInputArtifact, DefRange: ppb.DefRange,
@@ -233,6 +243,16 @@ func (s *scope) postProcessorPlan(ppb *PostProcessorBlock) (*PostProcessorPlan, 
 			return configureWith(generated, false)
 		},
 	}
-	_, diags := configureWith(nil, true)
+	p, diags := configureWith(nil, true)
+	release(p)
 	return plan, diags
+}
+
+// release stops the process of a plugin component that was only
+// configured to validate its block: the build configures a new one with
+// the build's values.
+func release(c any) {
+	if r, ok := c.(interface{ Release() }); ok {
+		r.Release()
+	}
 }

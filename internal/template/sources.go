@@ -2,8 +2,6 @@ package template
 
 import (
 	"github.com/hashicorp/hcl/v2"
-
-	"github.com/imgbuild/imgbuild/internal/plugin"
 )
 
 // Source is a top-level source block: source "TYPE" "NAME" { ... }.
@@ -21,9 +19,6 @@ func (t *Template) addSource(b *hcl.Block) hcl.Diagnostics {
 	s := &Source{Type: b.Labels[0], Name: b.Labels[1], Body: b.Body, DeclRange: b.DefRange, TypeRange: b.LabelRanges[0]}
 	if old, dup := t.sources[s.Ref()]; dup {
 		return hcl.Diagnostics{duplicate("source", s.Ref(), old.DeclRange, s.DeclRange)}
-	}
-	if !plugin.HasBuilder(s.Type) {
-		return hcl.Diagnostics{unknownType("builder", s.Type, plugin.BuilderTypes(), s.TypeRange)}
 	}
 	t.sources[s.Ref()] = s
 	t.srcList = append(t.srcList, s)

@@ -14,6 +14,7 @@ import (
 	"github.com/zclconf/go-cty/cty"
 	"github.com/zclconf/go-cty/cty/function"
 
+	"github.com/imgbuild/imgbuild/internal/plugin"
 	"github.com/imgbuild/imgbuild/internal/secret"
 )
 
@@ -34,6 +35,14 @@ type LoadOptions struct {
 	// EvaluateDataSources executes data sources; otherwise their values
 	// are unknown (validate's default, like Packer's).
 	EvaluateDataSources bool
+	// Plugins, when set, adds the component types of installed Packer
+	// plugins to the built-in ones, given the template's required_plugins.
+	// It is not called for a syntax-only load, which starts no plugin.
+	Plugins func(reqs []*RequiredPlugin) (plugin.Catalog, hcl.Diagnostics)
+	// Debug, Force and OnError are -debug, -force and -on-error, which
+	// Packer's core passes to every plugin beside its block.
+	Debug, Force bool
+	OnError      string
 }
 
 // Template is a loaded template: its files, and the values of its
@@ -50,6 +59,7 @@ type Template struct {
 	bodies    []*hcl.BodyContent // each file's top-level blocks, in load order
 
 	packer    packerSettings
+	catalog   plugin.Catalog // the component types; built-ins until resolvePlugins
 	variables map[string]*Variable
 	varOrder  []string
 	locals    map[string]*Local
@@ -107,6 +117,10 @@ func (t *Template) load() hcl.Diagnostics {
 	}
 	diags = append(diags, t.collectVarValues()...)
 	if diags.HasErrors() || t.opts.SyntaxOnly {
+		return diags
+	}
+	diags = append(diags, t.resolvePlugins()...)
+	if diags.HasErrors() {
 		return diags
 	}
 	diags = append(diags, t.evaluateVariables()...)
