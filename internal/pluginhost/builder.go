@@ -2,6 +2,7 @@ package pluginhost
 
 import (
 	"context"
+	"fmt"
 
 	"github.com/hashicorp/hcl/v2/hcldec"
 	packersdk "github.com/hashicorp/packer-plugin-sdk/packer"
@@ -69,6 +70,10 @@ func (b *Builder) Run(ctx context.Context, env *plugin.BuildEnv) (plugin.Artifac
 	})
 	if err != nil {
 		return nil, err
+	}
+	if ctx.Err() != nil {
+		// Plugins return no artifact and no error when cancelled.
+		return nil, fmt.Errorf("the build was cancelled: %w", context.Cause(ctx))
 	}
 	if art == nil {
 		return nil, nil
