@@ -29,7 +29,7 @@ type compatEntry struct {
 func TestValidateGivesPackersVerdictOnTheCompatCorpus(t *testing.T) {
 	dir := testenv.SharedCompatDir()
 	if dir == "" {
-		t.Skip("../shared/compat is not there")
+		testenv.Unavailable(t, "../shared/compat is not there")
 	}
 	raw, err := os.ReadFile(filepath.Join(dir, "expected.json"))
 	if err != nil {

@@ -5,6 +5,7 @@ import (
 	"strings"
 
 	"github.com/hashicorp/hcl/v2"
+	"github.com/hashicorp/hcl/v2/ext/dynblock"
 	"github.com/zclconf/go-cty/cty"
 	"github.com/zclconf/go-cty/cty/convert"
 
@@ -106,7 +107,12 @@ func (t *Template) decodeBuilds() hcl.Diagnostics {
 
 func (t *Template) decodeBuild(block *hcl.Block) (*Build, hcl.Diagnostics) {
 	ctx := t.EvalContext()
-	content, diags := block.Body.Content(buildSchema)
+	body := block.Body
+	if hcldecode.MayHaveDynamic(body) {
+		// Packer expands dynamic blocks of a build (hcp_packer_registry).
+		body = dynblock.Expand(body, ctx)
+	}
+	content, diags := body.Content(buildSchema)
 	if content == nil {
 		return nil, diags
 	}

@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/hashicorp/hcl/v2"
+	"github.com/hashicorp/hcl/v2/ext/dynblock"
 	"github.com/hashicorp/hcl/v2/hcldec"
 	"github.com/zclconf/go-cty/cty"
 
@@ -83,6 +84,9 @@ func configureSpec(p plugin.SpecConfigurable, body hcl.Body, ctx *hcl.EvalContex
 	spec, err := p.ConfigSpec()
 	if err != nil {
 		return hcl.Diagnostics{{Severity: hcl.DiagError, Summary: "Cannot read the plugin's options", Detail: err.Error(), Subject: at.Ptr()}}
+	}
+	if hcldecode.MayHaveDynamic(body) {
+		body = dynblock.Expand(body, ctx)
 	}
 	val, diags := hcldec.Decode(body, spec, ctx)
 	explainDiagnostics(diags)

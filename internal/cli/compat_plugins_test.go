@@ -1,0 +1,89 @@
+package cli
+
+import (
+	"bytes"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/imgbuild/imgbuild/internal/testenv"
+)
+
+// The plugins ../shared/compat-plugins was judged with (qemu is served
+// natively here, as amazon-ebs and docker are).
+var compatPlugins = []string{"amazon", "ansible", "azure", "docker", "googlecompute", "vsphere"}
+
+// TestValidateGivesPackersVerdictOnThePluginCompatCorpus runs `validate
+// -syntax-only` and `validate` on ../shared/compat-plugins, the real
+// templates that use external plugins, in the environment its README
+// describes: the plugins installed in ~/.packer.d/plugins both as legacy
+// single binaries and in the layout with checksums, ansible-playbook on
+// PATH, dummy AWS credentials, no network. The exit status must be Packer
+// 1.9.4's.
+func TestValidateGivesPackersVerdictOnThePluginCompatCorpus(t *testing.T) {
+	compat := testenv.SharedCompatDir()
+	if compat == "" {
+		testenv.Unavailable(t, "../shared/compat is not there")
+	}
+	dir := filepath.Join(filepath.Dir(compat), "compat-plugins")
+	raw, err := os.ReadFile(filepath.Join(dir, "expected.json"))
+	if err != nil {
+		testenv.Unavailable(t, "../shared/compat-plugins: "+err.Error())
+	}
+	var entries []struct {
+		compatEntry
+		File string `json:"file"`
+	}
+	if err := json.Unmarshal(raw, &entries); err != nil {
+		t.Fatalf("reading expected.json: %v", err)
+	}
+
+	home := t.TempDir()
+	plugins := filepath.Join(home, ".packer.d", "plugins")
+	if err := os.MkdirAll(plugins, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	layout := testenv.PluginDir(t, compatPlugins...)
+	if err := os.Symlink(filepath.Join(layout, "github.com"), filepath.Join(plugins, "github.com")); err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range compatPlugins {
+		if err := os.Symlink(testenv.PackerPlugin(t, name), filepath.Join(plugins, "packer-plugin-"+name)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for k, v := range map[string]string{
+		"HOME": home, "XDG_CONFIG_HOME": "", "XDG_CACHE_HOME": filepath.Join(home, ".cache"),
+		"PACKER_PLUGIN_PATH": "", "PACKER_CONFIG_DIR": "",
+		"PATH":               testenv.Ansible(t) + string(os.PathListSeparator) + os.Getenv("PATH"),
+		"CHECKPOINT_DISABLE": "1", "PACKER_LOG": "0",
+		"AWS_ACCESS_KEY_ID": "AKIAEXAMPLE", "AWS_SECRET_ACCESS_KEY": "example", "AWS_REGION": "us-east-1",
+	} {
+		t.Setenv(k, v)
+	}
+	for _, e := range entries {
+		if e.EnvironmentalFailure {
+			continue
+		}
+		for _, mode := range []struct {
+			flags []string
+			want  int
+		}{{[]string{"-syntax-only"}, e.SyntaxOnlyExit}, {nil, e.ValidateExit}} {
+			name := e.Dir + "/" + strings.Join(append(append([]string(nil), mode.flags...), e.Args...), " ")
+			t.Run(name, func(t *testing.T) {
+				t.Chdir(filepath.Join(dir, "templates", e.Dir))
+				args := append(append(append([]string{"validate"}, mode.flags...), e.Args...), e.File)
+				var out, errOut bytes.Buffer
+				code := Main(args, strings.NewReader(""), &out, &errOut)
+				if (code == 0) != (mode.want == 0) {
+					t.Fatalf("exit %d; Packer exits %d (%q)\nstdout:\n%s\nstderr:\n%s", code, mode.want, e.FirstLine, &out, &errOut)
+				}
+				if code != 0 && !strings.Contains(errOut.String(), " line ") {
+					t.Errorf("the rejection names no line:\n%s", &errOut)
+				}
+			})
+		}
+	}
+}
