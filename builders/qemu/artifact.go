@@ -48,6 +48,11 @@ func (a *Artifact) State(name string) any {
 	case "diskType":
 		return a.format
 	case "diskSize":
+		// Packer's is always "<n>M" or with a unit: a plain number means
+		// megabytes (the vagrant post-processor reads the unit).
+		if n := len(a.diskSize); n > 0 && a.diskSize[n-1] >= '0' && a.diskSize[n-1] <= '9' {
+			return a.diskSize + "M"
+		}
 		return a.diskSize
 	case "domainType":
 		return a.accel
