@@ -17,6 +17,8 @@
 #   ansible-core            $STATE_DIR/ansible-venv/bin (not on PATH; tests add it)
 #   vcsim                   $STATE_DIR/vcsim/vcsim (from testdata/vcsim; tests start their own)
 #   Packer plugins          $STATE_DIR/packer-plugins/<name>/<version>/ (testdata/packer-plugins.sh)
+#   Debian bookworm guests  local/debian:bookworm, local/debian-ansible:bookworm and the VM in
+#                           $STATE_DIR/debian/vm (testdata/make-debian.sh, from Debian's mirror)
 set -euo pipefail
 
 STATE_DIR=${IMGBUILD_TEST_STATE:-/var/lib/imgbuild-test}
@@ -182,6 +184,13 @@ setup_ansible() {
   log "ansible-core installed in $((SECONDS - start))s"
 }
 
+# Debian bookworm guests made from Debian's packages (debootstrap), cached
+# by the script's content (internal/testenv.DebianImage, DebianVM).
+setup_debian() {
+  apt_install debootstrap e2fsprogs qemu-utils openssh-client util-linux
+  IMGBUILD_TEST_STATE=$STATE_DIR "$HERE/testdata/make-debian.sh" all
+}
+
 # VMware's vCenter simulator, built from testdata/vcsim (a Go module of its
 # own, so govmomi stays out of imgbuild's go.mod), cached by the content of
 # its sources (internal/testenv.StartVCSim).
@@ -236,6 +245,7 @@ main() {
       setup_plugins
       setup_ansible
       setup_vcsim
+      setup_debian
       ;;
     *) die "unknown component $1 (docker|all)" ;;
   esac
