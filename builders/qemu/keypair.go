@@ -2,8 +2,11 @@ package qemu
 
 import (
 	"context"
+	"fmt"
 
 	"github.com/imgbuild/imgbuild/internal/communicator/ssh"
+	"github.com/imgbuild/imgbuild/internal/secret"
+	"github.com/imgbuild/imgbuild/internal/srcfile"
 	"github.com/imgbuild/imgbuild/internal/steps"
 )
 
@@ -13,6 +16,16 @@ import (
 // build.SSHPublicKey) to the guest's installer.
 func stepKeyPair(ctx context.Context, st *state) (steps.Cleanup, error) {
 	c := st.cfg
+	if c.Type == "ssh" && c.SSHPrivateKeyFile != "" {
+		// Packer hands provisioners the key (build.SSHPrivateKey): the
+		// ansible plugin connects with it when it does not proxy.
+		key, err := srcfile.Read(c.SSHPrivateKeyFile)
+		if err != nil {
+			return nil, fmt.Errorf("reading ssh_private_key_file: %w", err)
+		}
+		secret.Add(string(key))
+		st.generated["SSHPrivateKey"] = string(key)
+	}
 	if c.Type != "ssh" || c.SSHPassword != "" || c.SSHPrivateKeyFile != "" || c.SSHAgentAuth || len(c.SSHPrivateKey) > 0 {
 		return nil, nil
 	}

@@ -71,6 +71,12 @@ func provisionerData(env *plugin.ProvisionEnv) map[string]any {
 	if _, ok := out["PackerRunUUID"]; !ok && env.RunUUID != "" {
 		out["PackerRunUUID"] = env.RunUUID
 	}
+	// Keys Packer's hook data always has, with their types: plugins
+	// assert them (the ansible plugin without its proxy reads both).
+	if _, ok := out["SSHPrivateKeyFile"]; !ok {
+		out["SSHPrivateKeyFile"] = ""
+	}
+	out["SSHAgentAuth"] = env.Generated["SSHAgentAuth"] == "true"
 	return out
 }
 

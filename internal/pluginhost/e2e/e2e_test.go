@@ -49,7 +49,13 @@ func imgbuild(t *testing.T, dir, pluginDir string, args ...string) result {
 }
 
 func pluginEnv(t *testing.T, pluginDir string) []string {
-	home := t.TempDir()
+	// A short HOME: ansible's SSH control sockets live under it, and a
+	// socket path is limited to 108 bytes.
+	home, err := os.MkdirTemp("", "ib-home-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(home) })
 	return append(os.Environ(), "PACKER_PLUGIN_PATH="+pluginDir, "HOME="+home, "XDG_CACHE_HOME="+filepath.Join(home, "cache"))
 }
 
