@@ -50,7 +50,7 @@ var secretsManagerFunc = function.New(&function.Spec{
 		if err != nil {
 			return cty.NilVal, err
 		}
-		secret.Add(v)
+		secret.AddSensitive(v)
 		return cty.StringVal(v), nil
 	},
 })
@@ -64,7 +64,7 @@ var secretsManagerRawFunc = function.New(&function.Spec{
 		if err != nil {
 			return cty.NilVal, err
 		}
-		secret.Add(raw)
+		secret.AddSensitive(raw)
 		return cty.StringVal(raw), nil
 	},
 })
@@ -87,7 +87,7 @@ func fetchSecret(name string) (string, error) {
 	if out.SecretString == nil {
 		return "", fmt.Errorf("secret %q holds binary data, not a string", name)
 	}
-	secret.Add(*out.SecretString)
+	secret.AddSensitive(*out.SecretString)
 	return *out.SecretString, nil
 }
 

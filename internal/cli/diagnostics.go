@@ -63,7 +63,7 @@ func writeDiagnostics(w io.Writer, files map[string]*hcl.File, diags hcl.Diagnos
 		if d.Detail != "" {
 			fmt.Fprintf(&b, "%s\n\n", cleanText(d.Detail))
 		}
-		_, _ = io.WriteString(w, secret.Mask(b.String()))
+		_, _ = io.WriteString(w, secret.MaskTemplateText(b.String()))
 	}
 	for _, file := range hidden {
 		where := "without a file"
@@ -95,7 +95,7 @@ func countOf(errs, warns int) string {
 
 // cleanText is s with secrets masked, then made safe for a terminal. The
 // mask comes first: an escaped secret would no longer match it.
-func cleanText(s string) string { return printable(secret.Mask(s), true) }
+func cleanText(s string) string { return printable(secret.MaskTemplateText(s), true) }
 
 // writeSubject prints where a diagnostic points, and the source lines of
 // its range (at most three) with a caret under its start.
@@ -126,7 +126,7 @@ func writeSubject(b *bytes.Buffer, file *hcl.File, r hcl.Range) {
 		}
 		// Masked before it is cut to a window, so that no part of a
 		// secret survives the cut.
-		text, indent := snippetLine(secret.Mask(strings.TrimRight(lines[n-1], "\r")), col)
+		text, indent := snippetLine(secret.MaskTemplateText(strings.TrimRight(lines[n-1], "\r")), col)
 		fmt.Fprintf(b, "  %3d: %s\n", n, text)
 		if n == r.Start.Line {
 			fmt.Fprintf(b, "       %s^\n", indent)

@@ -21,3 +21,17 @@ func TestMaskMultiLineSecretLineByLine(t *testing.T) {
 		t.Fatalf("Mask = %q", got)
 	}
 }
+
+func TestTemplateTextKeepsPluginSecretsAndMasksDeclaredOnes(t *testing.T) {
+	Reset()
+	t.Cleanup(Reset)
+	Add("ubuntu")
+	AddSensitive("declared-token")
+	text := `on ubuntu-setup.pkr.hcl line 3, in source "qemu" "ubuntu": token = "declared-token"`
+	if got, want := MaskTemplateText(text), `on ubuntu-setup.pkr.hcl line 3, in source "qemu" "ubuntu": token = "<sensitive>"`; got != want {
+		t.Errorf("MaskTemplateText = %q, want %q", got, want)
+	}
+	if got, want := Mask(text), `on <sensitive>-setup.pkr.hcl line 3, in source "qemu" "<sensitive>": token = "<sensitive>"`; got != want {
+		t.Errorf("Mask = %q, want %q", got, want)
+	}
+}

@@ -10,6 +10,7 @@ import (
 	"github.com/zclconf/go-cty/cty/convert"
 
 	"github.com/imgbuild/imgbuild/internal/plugin"
+	"github.com/imgbuild/imgbuild/internal/sensitive"
 	"github.com/imgbuild/imgbuild/internal/template/hcldecode"
 )
 
@@ -271,12 +272,15 @@ func (t *Template) decodeProvisioner(ctx *hcl.EvalContext, blk *hcl.Block) (*Pro
 	if oa := a["override"]; oa != nil {
 		val, d := oa.Expr.Value(ctx)
 		diags = append(diags, d...)
+		// Marks stay on the options inside, which are decoded later.
+		val = unmarkOuter(val)
 		if !d.HasErrors() && !val.IsNull() && val.IsWhollyKnown() {
 			if !val.Type().IsObjectType() && !val.Type().IsMapType() {
 				diags = append(diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Invalid override", Detail: "override must be an object whose keys are source names and whose values are objects of options.", Subject: oa.Expr.Range().Ptr()})
 			} else {
 				p.Override = map[string]cty.Value{}
 				for k, v := range val.AsValueMap() {
+					v = unmarkOuter(v)
 					if !v.Type().IsObjectType() && !v.Type().IsMapType() {
 						diags = append(diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Invalid override", Detail: fmt.Sprintf("override[%q] must be an object of options.", k), Subject: oa.Expr.Range().Ptr()})
 						continue
@@ -350,7 +354,7 @@ func evalValue(ctx *hcl.EvalContext, a *hcl.Attribute, ty cty.Type, what string)
 	if diags.HasErrors() {
 		return cty.NilVal, diags
 	}
-	val, _ = val.Unmark()
+	val = sensitive.Register(val)
 	if val.IsNull() {
 		return cty.NilVal, nil
 	}
@@ -422,6 +426,27 @@ func evalStrings(ctx *hcl.EvalContext, a *hcl.Attribute, dst *[]string) hcl.Diag
 		}
 	}
 	return diags
+}
+
+// unmarkOuter moves v's own marks onto the values it holds, so that it
+// can be taken apart while what is inside stays marked.
+func unmarkOuter(v cty.Value) cty.Value {
+	v, marks := v.Unmark()
+	if len(marks) == 0 || !v.IsKnown() || v.IsNull() || !v.CanIterateElements() {
+		return v
+	}
+	ty := v.Type()
+	if !ty.IsObjectType() && !ty.IsMapType() {
+		return v.WithMarks(marks)
+	}
+	m := v.AsValueMap()
+	for k, e := range m {
+		m[k] = e.WithMarks(marks)
+	}
+	if ty.IsMapType() {
+		return cty.MapVal(m)
+	}
+	return cty.ObjectVal(m)
 }
 
 // isNilVal reports whether v is cty.NilVal (comparing cty values with ==

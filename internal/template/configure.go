@@ -11,6 +11,7 @@ import (
 	"github.com/zclconf/go-cty/cty"
 
 	"github.com/imgbuild/imgbuild/internal/plugin"
+	"github.com/imgbuild/imgbuild/internal/sensitive"
 	"github.com/imgbuild/imgbuild/internal/template/hcldecode"
 )
 
@@ -78,8 +79,9 @@ func prepareDiags(err error, at hcl.Range) hcl.Diagnostics {
 
 // configureSpec decodes body against an external plugin's ConfigSpec and
 // hands the value to the plugin, as Packer does: values not known yet
-// (validate) become Packer's placeholders, secrets' marks are dropped (the
-// protocol cannot carry them; the plugin's output is masked by our UI).
+// (validate) become Packer's placeholders, and sensitive values are
+// registered for masking and unmarked (the protocol cannot carry marks;
+// what the plugin prints goes through our UI, which masks them).
 func configureSpec(p plugin.SpecConfigurable, body hcl.Body, ctx *hcl.EvalContext, at hcl.Range, core *plugin.CoreValues) hcl.Diagnostics {
 	spec, err := p.ConfigSpec()
 	if err != nil {
@@ -111,7 +113,7 @@ const unknownPlaceholder = "74D93920-ED26-11E3-AC10-0800200C9A66"
 // unknownsAsPlaceholders replaces unknown values with what Packer hands
 // plugins in their place: the placeholder string, 0, false, or null.
 func unknownsAsPlaceholders(v cty.Value) cty.Value {
-	v, _ = v.UnmarkDeep()
+	v = sensitive.Register(v)
 	out, _ := cty.Transform(v, func(_ cty.Path, v cty.Value) (cty.Value, error) {
 		if v.IsKnown() {
 			return v, nil

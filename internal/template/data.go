@@ -7,6 +7,7 @@ import (
 	"github.com/zclconf/go-cty/cty"
 
 	"github.com/imgbuild/imgbuild/internal/plugin"
+	"github.com/imgbuild/imgbuild/internal/sensitive"
 )
 
 // DataSource is a data block: data "TYPE" "NAME" { ... }.
@@ -49,6 +50,8 @@ func (t *Template) evaluateData(ds *DataSource, ctx *hcl.EvalContext) hcl.Diagno
 				})
 			} else {
 				val = v
+				// A data source marks the outputs that are secrets.
+				t.sensitive = append(t.sensitive, sensitive.Strings(v)...)
 			}
 		} else {
 			val = cty.UnknownVal(p.OutputType())

@@ -10,7 +10,8 @@ import (
 
 // FormatValue renders a value the way `packer console` and `packer
 // inspect` show it: strings quoted, lists and objects in HCL syntax,
-// values not known yet as <unknown>.
+// values not known yet as <unknown>, sensitive ones (and any computed from
+// them) as <sensitive>.
 func FormatValue(v cty.Value) string {
 	var sb strings.Builder
 	formatValue(&sb, v, 0)
@@ -20,7 +21,7 @@ func FormatValue(v cty.Value) string {
 func formatValue(sb *strings.Builder, v cty.Value, indent int) {
 	v, marks := v.Unmark()
 	if len(marks) > 0 {
-		sb.WriteString("(sensitive value)")
+		sb.WriteString("<sensitive>")
 		return
 	}
 	if !v.IsKnown() {

@@ -8,6 +8,8 @@ import (
 	"github.com/hashicorp/hcl/v2"
 	"github.com/hashicorp/hcl/v2/hclsyntax"
 	"github.com/zclconf/go-cty/cty"
+
+	"github.com/imgbuild/imgbuild/internal/sensitive"
 )
 
 // Local is a local value, from a locals block or a local block.
@@ -134,11 +136,16 @@ func (t *Template) evaluateLocal(l *Local, ctx *hcl.EvalContext) hcl.Diagnostics
 	if diags.HasErrors() {
 		val = cty.DynamicVal
 	}
-	l.Value = val
-	t.localValues[l.Name] = val
 	if l.Sensitive {
 		t.sensitive = append(t.sensitive, stringLeaves(val)...)
+		val = sensitive.Mark(val)
+	} else if sensitive.Has(val) {
+		// Computed from a sensitive value: masked wherever it is printed,
+		// even where it reaches no plugin (console, inspect).
+		t.sensitive = append(t.sensitive, sensitive.Strings(val)...)
 	}
+	l.Value = val
+	t.localValues[l.Name] = val
 	return diags
 }
 

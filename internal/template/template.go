@@ -93,7 +93,7 @@ func Load(ctx context.Context, opts LoadOptions) (*Template, hcl.Diagnostics) {
 	diags := t.load()
 	explainDiagnostics(diags)
 	if len(t.sensitive) > 0 {
-		secret.Add(t.sensitive...)
+		secret.AddSensitive(t.sensitive...)
 	}
 	return t, diags
 }

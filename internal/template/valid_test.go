@@ -80,7 +80,6 @@ func TestVariablesTakeValuesInPackersOrderOfPrecedence(t *testing.T) {
 		"var.legacy_list":      `["l1"]`,
 		"var.validated":        `"ok-value"`,
 		"var.from_json_auto":   `"json"`,
-		"local.secret_token":   `"tok-from-default"`,
 	})
 }
 
@@ -115,6 +114,14 @@ func TestSensitiveVariablesAreRegisteredAsSecrets(t *testing.T) {
 	}
 	if got := secret.Mask("pw=hunter2-secret"); got != "pw=<sensitive>" {
 		t.Errorf("secret.Mask = %q", got)
+	}
+	// The sensitive local is marked, and holds the real value.
+	v, diags := tpl.Evaluate("local.secret_token")
+	if diags.HasErrors() {
+		t.Fatal(diagsText(diags))
+	}
+	if raw, _ := v.Unmark(); !v.IsMarked() || raw.AsString() != "tok-from-default" {
+		t.Errorf("local.secret_token = %#v; want \"tok-from-default\", marked", v)
 	}
 }
 

@@ -8,6 +8,8 @@ import (
 	"github.com/hashicorp/hcl/v2/hclsyntax"
 	"github.com/zclconf/go-cty/cty"
 	"github.com/zclconf/go-cty/cty/convert"
+
+	"github.com/imgbuild/imgbuild/internal/sensitive"
 )
 
 const varEnvPrefix = "PKR_VAR_"
@@ -194,6 +196,8 @@ func (t *Template) evaluateVariables() hcl.Diagnostics {
 		}
 		if v.Sensitive {
 			t.sensitive = append(t.sensitive, stringLeaves(v.Value)...)
+			// Marked, every value computed from it is marked too.
+			v.Value = sensitive.Mark(v.Value)
 		}
 		t.varValues[name] = v.Value
 	}
@@ -261,8 +265,9 @@ func (t *Template) validateVariable(v *Variable) hcl.Diagnostics {
 			continue
 		}
 		msg := "The value is not valid."
-		if mv, d := val.message.Value(ctx); !d.HasErrors() && mv.IsKnown() && !mv.IsNull() && mv.Type() == cty.String {
-			msg = mv.AsString()
+		if mv, d := val.message.Value(ctx); !d.HasErrors() && mv.IsWhollyKnown() && !mv.IsNull() && mv.Type() == cty.String {
+			// A message that quotes a sensitive value is masked.
+			msg = sensitive.Register(mv).AsString()
 		}
 		// A value written in a file is pointed at there; one from -var or
 		// the environment has no place, so the rule it failed is.

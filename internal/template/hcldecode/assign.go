@@ -11,6 +11,9 @@ import (
 	"github.com/hashicorp/hcl/v2"
 	"github.com/zclconf/go-cty/cty"
 	"github.com/zclconf/go-cty/cty/convert"
+
+	"github.com/imgbuild/imgbuild/internal/secret"
+	"github.com/imgbuild/imgbuild/internal/sensitive"
 )
 
 var (
@@ -21,12 +24,24 @@ var (
 
 // assign stores val into dst, converting it to dst's Go type. name and
 // rng locate errors.
+//
+// Sensitive values (a sensitive variable, or anything computed from one)
+// become plain Go values here, so their strings are registered with
+// internal/secret: every output, log and manifest masks them.
 func (d *decoder) assign(dst reflect.Value, val cty.Value, name string, rng hcl.Range) hcl.Diagnostics {
 	if dst.Type() == ctyValueType {
-		dst.Set(reflect.ValueOf(val))
+		dst.Set(reflect.ValueOf(sensitive.Register(val)))
 		return nil
 	}
-	val, _ = val.Unmark()
+	if val.IsMarked() {
+		// Wholly sensitive: whatever it turns into is, a number given to
+		// a string option included. Values inside a partly sensitive one
+		// are registered one by one as they are assigned.
+		val = sensitive.Register(val)
+		if val.IsWhollyKnown() {
+			defer registerStrings(dst)
+		}
+	}
 	if val.IsNull() {
 		return nil // unset, as gohcl does: the field keeps its zero value
 	}
@@ -113,7 +128,7 @@ func (d *decoder) assign(dst reflect.Value, val cty.Value, name string, rng hcl.
 		return d.assignObject(dst, val, name, rng)
 	case reflect.Interface:
 		if t.NumMethod() == 0 {
-			dst.Set(reflect.ValueOf(goValue(val)))
+			dst.Set(reflect.ValueOf(goValue(sensitive.Register(val))))
 			return nil
 		}
 		fallthrough
@@ -281,4 +296,30 @@ func goValue(v cty.Value) any {
 		return out
 	}
 	return nil
+}
+
+// registerStrings registers every string a sensitive value became.
+func registerStrings(v reflect.Value) {
+	switch v.Kind() {
+	case reflect.String:
+		secret.AddSensitive(v.String())
+	case reflect.Pointer, reflect.Interface:
+		if !v.IsNil() {
+			registerStrings(v.Elem())
+		}
+	case reflect.Slice, reflect.Array:
+		for i := 0; i < v.Len(); i++ {
+			registerStrings(v.Index(i))
+		}
+	case reflect.Map:
+		for it := v.MapRange(); it.Next(); {
+			registerStrings(it.Value()) // keys name things; they are not secrets
+		}
+	case reflect.Struct:
+		for i := 0; i < v.NumField(); i++ {
+			if v.Type().Field(i).IsExported() {
+				registerStrings(v.Field(i))
+			}
+		}
+	}
 }

@@ -1,0 +1,70 @@
+package cli
+
+import (
+	"encoding/base64"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/imgbuild/imgbuild/internal/secret"
+)
+
+// Values computed from a sensitive variable are sensitive too (issue 14,
+// defect 4): upper(var.pw) and base64encode(var.pw) are masked in the
+// build's output, in the manifest's custom_data and in console.
+func TestValuesDerivedFromSecretsAreMaskedEverywhere(t *testing.T) {
+	secret.Reset()
+	t.Cleanup(secret.Reset)
+	const pw = "hunter2-derived-7f3a"
+	upper := strings.ToUpper(pw)
+	b64 := base64.StdEncoding.EncodeToString([]byte(pw))
+	dir := writeTemplate(t, map[string]string{"main.pkr.hcl": `
+variable "pw" {
+  type      = string
+  default   = "` + pw + `"
+  sensitive = true
+}
+locals {
+  shout   = upper(var.pw)
+  encoded = base64encode(var.pw)
+  line    = "token=${local.encoded}"
+}
+source "null" "x" {
+  communicator = "none"
+}
+build {
+  sources = ["source.null.x"]
+  provisioner "shell-local" {
+    inline = ["echo ${local.shout}", "echo ${local.line}"]
+  }
+  post-processor "manifest" {
+    output      = "manifest.json"
+    custom_data = { encoded = local.encoded, plain = "visible" }
+  }
+}
+`})
+	t.Chdir(dir)
+	code, out, errOut := run(t, "", "build", ".")
+	if code != 0 {
+		t.Fatalf("build: exit %d\n%s%s", code, out, errOut)
+	}
+	manifest, err := os.ReadFile(filepath.Join(dir, "manifest.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(manifest), "visible") {
+		t.Fatalf("the manifest lacks its plain custom_data; the test proves nothing:\n%s", manifest)
+	}
+	_, consoleOut, _ := run(t, "local.shout\nlocal.line\n", "console", ".")
+	for where, text := range map[string]string{"build output": out + errOut, "manifest": string(manifest), "console": consoleOut} {
+		for _, leak := range []string{upper, b64} {
+			if strings.Contains(text, leak) {
+				t.Errorf("%s shows %q:\n%s", where, leak, text)
+			}
+		}
+	}
+	if !strings.Contains(out, "<sensitive>") {
+		t.Errorf("the provisioner's output shows no masked value:\n%s", out)
+	}
+}
