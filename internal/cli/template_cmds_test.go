@@ -237,7 +237,7 @@ func TestValidateWithoutAPathIsAUsageError(t *testing.T) {
 func TestValidateAcceptsEveryExample(t *testing.T) {
 	examples, _ := filepath.Glob(filepath.Join(testenv.RepoRoot(), "examples", "*.pkr.hcl"))
 	if len(examples) == 0 {
-		t.Skip("no examples yet")
+		t.Fatal("examples/ has no *.pkr.hcl: the README's examples are gone")
 	}
 	for _, ex := range examples {
 		t.Run(filepath.Base(ex), func(t *testing.T) {
@@ -249,10 +249,11 @@ func TestValidateAcceptsEveryExample(t *testing.T) {
 }
 
 func TestValidateExplainsFilesItCannotRead(t *testing.T) {
-	legacy := writeTemplate(t, map[string]string{"old.json": `{"builders": []}`})
+	legacy := writeTemplate(t, map[string]string{"old.json": `{"builders": []}`, "other.json": `{"name": "x"}`})
 	empty := t.TempDir()
 	for _, tc := range []struct{ path, want string }{
-		{filepath.Join(legacy, "old.json"), "Legacy JSON templates are not supported"},
+		{filepath.Join(legacy, "old.json"), "No builders"},
+		{filepath.Join(legacy, "other.json"), "Not a Packer template"},
 		{empty, "Could not find any config file"},
 		{filepath.Join(empty, "missing.pkr.hcl"), "Could not read the template"},
 	} {

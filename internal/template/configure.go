@@ -19,7 +19,7 @@ import (
 // allowUnknown is set when some values cannot be known yet (validate).
 // core is what Packer's core passes beside the block (nil for data
 // sources).
-func configure(p plugin.Configurable, body hcl.Body, ctx *hcl.EvalContext, at hcl.Range, allowUnknown bool, core *plugin.CoreValues) (diags hcl.Diagnostics) {
+func configure(p plugin.Configurable, body hcl.Body, ctx *hcl.EvalContext, at hcl.Range, allowUnknown bool, core *plugin.CoreValues, weak bool) (diags hcl.Diagnostics) {
 	// A plugin bug must not crash validate with a stack trace: report it
 	// at the block instead.
 	defer func() {
@@ -35,7 +35,7 @@ func configure(p plugin.Configurable, body hcl.Body, ctx *hcl.EvalContext, at hc
 	if sc, ok := p.(plugin.SpecConfigurable); ok {
 		return configureSpec(sc, body, ctx, at, core)
 	}
-	opts := hcldecode.Options{AllowUnknown: allowUnknown}
+	opts := hcldecode.Options{AllowUnknown: allowUnknown, Weak: weak}
 	if allowUnknown {
 		opts.UnknownString = hcldecode.UnknownPlaceholder
 	}

@@ -36,7 +36,7 @@ func (t *Template) evaluateData(ds *DataSource, ctx *hcl.EvalContext) hcl.Diagno
 	c, _ := t.catalog.New(plugin.KindDataSource, ds.Type)
 	p := c.(plugin.DataSource)
 	execute := t.opts.EvaluateDataSources
-	diags := configure(p, ds.Body, ctx, ds.DeclRange, !execute, nil)
+	diags := configure(p, ds.Body, ctx, ds.DeclRange, !execute, nil, t.legacy != nil)
 	val := cty.DynamicVal
 	if !diags.HasErrors() {
 		if execute {

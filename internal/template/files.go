@@ -6,11 +6,13 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"time"
 
 	"github.com/hashicorp/hcl/v2"
 	"github.com/hashicorp/hcl/v2/hclsyntax"
 
 	"github.com/imgbuild/imgbuild/internal/srcfile"
+	"github.com/imgbuild/imgbuild/internal/template/legacy"
 )
 
 const (
@@ -53,13 +55,7 @@ func (t *Template) parseFiles() hcl.Diagnostics {
 		case strings.HasSuffix(path, hclExt), strings.HasSuffix(path, jsonExt):
 			files = []string{path}
 		case strings.HasSuffix(path, ".json"):
-			return hcl.Diagnostics{{
-				Severity: hcl.DiagError,
-				Summary:  "Legacy JSON templates are not supported",
-				Detail: fmt.Sprintf("%s looks like a legacy Packer JSON template. imgbuild reads HCL2 "+
-					"templates only; convert it with `packer hcl2_upgrade`, or name an HCL2 JSON "+
-					"template *.pkr.json.", path),
-			}}
+			return t.parseLegacy(path)
 		}
 	}
 	if len(files) == 0 {
@@ -165,6 +161,45 @@ func (t *Template) parseInline() hcl.Diagnostics {
 		if f != nil {
 			t.fileNames = append(t.fileNames, name)
 		}
+	}
+	return diags
+}
+
+// parseLegacy reads a legacy JSON template: it is translated into HCL2's
+// JSON syntax (internal/template/legacy) and goes through the same engine;
+// diagnostics are moved back to the legacy file's lines (remapLegacy).
+func (t *Template) parseLegacy(path string) hcl.Diagnostics {
+	src, err := srcfile.Read(path)
+	if err != nil {
+		return hcl.Diagnostics{{Severity: hcl.DiagError, Summary: "Failed to read file", Detail: fmt.Sprintf("%v.", err)}}
+	}
+	if !legacy.Is(src) {
+		return hcl.Diagnostics{{
+			Severity: hcl.DiagError,
+			Summary:  "Not a Packer template",
+			Detail: fmt.Sprintf("%s is neither a legacy Packer JSON template (a JSON object with a \"builders\" "+
+				"array) nor an HCL2 template; name an HCL2 JSON template *.pkr.json.", path),
+		}}
+	}
+	// Parsed as it is only so that diagnostics can quote its lines.
+	_, _ = t.parser.ParseJSON(src, path)
+	dir, _ := filepath.Abs(t.baseDir)
+	tr, diags := legacy.Translate(path, src, legacy.Options{Now: time.Now(), Env: t.opts.Env, TemplateDir: dir, WorkDir: t.cwd})
+	if diags.HasErrors() {
+		return diags
+	}
+	name := path + " (as HCL2)"
+	_, d := t.parser.ParseJSON(tr.HCL, name)
+	t.legacy, t.legacyName = tr, name
+	t.fileNames = append(t.fileNames, name)
+	return append(diags, d...)
+}
+
+// remapLegacy moves diagnostics about a legacy template's translation to
+// the legacy file's lines.
+func (t *Template) remapLegacy(diags hcl.Diagnostics) hcl.Diagnostics {
+	if t.legacy != nil {
+		t.legacy.Remap(t.legacyName, diags)
 	}
 	return diags
 }

@@ -54,7 +54,7 @@ func (t *Template) Plans(only, except []string) ([]*BuildPlan, hcl.Diagnostics) 
 		}
 	}
 	explainDiagnostics(diags)
-	return plans, diags
+	return plans, t.remapLegacy(diags)
 }
 
 func selected(name string, only, except []string) bool {
@@ -91,14 +91,14 @@ func (t *Template) plan(b *Build, use *SourceUse, name, full string, except []st
 		BuildName: use.Name, BuilderType: src.Type, CoreVersion: PackerVersion,
 		Debug: t.opts.Debug, Force: t.opts.Force, OnError: t.opts.OnError,
 	}
-	diags := configure(builder, body, srcCtx, src.DeclRange, allowUnknown, &core)
+	diags := configure(builder, body, srcCtx, src.DeclRange, allowUnknown, &core, t.legacy != nil)
 
 	p := &BuildPlan{
 		Name: full, BuildName: b.Name, SourceType: src.Type, SourceName: use.Name,
 		Builder: builder, DefRange: use.DefRange,
 	}
 	keys := generatedKeys(builder)
-	sc := &scope{build: b, use: use, name: name, full: full, keys: keys, srcCtx: srcCtx, catalog: t.catalog, core: core}
+	sc := &scope{build: b, use: use, name: name, full: full, keys: keys, srcCtx: srcCtx, catalog: t.catalog, core: core, weak: t.legacy != nil}
 	for _, pb := range b.Provisioners {
 		if skip(pb.Only, pb.Except, name) && skip(pb.Only, pb.Except, full) {
 			continue
@@ -155,6 +155,7 @@ type scope struct {
 	srcCtx  *hcl.EvalContext // the template's context with source.*, shared with the builder
 	catalog plugin.Catalog
 	core    plugin.CoreValues // what Packer's core passes plugins beside their blocks
+	weak    bool              // decode as Packer decodes legacy JSON templates
 	// validateCtx is the context with build.* unknown, built once.
 	validateCtx *hcl.EvalContext
 }
@@ -208,7 +209,7 @@ func (s *scope) provisionerPlan(pb *ProvisionerBlock) (*ProvisionerPlan, hcl.Dia
 			return nil, hcl.Diagnostics{unknownType("provisioner", pb.Type, s.catalog.Types(plugin.KindProvisioner), pb.TypeRange)}
 		}
 		p := c.(plugin.Provisioner)
-		return p, configure(p, body, s.context(generated), pb.DefRange, allowUnknown, &s.core)
+		return p, configure(p, body, s.context(generated), pb.DefRange, allowUnknown, &s.core, s.weak)
 	}
 	plan := &ProvisionerPlan{
 		Type: pb.Type, Name: pb.Name, PauseBefore: pause, MaxRetries: pb.MaxRetries,
@@ -232,7 +233,7 @@ func (s *scope) postProcessorPlan(ppb *PostProcessorBlock) (*PostProcessorPlan, 
 			return nil, hcl.Diagnostics{unknownType("post-processor", ppb.Type, s.catalog.Types(plugin.KindPostProcessor), ppb.TypeRange)}
 		}
 		p := c.(plugin.PostProcessor)
-		return p, configure(p, ppb.Body, s.context(generated), ppb.DefRange, allowUnknown, &s.core)
+		return p, configure(p, ppb.Body, s.context(generated), ppb.DefRange, allowUnknown, &s.core, s.weak)
 	}
 	plan := &PostProcessorPlan{
 		Type: ppb.Type, Name: ppb.Name, KeepInputArtifact: ppb.KeepInputArtifact, DefRange: ppb.DefRange,

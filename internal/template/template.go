@@ -16,6 +16,7 @@ import (
 
 	"github.com/imgbuild/imgbuild/internal/plugin"
 	"github.com/imgbuild/imgbuild/internal/secret"
+	"github.com/imgbuild/imgbuild/internal/template/legacy"
 )
 
 // VarArg is one -var "name=value" (Assign) or one -var-file (File), in
@@ -53,10 +54,14 @@ type Template struct {
 	baseDir string // path.root
 	cwd     string // path.cwd
 
-	parser    *hclparse.Parser
-	inline    map[string][]byte  // in-memory files (fuzzing); nil reads opts.Path
-	fileNames []string           // the template's own files, in load order
-	bodies    []*hcl.BodyContent // each file's top-level blocks, in load order
+	parser *hclparse.Parser
+	inline map[string][]byte // in-memory files (fuzzing); nil reads opts.Path
+	// legacy is the translation of a legacy JSON template, named
+	// legacyName among the parsed files; nil for HCL2 templates.
+	legacy     *legacy.Translation
+	legacyName string
+	fileNames  []string           // the template's own files, in load order
+	bodies     []*hcl.BodyContent // each file's top-level blocks, in load order
 
 	packer    packerSettings
 	catalog   plugin.Catalog // the component types; built-ins until resolvePlugins
@@ -90,7 +95,7 @@ func Load(ctx context.Context, opts LoadOptions) (*Template, hcl.Diagnostics) {
 	}
 	t := Empty(ctx)
 	t.opts = opts
-	diags := t.load()
+	diags := t.remapLegacy(t.load())
 	explainDiagnostics(diags)
 	if len(t.sensitive) > 0 {
 		secret.AddSensitive(t.sensitive...)

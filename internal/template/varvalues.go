@@ -182,6 +182,10 @@ func (t *Template) evaluateVariables() hcl.Diagnostics {
 			v.Value = cty.DynamicVal
 			continue
 		}
+		if t.legacy != nil && v.Value.IsNull() {
+			// Legacy templates' variables are strings; null is "".
+			v.Value = cty.StringVal("")
+		}
 		if v.Value.IsNull() && !v.Nullable {
 			if v.HasDefault && !v.Default.IsNull() {
 				v.Value, v.ValueFrom = v.Default, "default"
@@ -200,6 +204,9 @@ func (t *Template) evaluateVariables() hcl.Diagnostics {
 			v.Value = sensitive.Mark(v.Value)
 		}
 		t.varValues[name] = v.Value
+	}
+	if t.legacy != nil && !diags.HasErrors() {
+		diags = append(diags, t.renderLegacyVariables()...)
 	}
 	if diags.HasErrors() {
 		return diags
@@ -311,4 +318,32 @@ func stringLeaves(v cty.Value) []string {
 
 func suggestName(given string, known []string) string {
 	return suggest(given, known)
+}
+
+// renderLegacyVariables renders the {{ }} in a legacy template's variable
+// values once all are known ({{user `other`}} in a var file's value).
+func (t *Template) renderLegacyVariables() hcl.Diagnostics {
+	raw := map[string]string{}
+	for name, v := range t.varValues {
+		if u, _ := v.Unmark(); u.IsKnown() && !u.IsNull() && u.Type() == cty.String {
+			raw[name] = u.AsString()
+		}
+	}
+	rendered, err := t.legacy.RenderVariables(raw)
+	if err != nil {
+		return hcl.Diagnostics{{Severity: hcl.DiagError, Summary: "Invalid variable value", Detail: err.Error() + "."}}
+	}
+	for name, s := range rendered {
+		if s == raw[name] {
+			continue
+		}
+		v := cty.StringVal(s)
+		if t.variables[name].Sensitive {
+			t.sensitive = append(t.sensitive, s)
+			v = sensitive.Mark(v)
+		}
+		t.varValues[name] = v
+		t.variables[name].Value = v
+	}
+	return nil
 }

@@ -46,9 +46,8 @@ func (p *PostProcessor) Prepare() ([]string, error) {
 	if c.EcrLogin && c.LoginServer == "" {
 		errs = append(errs, errors.New("ecr_login needs login_server (the ECR registry address)"))
 	}
-	if c.Login && !c.EcrLogin && (c.LoginUsername == "" || c.LoginPassword == "") {
-		errs = append(errs, errors.New("login = true needs login_username and login_password"))
-	}
+	// Empty login_username/login_password pass here, as in Packer: CI
+	// often fills them only when the build runs; the push says so.
 	return nil, errors.Join(errs...)
 }
 
@@ -76,6 +75,9 @@ func (p *PostProcessor) PostProcess(ctx context.Context, env *plugin.PostProcess
 	defer cli.Close()
 
 	login := dockerengine.Login{Enabled: p.config.Login, Server: p.config.LoginServer, Username: p.config.LoginUsername, Password: p.config.LoginPassword}
+	if login.Enabled && (login.Username == "" || login.Password == "") {
+		return nil, false, false, errors.New("docker-push: login = true needs login_username and login_password, and at least one is empty")
+	}
 	if login.Enabled {
 		env.UI.Message("Logging in...")
 		if err := login.Check(ctx, cli); err != nil {

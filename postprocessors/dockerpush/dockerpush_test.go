@@ -152,3 +152,18 @@ func TestRefusesAnUnnamedImage(t *testing.T) {
 		t.Errorf("err = %v", err)
 	}
 }
+
+// Packer accepts login = true with empty credentials while validating (CI
+// fills them at build time) and fails the push instead (issue 11 defect 2).
+func TestEmptyLoginCredentialsPassValidationAndFailThePush(t *testing.T) {
+	p := &PostProcessor{}
+	p.config.Login = true
+	if _, err := p.Prepare(); err != nil {
+		t.Fatalf("Prepare rejects empty login credentials: %v", err)
+	}
+	_, _, _, err := p.PostProcess(context.Background(), enginetest.Env(&enginetest.UI{T: t}),
+		&dockerengine.ImageArtifact{BuilderIDValue: dockerengine.BuilderIDTag, Ref: "127.0.0.1:5000/imgbuild-never:t"})
+	if err == nil || !strings.Contains(err.Error(), "login_username and login_password") {
+		t.Errorf("the push with empty credentials: %v", err)
+	}
+}

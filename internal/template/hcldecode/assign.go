@@ -80,6 +80,9 @@ func (d *decoder) assign(dst reflect.Value, val cty.Value, name string, rng hcl.
 		return diags
 	}
 
+	if d.opts.Weak && val.Type() == cty.String && val.IsKnown() {
+		val = weakScalar(val, t.Kind())
+	}
 	switch t.Kind() {
 	case reflect.String:
 		v, err := convert.Convert(val, cty.String)
@@ -149,9 +152,12 @@ func number(val cty.Value) (*big.Float, error) {
 func (d *decoder) assignSlice(dst reflect.Value, val cty.Value, name string, rng hcl.Range) hcl.Diagnostics {
 	ty := val.Type()
 	if !(ty.IsListType() || ty.IsSetType() || ty.IsTupleType()) {
-		// Packer's options accept a lone value where a list is expected
-		// only for strings; be explicit otherwise.
-		return typeError(name, rng, "a list is required")
+		if !d.opts.Weak || !ty.IsPrimitiveType() || !val.IsKnown() {
+			// Packer's options accept a lone value where a list is expected
+			// only for strings; be explicit otherwise.
+			return typeError(name, rng, "a list is required")
+		}
+		val = weakList(val)
 	}
 	out := reflect.MakeSlice(dst.Type(), 0, val.LengthInt())
 	var diags hcl.Diagnostics
@@ -322,4 +328,43 @@ func registerStrings(v reflect.Value) {
 			}
 		}
 	}
+}
+
+// weakList is a lone value as a list, as Packer's legacy decoding makes
+// it: a string split at commas (none for ""), anything else alone.
+func weakList(v cty.Value) cty.Value {
+	if v.Type() != cty.String {
+		return cty.TupleVal([]cty.Value{v})
+	}
+	if v.AsString() == "" {
+		return cty.EmptyTupleVal
+	}
+	var elems []cty.Value
+	for _, part := range strings.Split(v.AsString(), ",") {
+		elems = append(elems, cty.StringVal(part))
+	}
+	return cty.TupleVal(elems)
+}
+
+// weakScalar reads a string as Packer's legacy decoding does for a bool
+// or number option: "" is false or 0, and "1", "t", "T", "TRUE"... are
+// bools as strconv.ParseBool reads them.
+func weakScalar(v cty.Value, k reflect.Kind) cty.Value {
+	s := v.AsString()
+	switch k {
+	case reflect.Bool:
+		if s == "" {
+			return cty.False
+		}
+		if b, err := strconv.ParseBool(s); err == nil {
+			return cty.BoolVal(b)
+		}
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
+		reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64,
+		reflect.Float32, reflect.Float64:
+		if s == "" {
+			return cty.Zero
+		}
+	}
+	return v
 }

@@ -21,6 +21,10 @@ type Options struct {
 	// as they do in Packer, which also substitutes a placeholder.
 	AllowUnknown  bool
 	UnknownString string
+	// Weak decodes as Packer decodes legacy JSON templates: a string
+	// where a list is expected is split at commas ("a,b" is ["a", "b"]),
+	// and any other lone value is a list of one.
+	Weak bool
 }
 
 // UnknownPlaceholder is the value validate gives string options whose
