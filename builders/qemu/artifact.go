@@ -48,12 +48,7 @@ func (a *Artifact) State(name string) any {
 	case "diskType":
 		return a.format
 	case "diskSize":
-		// Packer's is always "<n>M" or with a unit: a plain number means
-		// megabytes (the vagrant post-processor reads the unit).
-		if n := len(a.diskSize); n > 0 && a.diskSize[n-1] >= '0' && a.diskSize[n-1] <= '9' {
-			return a.diskSize + "M"
-		}
-		return a.diskSize
+		return a.diskSize // with its unit: Prepare makes "5000" "5000M"
 	case "domainType":
 		return a.accel
 	}

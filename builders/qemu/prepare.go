@@ -1,6 +1,7 @@
 package qemu
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"os"
@@ -127,6 +128,15 @@ func (b *Builder) Prepare() ([]string, error) {
 	}
 	if c.ISOChecksum == "none" {
 		warns = append(warns, "iso_checksum is \"none\": the source image is not verified; give a checksum in production templates")
+	}
+	if loc, ok := strings.CutPrefix(c.ISOChecksum, "file:"); ok && len(c.ISOURLs) > 0 {
+		// As Packer: a local checksum file is read now, a missing one is
+		// an error; a remote one is fetched when the build runs.
+		if _, isURL := localPath(loc); isURL {
+			warns = append(warns, "the iso_checksum file "+loc+" will be fetched when the build runs")
+		} else if _, err := checksumFromFile(context.Background(), loc, c.ISOURLs[0]); err != nil {
+			errs = append(errs, err)
+		}
 	}
 	if c.UseBackingFile && !c.DiskImage {
 		bad("use_backing_file = true needs disk_image = true")

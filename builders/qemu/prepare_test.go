@@ -1,6 +1,8 @@
 package qemu
 
 import (
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -217,5 +219,34 @@ func TestFirmwareAndTPMBecomeTheirQemuArguments(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// A local iso_checksum file is read while preparing, as Packer reads it
+// during validate; a remote one is fetched when the build runs (issue 11
+// defect 1).
+func TestPrepareReadsALocalChecksumFileAndDefersARemoteOne(t *testing.T) {
+	dir := t.TempDir()
+	sums := filepath.Join(dir, "SHA256SUMS")
+	if err := os.WriteFile(sums, []byte(strings.Repeat("ab", 32)+"  disk.qcow2\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		checksum, wantErr, wantWarning string
+	}{
+		{"file:" + sums, "", ""},
+		{"file:" + filepath.Join(dir, "missing"), "reading the iso_checksum file", ""},
+		{"file:https://example.invalid/SHA256SUMS", "", "will be fetched when the build runs"},
+	} {
+		b := minimal()
+		b.config.ISOURL = "https://example.invalid/images/disk.qcow2"
+		b.config.ISOChecksum = c.checksum
+		warns, err := b.Prepare()
+		if (c.wantErr == "") != (err == nil) || (err != nil && !strings.Contains(err.Error(), c.wantErr)) {
+			t.Errorf("%s: err = %v, want %q", c.checksum, err, c.wantErr)
+		}
+		if c.wantWarning != "" && !strings.Contains(strings.Join(warns, "\n"), c.wantWarning) {
+			t.Errorf("%s: warnings %q lack %q", c.checksum, warns, c.wantWarning)
+		}
 	}
 }

@@ -18,7 +18,9 @@ func (s *Source) Ref() string { return s.Type + "." + s.Name }
 func (t *Template) addSource(b *hcl.Block) hcl.Diagnostics {
 	s := &Source{Type: b.Labels[0], Name: b.Labels[1], Body: b.Body, DeclRange: b.DefRange, TypeRange: b.LabelRanges[0]}
 	if old, dup := t.sources[s.Ref()]; dup {
-		return hcl.Diagnostics{duplicate("source", s.Ref(), old.DeclRange, s.DeclRange)}
+		// Packer reports it in a full validate, not in a syntax check.
+		t.duplicateSources = append(t.duplicateSources, duplicate("source", s.Ref(), old.DeclRange, s.DeclRange))
+		return nil
 	}
 	t.sources[s.Ref()] = s
 	t.srcList = append(t.srcList, s)

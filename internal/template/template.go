@@ -63,17 +63,20 @@ type Template struct {
 	fileNames  []string           // the template's own files, in load order
 	bodies     []*hcl.BodyContent // each file's top-level blocks, in load order
 
-	packer    packerSettings
-	catalog   plugin.Catalog // the component types; built-ins until resolvePlugins
-	variables map[string]*Variable
-	varOrder  []string
-	locals    map[string]*Local
-	localList []*Local
-	datas     map[string]*DataSource // "type.name"
-	dataList  []*DataSource
-	sources   map[string]*Source // "type.name"
-	srcList   []*Source
-	builds    []*Build
+	packer  packerSettings
+	catalog plugin.Catalog // the component types; built-ins until resolvePlugins
+	// duplicateSources are source blocks whose TYPE.NAME an earlier one
+	// took: errors of a full load only.
+	duplicateSources hcl.Diagnostics
+	variables        map[string]*Variable
+	varOrder         []string
+	locals           map[string]*Local
+	localList        []*Local
+	datas            map[string]*DataSource // "type.name"
+	dataList         []*DataSource
+	sources          map[string]*Source // "type.name"
+	srcList          []*Source
+	builds           []*Build
 
 	varValues   map[string]cty.Value
 	varObject   cty.Value // var.* once every variable has its value; NilVal before
@@ -124,6 +127,7 @@ func (t *Template) load() hcl.Diagnostics {
 	if diags.HasErrors() || t.opts.SyntaxOnly {
 		return diags
 	}
+	diags = append(diags, t.duplicateSources...)
 	diags = append(diags, t.resolvePlugins()...)
 	if diags.HasErrors() {
 		return diags

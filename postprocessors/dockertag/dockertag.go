@@ -45,14 +45,9 @@ func (p *PostProcessor) Prepare() ([]string, error) {
 	}
 	if c.Repository == "" {
 		errs = append(errs, errors.New("repository must be set (for example \"myorg/app\" or \"127.0.0.1:5000/app\")"))
-	} else if _, err := reference.ParseNormalizedNamed(c.Repository); err != nil {
-		errs = append(errs, fmt.Errorf("repository %q is not a valid image name: %v (use lower case, digits and . _ - /)", c.Repository, err))
 	}
-	for _, t := range c.Tags {
-		if !tagPattern.MatchString(t) {
-			errs = append(errs, fmt.Errorf("tag %q is not valid: use up to 128 letters, digits, _ . and -, not starting with . or -", t))
-		}
-	}
+	// The names themselves are checked when the image is tagged, as Packer
+	// leaves them to the engine: validate accepts what Packer accepts.
 	if c.DockerPath != "" {
 		warnings = append(warnings, "docker_path is ignored: imgbuild talks to the Docker Engine API")
 	}
@@ -65,6 +60,9 @@ func (p *PostProcessor) Prepare() ([]string, error) {
 func (p *PostProcessor) PostProcess(ctx context.Context, env *plugin.PostProcessEnv, in plugin.Artifact) (plugin.Artifact, bool, bool, error) {
 	if err := dockerengine.Accepts(in, "docker-tag", "an image from the docker builder (commit = true), docker-import or docker-tag",
 		dockerengine.BuilderIDImage, dockerengine.BuilderIDTag); err != nil {
+		return nil, false, true, err
+	}
+	if err := checkNames(p.config.Repository, p.config.Tags); err != nil {
 		return nil, false, true, err
 	}
 	cli, err := dockerengine.Connect(ctx)
@@ -97,4 +95,19 @@ func (p *PostProcessor) PostProcess(ctx context.Context, env *plugin.PostProcess
 		Tags:           tagged,
 		Generated:      dockerengine.GeneratedOf(in),
 	}, true, true, nil
+}
+
+// checkNames says, before the engine does, what is wrong with a
+// repository or tag.
+func checkNames(repository string, tags []string) error {
+	var errs []error
+	if _, err := reference.ParseNormalizedNamed(repository); err != nil {
+		errs = append(errs, fmt.Errorf("docker-tag: repository %q is not a valid image name: %v (use lower case, digits and . _ - /)", repository, err))
+	}
+	for _, t := range tags {
+		if !tagPattern.MatchString(t) {
+			errs = append(errs, fmt.Errorf("docker-tag: tag %q is not valid: use up to 128 letters, digits, _ . and -, not starting with . or -", t))
+		}
+	}
+	return errors.Join(errs...)
 }

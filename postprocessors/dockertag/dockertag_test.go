@@ -64,7 +64,10 @@ func TestRefusesArtifactsThatAreNotImages(t *testing.T) {
 	}
 }
 
-func TestPrepareChecksNames(t *testing.T) {
+// Prepare checks only that a repository is set; names are checked when
+// the image is tagged, as Packer leaves them to the engine (issue 11
+// defect 5: "alpine/latest" as a tag passes validate there).
+func TestPrepareLeavesNamesToTheTagStep(t *testing.T) {
 	for _, c := range []struct {
 		name string
 		cfg  Config
@@ -72,8 +75,8 @@ func TestPrepareChecksNames(t *testing.T) {
 	}{
 		{"registry, path and tags", Config{Repository: "127.0.0.1:5000/team/app", Tags: []string{"1.0", "latest"}}, ""},
 		{"no repository", Config{}, "repository must be set"},
-		{"upper case repository", Config{Repository: "Team/App"}, "not a valid image name"},
-		{"bad tag", Config{Repository: "app", Tags: []string{"-x"}}, `tag "-x"`},
+		{"upper case repository", Config{Repository: "Team/App"}, ""},
+		{"a tag with a slash", Config{Repository: "app", Tags: []string{"alpine/latest"}}, ""},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			p := &PostProcessor{config: c.cfg}
@@ -82,5 +85,22 @@ func TestPrepareChecksNames(t *testing.T) {
 				t.Errorf("err = %v, want %q", err, c.want)
 			}
 		})
+	}
+}
+
+func TestBadNamesFailTheTagStepWithWhatIsWrong(t *testing.T) {
+	for _, c := range []struct {
+		cfg  Config
+		want string
+	}{
+		{Config{Repository: "Team/App"}, "not a valid image name"},
+		{Config{Repository: "app", Tags: []string{"alpine/latest"}}, `tag "alpine/latest"`},
+	} {
+		p := prepared(t, c.cfg)
+		_, _, _, err := p.PostProcess(context.Background(), enginetest.Env(&enginetest.UI{T: t}),
+			&dockerengine.ImageArtifact{BuilderIDValue: dockerengine.BuilderIDImage, Ref: "sha256:0123"})
+		if err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%+v: err = %v, want %q", c.cfg, err, c.want)
+		}
 	}
 }
