@@ -64,8 +64,12 @@ func newCachePruneCmd(s *Streams) *cobra.Command {
 		Short: "Remove checkpoints and the images or layers they hold",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if all == (olderThan > 0) {
+			byAge := cmd.Flags().Changed("older-than")
+			if all == byAge {
 				return &ExitError{Code: 1, Err: fmt.Errorf("give exactly one of --all or --older-than (for example --older-than 168h)")}
+			}
+			if olderThan < 0 {
+				return &ExitError{Code: 1, Err: fmt.Errorf("--older-than %s: give a duration of 0 or more (0s removes every checkpoint made until now)", olderThan)}
 			}
 			store, err := openCache()
 			if err != nil {

@@ -56,8 +56,13 @@ func NewRoot(s *Streams) *cobra.Command {
 		Use:   "imgbuild",
 		Short: "Build machine images from Packer HCL2 templates",
 		Long: "imgbuild builds machine images (Docker images, QEMU disk images, AMIs) from\n" +
-			"Packer HCL2 templates (*.pkr.hcl, *.pkr.json). Packer's flags are accepted\n" +
-			"with one dash or two: -var and --var are the same.",
+			"Packer templates (*.pkr.hcl, *.pkr.json, legacy *.json). Packer's flags are accepted\n" +
+			"with one dash or two: -var and --var are the same.\n\n" +
+			"Environment:\n" +
+			"  IMGBUILD_LOG=1          write a debug log to stderr (secrets masked)\n" +
+			"  IMGBUILD_LOG_PATH=FILE  append the debug log to FILE instead\n" +
+			"  PACKER_LOG, PACKER_LOG_PATH  Packer's names for the same (the path only with PACKER_LOG)\n" +
+			"  PACKER_PLUGIN_PATH      where installed Packer plugins are looked for",
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}

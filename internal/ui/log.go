@@ -12,20 +12,28 @@ import (
 
 // SetupLog installs the default slog logger from the environment:
 // IMGBUILD_LOG_PATH names a file to append to, IMGBUILD_LOG=1 logs to
-// stderr; otherwise logs are dropped. Every record is masked. The returned
+// stderr (Packer's PACKER_LOG_PATH and PACKER_LOG do the same);
+// otherwise logs are dropped. Every record is masked. The returned
 // function closes the log file.
 func SetupLog(getenv func(string) string, stderr io.Writer) (func(), error) {
 	var w io.Writer
 	closeFn := func() {}
+	on := func(name string) bool { v := getenv(name); return v != "" && v != "0" }
+	// Packer's variables work too: PACKER_LOG turns logging on, and
+	// PACKER_LOG_PATH, only with it, sends the log to a file.
+	pathVar := "IMGBUILD_LOG_PATH"
+	if getenv(pathVar) == "" && on("PACKER_LOG") && getenv("PACKER_LOG_PATH") != "" {
+		pathVar = "PACKER_LOG_PATH"
+	}
 	switch {
-	case getenv("IMGBUILD_LOG_PATH") != "":
-		f, err := os.OpenFile(getenv("IMGBUILD_LOG_PATH"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
+	case getenv(pathVar) != "":
+		f, err := os.OpenFile(getenv(pathVar), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
 		if err != nil {
-			return closeFn, fmt.Errorf("opening the log file IMGBUILD_LOG_PATH: %w", err)
+			return closeFn, fmt.Errorf("opening the log file %s: %w", pathVar, err)
 		}
 		w = f
 		closeFn = func() { _ = f.Close() }
-	case getenv("IMGBUILD_LOG") != "" && getenv("IMGBUILD_LOG") != "0":
+	case on("IMGBUILD_LOG") || on("PACKER_LOG"):
 		w = stderr
 	default:
 		setLogger(slog.New(slog.DiscardHandler))

@@ -153,3 +153,40 @@ func TestProgressIsPlainReaderWithoutTerminal(t *testing.T) {
 type nopRC struct{ *strings.Reader }
 
 func (nopRC) Close() error { return nil }
+
+// Packer's PACKER_LOG and PACKER_LOG_PATH work as aliases, with Packer's
+// rule that the path counts only when PACKER_LOG is on (issue 14, 9).
+func TestPackerLogVariablesAreHonoured(t *testing.T) {
+	t.Cleanup(func() { SetupLog(func(string) string { return "" }, nil) })
+	for _, c := range []struct {
+		env              map[string]string
+		wantFile, stderr bool
+	}{
+		{map[string]string{"PACKER_LOG": "1", "PACKER_LOG_PATH": "FILE"}, true, false},
+		{map[string]string{"PACKER_LOG_PATH": "FILE"}, false, false},
+		{map[string]string{"PACKER_LOG": "1"}, false, true},
+		{map[string]string{"PACKER_LOG": "0"}, false, false},
+	} {
+		logPath := filepath.Join(t.TempDir(), "log")
+		var stderr bytes.Buffer
+		closeLog, err := SetupLog(func(k string) string {
+			if v := c.env[k]; v == "FILE" {
+				return logPath
+			} else {
+				return v
+			}
+		}, &stderr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		Logger().Debug("a log line")
+		closeLog()
+		data, _ := os.ReadFile(logPath)
+		if got := strings.Contains(string(data), "a log line"); got != c.wantFile {
+			t.Errorf("%v: log file written = %v, want %v", c.env, got, c.wantFile)
+		}
+		if got := strings.Contains(stderr.String(), "a log line"); got != c.stderr {
+			t.Errorf("%v: stderr log = %v, want %v", c.env, got, c.stderr)
+		}
+	}
+}
