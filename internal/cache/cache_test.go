@@ -12,7 +12,11 @@ func TestKeyChainChangesFromTheChangedStepOn(t *testing.T) {
 	dir := t.TempDir()
 	script := filepath.Join(dir, "a.sh")
 	os.WriteFile(script, []byte("echo one"), 0o755)
-	root := Root("docker", []byte(`{"image":"base"}`), "sha256:abc")
+	store, err := Open(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	root := store.Root("docker", []byte(`{"image":"base"}`), "sha256:abc")
 	k1, err := root.Next("shell", []byte(`{"inline":["x"]}`), nil)
 	if err != nil {
 		t.Fatal(err)
@@ -32,8 +36,36 @@ func TestKeyChainChangesFromTheChangedStepOn(t *testing.T) {
 		t.Fatal("changing a script's content did not change its key")
 	}
 	// A changed base changes the root.
-	if Root("docker", []byte(`{"image":"base"}`), "sha256:def") == root {
+	if store.Root("docker", []byte(`{"image":"base"}`), "sha256:def") == root {
 		t.Fatal("changing the base identity did not change the root key")
+	}
+}
+
+// Keys are salted per cache (issue 14, 10): the same configuration in
+// another cache has another key, the same cache opened again the same one,
+// and nobody but the owner can list the cache or read its salt.
+func TestKeysAreSaltedPerCacheAndTheCacheIsPrivate(t *testing.T) {
+	dirA, dirB := t.TempDir(), t.TempDir()
+	a, err := Open(dirA)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := Open(dirB)
+	again, _ := Open(dirA)
+	cfg := []byte(`{"password":"hunter2"}`)
+	if a.Root("docker", cfg, "base") == b.Root("docker", cfg, "base") {
+		t.Error("two caches give the same key: keys are not salted")
+	}
+	if a.Root("docker", cfg, "base") != again.Root("docker", cfg, "base") {
+		t.Error("the same cache opened again gives another key")
+	}
+	for _, p := range []string{dirA, filepath.Join(dirA, "entries"), filepath.Join(dirA, "data")} {
+		if st, err := os.Stat(p); err != nil || st.Mode().Perm() != 0o700 {
+			t.Errorf("%s: mode %v (%v), want 0700", p, st.Mode().Perm(), err)
+		}
+	}
+	if st, err := os.Stat(filepath.Join(dirA, "salt")); err != nil || st.Mode().Perm()&0o077 != 0 {
+		t.Errorf("salt file mode %v (%v): readable by others", st.Mode().Perm(), err)
 	}
 }
 

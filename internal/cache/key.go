@@ -8,6 +8,7 @@
 package cache
 
 import (
+	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/binary"
 	"encoding/hex"
@@ -33,11 +34,14 @@ func (k Key) Short() string {
 
 // keyVersion changes when the hashing scheme changes, so old entries are
 // never mistaken for new ones.
-const keyVersion = "imgbuild-cache-v1"
+const keyVersion = "imgbuild-cache-v2"
 
-// Root returns the first key of a chain.
-func Root(builderType string, sourceConfig []byte, baseIdentity string) Key {
-	h := sha256.New()
+// Root returns the first key of a chain: an HMAC with the store's secret
+// salt, so that a key, which anyone who can list the cache or the docker
+// images can see, cannot be used to test guesses of the configuration it
+// covers (sensitive values included). Every later key hashes this one.
+func (s *Store) Root(builderType string, sourceConfig []byte, baseIdentity string) Key {
+	h := hmac.New(sha256.New, s.salt)
 	writeField(h, keyVersion)
 	writeField(h, builderType)
 	writeField(h, string(sourceConfig))

@@ -2,6 +2,7 @@ package cache
 
 import (
 	"context"
+	"crypto/rand"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -46,7 +47,8 @@ func RegisterRemover(builderType string, r Remover) {
 // Store is a directory of entries: entries/<key>.json, and data/ for
 // builders that keep checkpoint files (qemu layers).
 type Store struct {
-	dir string
+	dir  string
+	salt []byte // the secret key of Root's HMAC (file "salt", 0600)
 }
 
 // DefaultDir is $IMGBUILD_CACHE_DIR, or imgbuild/ under the user's cache
@@ -68,12 +70,60 @@ func Open(dir string) (*Store, error) {
 	if abs, err := filepath.Abs(dir); err == nil {
 		dir = abs
 	}
+	// 0700: keys name what was built, and checkpoints hold its files.
 	for _, d := range []string{dir, filepath.Join(dir, "entries"), filepath.Join(dir, "data")} {
-		if err := os.MkdirAll(d, 0o755); err != nil {
+		if err := os.MkdirAll(d, 0o700); err != nil {
 			return nil, fmt.Errorf("creating cache directory: %w", err)
 		}
+		if err := os.Chmod(d, 0o700); err != nil { // made 0755 by an older imgbuild
+			return nil, fmt.Errorf("restricting cache directory: %w", err)
+		}
 	}
-	return &Store{dir: dir}, nil
+	salt, err := loadSalt(filepath.Join(dir, "salt"))
+	if err != nil {
+		return nil, err
+	}
+	return &Store{dir: dir, salt: salt}, nil
+}
+
+// loadSalt reads the store's secret salt, making it on first use. Two
+// processes making it at once agree: the loser of O_EXCL reads the
+// winner's (written whole through a rename).
+func loadSalt(path string) ([]byte, error) {
+	for attempt := 0; attempt < 50; attempt++ {
+		b, err := os.ReadFile(path)
+		if err == nil && len(b) == 32 {
+			return b, nil
+		}
+		if err != nil && !os.IsNotExist(err) {
+			return nil, fmt.Errorf("reading the cache's salt: %w", err)
+		}
+		if err == nil { // damaged: make a new one (old keys simply miss)
+			os.Remove(path)
+		}
+		salt := make([]byte, 32)
+		if _, err := rand.Read(salt); err != nil {
+			return nil, err
+		}
+		tmp, err := os.CreateTemp(filepath.Dir(path), ".salt-*")
+		if err != nil {
+			return nil, fmt.Errorf("writing the cache's salt: %w", err)
+		}
+		_, werr := tmp.Write(salt)
+		cerr := tmp.Close()
+		if werr != nil || cerr != nil {
+			os.Remove(tmp.Name())
+			return nil, fmt.Errorf("writing the cache's salt: %w", errors.Join(werr, cerr))
+		}
+		// Link fails if another process won; then read theirs.
+		lerr := os.Link(tmp.Name(), path)
+		os.Remove(tmp.Name())
+		if lerr == nil {
+			return salt, nil
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	return nil, errors.New("the cache's salt file keeps changing; is another program writing it?")
 }
 
 // Dir is the store's root.

@@ -44,7 +44,7 @@ func (b *buildRun) planCache(ctx context.Context, store *cache.Store) (*buildCac
 		u.Say(fmt.Sprintf("The %s builder does not support -cache: every provisioner runs.", p.SourceType))
 		return nil, nil
 	}
-	keys, why := cacheKeys(ctx, p, bi, u)
+	keys, why := cacheKeys(ctx, store, p, bi, u)
 	if why != "" {
 		u.Say("Cache: " + why)
 	}
@@ -92,7 +92,7 @@ func checkpointExists(ctx context.Context, v plugin.CheckpointVerifier, ref stri
 
 // cacheKeys returns the key chain: the root from the builder, then one key
 // per provisioner until one cannot be keyed, with the reason it stopped.
-func cacheKeys(ctx context.Context, p *template.BuildPlan, bi plugin.BaseIdentifier, u plugin.UI) ([]cache.Key, string) {
+func cacheKeys(ctx context.Context, store *cache.Store, p *template.BuildPlan, bi plugin.BaseIdentifier, u plugin.UI) ([]cache.Key, string) {
 	base, err := bi.BaseIdentity(ctx, u)
 	if err != nil {
 		return nil, fmt.Sprintf("cannot identify the base (%s); every provisioner runs", err)
@@ -105,7 +105,7 @@ func cacheKeys(ctx context.Context, p *template.BuildPlan, bi plugin.BaseIdentif
 	if err != nil {
 		return nil, fmt.Sprintf("cannot serialise the %s configuration (%s); every provisioner runs", p.SourceType, err)
 	}
-	key := cache.Root(p.SourceType, src, base)
+	key := store.Root(p.SourceType, src, base)
 
 	gen := plugin.GeneratedData{}
 	genKeys := plugin.CommonGeneratedKeys
