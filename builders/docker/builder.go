@@ -97,6 +97,11 @@ func (b *Builder) Run(ctx context.Context, env *plugin.BuildEnv) (plugin.Artifac
 	opts := env.StepOptions()
 	if err := steps.Run(ctx, st, opts, list...); err != nil {
 		if errors.Is(err, steps.ErrKept) && st.containerID != "" {
+			// The ledger says so, and `imgbuild cleanup` leaves it alone
+			// unless asked (--include-kept).
+			if rerr := st.recordContainer(ledger.Kept, st.containerName); rerr != nil {
+				env.UI.Error(rerr.Error())
+			}
 			id := short(st.containerID)
 			return nil, fmt.Errorf("%w\nThe build container %s was kept for inspection (docker exec -it %s /bin/sh); remove it with: docker rm -f %s",
 				err, id, id, id)

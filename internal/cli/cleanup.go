@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -18,10 +19,11 @@ func init() { register(newCleanupCmd) }
 
 func newCleanupCmd(s *Streams) *cobra.Command {
 	var (
-		run     string
-		all     bool
-		dryRun  bool
-		regions []string
+		run         string
+		all         bool
+		dryRun      bool
+		includeKept bool
+		regions     []string
 	)
 	cmd := &cobra.Command{
 		Use:   "cleanup [--run ID | --all] [--dry-run]",
@@ -47,17 +49,26 @@ func newCleanupCmd(s *Streams) *cobra.Command {
 			}
 			ctx, stop := signal.NotifyContext(parent, os.Interrupt)
 			defer stop()
-			return runCleanup(ctx, s, run, all, dryRun, regions)
+			return runCleanup(ctx, s, cleanupOptions{run: run, all: all, dryRun: dryRun, includeKept: includeKept, regions: regions})
 		},
 	}
 	cmd.Flags().StringVar(&run, "run", "", "remove only what the run with this UUID left (build.PackerRunUUID)")
 	cmd.Flags().BoolVar(&all, "all", false, "remove the leftovers of every run, including runs that look alive")
 	cmd.Flags().BoolVar(&dryRun, "dry-run", false, "list what would be removed, remove nothing")
+	cmd.Flags().BoolVar(&includeKept, "include-kept", false, "also remove the build containers that builds kept on purpose (-on-error=abort)")
 	cmd.Flags().StringSliceVar(&regions, "region", nil, "also search these regions by tag (default: the regions in the ledger and AWS_REGION)")
 	return cmd
 }
 
-func runCleanup(ctx context.Context, s *Streams, run string, all, dryRun bool, regions []string) error {
+// cleanupOptions are the cleanup command's flags.
+type cleanupOptions struct {
+	run                      string
+	all, dryRun, includeKept bool
+	regions                  []string
+}
+
+func runCleanup(ctx context.Context, s *Streams, o cleanupOptions) error {
+	run, all, dryRun, regions := o.run, o.all, o.dryRun, o.regions
 	l, err := ledger.Open("")
 	if err != nil {
 		return &ExitError{Code: 1, Err: err}
@@ -90,7 +101,7 @@ func runCleanup(ctx context.Context, s *Streams, run string, all, dryRun bool, r
 	for _, f := range awsFound {
 		found = append(found, leftover{f.String(), func(ctx context.Context) error { return sw.Remove(ctx, f) }})
 	}
-	containers, err := dockerLeftovers(ctx, s, l, entries, run, all, skip)
+	containers, err := dockerLeftovers(ctx, s, l, entries, o, skip)
 	if err != nil {
 		return &ExitError{Code: 1, Err: fmt.Errorf("finding leftover containers: %w", err)}
 	}
@@ -137,14 +148,20 @@ type leftover struct {
 // ledger's outstanding ones the engine still has and, with --all, every
 // container named as imgbuild names them. The engine is only asked when
 // there is something to ask about.
-func dockerLeftovers(ctx context.Context, s *Streams, l *ledger.Ledger, entries []ledger.Entry, run string, all bool, skip func(string) bool) ([]leftover, error) {
+func dockerLeftovers(ctx context.Context, s *Streams, l *ledger.Ledger, entries []ledger.Entry, o cleanupOptions, skip func(string) bool) ([]leftover, error) {
 	recorded := 0
-	for _, e := range ledger.Outstanding(entries, run) {
+	for _, e := range ledger.Outstanding(entries, o.run) {
 		if e.Kind == ledger.KindContainer {
 			recorded++
 		}
 	}
-	if recorded == 0 && !all {
+	var kept []ledger.Entry
+	for _, e := range ledger.KeptResources(entries, o.run) {
+		if e.Kind == ledger.KindContainer {
+			kept = append(kept, e)
+		}
+	}
+	if recorded == 0 && !o.all && !(o.includeKept && len(kept) > 0) {
 		return nil, nil
 	}
 	cli, err := dockerengine.Connect(ctx)
@@ -155,26 +172,55 @@ func dockerLeftovers(ctx context.Context, s *Streams, l *ledger.Ledger, entries 
 		}
 		return nil, nil
 	}
-	found, elsewhere, err := dockerengine.FindLeftovers(ctx, cli, l, entries, run, skip)
+	// A stalled engine must not hang cleanup without a word.
+	qctx, cancel := context.WithTimeout(ctx, engineQueryTimeout)
+	defer cancel()
+	found, elsewhere, err := dockerengine.FindLeftovers(qctx, cli, l, entries, o.run, skip)
+	if err == nil && o.all && o.run == "" {
+		var keep []string
+		if !o.includeKept {
+			for _, e := range kept {
+				keep = append(keep, e.ID)
+			}
+		}
+		var named []dockerengine.Leftover
+		named, err = dockerengine.NamedLeftovers(qctx, cli, found, keep)
+		found = append(found, named...)
+	}
 	if err != nil {
 		cli.Close()
+		if qctx.Err() == context.DeadlineExceeded {
+			return nil, fmt.Errorf("the Docker engine at %s did not answer within %s; is it running? (AWS resources were still cleaned up)", cli.DaemonHost(), engineQueryTimeout)
+		}
 		return nil, err
+	}
+	if o.includeKept {
+		seen := map[string]bool{}
+		for _, f := range found {
+			seen[f.Name] = true
+		}
+		for _, e := range kept {
+			if !seen[e.ID] && (e.Endpoint == "" || e.Endpoint == cli.DaemonHost()) {
+				found = append(found, dockerengine.Leftover{Name: e.ID, Run: e.Run, Build: e.Build + ", kept"})
+			}
+		}
+	} else if len(kept) > 0 {
+		fmt.Fprintf(s.Err, "note: %d build container(s) kept on purpose (-on-error=abort) are left; --include-kept removes them too\n", len(kept))
 	}
 	for _, e := range elsewhere {
 		fmt.Fprintf(s.Err, "note: container %s was made on the engine at %s; set DOCKER_HOST to it to clean it up\n", e.ID, e.Endpoint)
 	}
-	if all && run == "" {
-		named, err := dockerengine.NamedLeftovers(ctx, cli, found)
-		if err != nil {
-			cli.Close()
-			return nil, err
-		}
-		found = append(found, named...)
-	}
 	var out []leftover
 	for _, lo := range found {
-		out = append(out, leftover{lo.String(), func(ctx context.Context) error { return dockerengine.RemoveLeftover(ctx, cli, l, lo) }})
+		out = append(out, leftover{lo.String(), func(ctx context.Context) error {
+			rctx, cancel := context.WithTimeout(ctx, engineQueryTimeout)
+			defer cancel()
+			return dockerengine.RemoveLeftover(rctx, cli, l, lo)
+		}})
 	}
 	// The client stays open for the removals; the process ends soon after.
 	return out, nil
 }
+
+// engineQueryTimeout bounds each question to the Docker engine.
+const engineQueryTimeout = 30 * time.Second

@@ -65,9 +65,10 @@ func RemoveLeftover(ctx context.Context, cli *client.Client, l *ledger.Ledger, l
 const ContainerNamePrefix = "imgbuild-"
 
 // NamedLeftovers returns the containers named as imgbuild names build
-// containers, other than those in known: for `imgbuild cleanup --all`,
-// which also removes what runs the ledger does not know left.
-func NamedLeftovers(ctx context.Context, cli *client.Client, known []Leftover) ([]Leftover, error) {
+// containers, other than those in known and those in keep (kept on
+// purpose): for `imgbuild cleanup --all`, which also removes what runs
+// the ledger does not know left.
+func NamedLeftovers(ctx context.Context, cli *client.Client, known []Leftover, keep []string) ([]Leftover, error) {
 	list, err := cli.ContainerList(ctx, container.ListOptions{All: true, Filters: filters.NewArgs(filters.Arg("name", "^/"+ContainerNamePrefix))})
 	if err != nil {
 		return nil, err
@@ -75,6 +76,9 @@ func NamedLeftovers(ctx context.Context, cli *client.Client, known []Leftover) (
 	seen := map[string]bool{}
 	for _, k := range known {
 		seen[k.Name] = true
+	}
+	for _, n := range keep { // kept on purpose: not leftovers
+		seen[n] = true
 	}
 	var out []Leftover
 	for _, c := range list {

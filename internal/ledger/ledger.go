@@ -205,7 +205,16 @@ func (l *Ledger) Compact() error {
 	}
 	defer os.Remove(tmp.Name())
 	enc := json.NewEncoder(tmp)
-	for _, e := range Outstanding(entries, "") {
+	keep := Outstanding(entries, "")
+	for _, e := range KeptResources(entries, "") {
+		// A container kept for inspection stays known, so that cleanup
+		// leaves it unless asked; a kept AMI is a result, not a resource
+		// to track.
+		if e.Kind == KindContainer {
+			keep = append(keep, e)
+		}
+	}
+	for _, e := range keep {
 		if err := enc.Encode(e); err != nil {
 			tmp.Close()
 			return fmt.Errorf("compacting the resource ledger: %w", err)
@@ -277,6 +286,31 @@ func Outstanding(entries []Entry, run string) []Entry {
 	var out []Entry
 	for _, k := range order {
 		if e := last[k]; e.Action == Created {
+			out = append(out, e)
+		}
+	}
+	return out
+}
+
+// KeptResources returns, per resource, the last entry of resources whose
+// last word is Kept (a build kept them for inspection, -on-error=abort),
+// in order; run limits it to one run ("" for all).
+func KeptResources(entries []Entry, run string) []Entry {
+	last := map[string]Entry{}
+	var order []string
+	for _, e := range entries {
+		if run != "" && e.Run != run {
+			continue
+		}
+		k := e.Key()
+		if _, seen := last[k]; !seen {
+			order = append(order, k)
+		}
+		last[k] = e
+	}
+	var out []Entry
+	for _, k := range order {
+		if e := last[k]; e.Action == Kept {
 			out = append(out, e)
 		}
 	}

@@ -96,6 +96,8 @@ func TestCompactKeepsOnlyOutstandingEntries(t *testing.T) {
 		{Run: "r", Action: Deleted, Kind: KindInstance, ID: "i-1", Region: "r1"},
 		{Run: "r", Action: Created, Kind: KindImage, ID: "ami-1", Region: "r1"},
 		{Run: "r", Action: Kept, Kind: KindImage, ID: "ami-1", Region: "r1"},
+		{Run: "r", Action: Created, Kind: KindContainer, ID: "imgbuild-c"},
+		{Run: "r", Action: Kept, Kind: KindContainer, ID: "imgbuild-c"},
 	} {
 		l.Append(e)
 	}
@@ -106,8 +108,10 @@ func TestCompactKeepsOnlyOutstandingEntries(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(entries) != 1 || entries[0].ID != "k" {
-		t.Fatalf("after Compact: %+v, want only the key pair", entries)
+	// The key pair is outstanding; the kept container stays known so that
+	// cleanup leaves it; the kept AMI is a result and is forgotten.
+	if len(entries) != 2 || entries[0].ID != "k" || entries[1].ID != "imgbuild-c" || entries[1].Action != Kept {
+		t.Fatalf("after Compact: %+v, want the key pair and the kept container", entries)
 	}
 	// Appends keep working on the new file.
 	if err := l.Append(Entry{Run: "r", Action: Deleted, Kind: KindKeyPair, ID: "k", Region: "r1"}); err != nil {

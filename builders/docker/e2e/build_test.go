@@ -200,7 +200,8 @@ func TestFailingProvisionerExitsOneShowsWhyAndLeavesNoContainer(t *testing.T) {
 
 func TestOnErrorAbortKeepsTheContainerAndSaysHowToRemoveIt(t *testing.T) {
 	cli := enginetest.NeedEngine(t)
-	r := imgbuild(t, nil, "build", "-on-error=abort", template("failing.pkr.hcl"))
+	env := []string{"XDG_STATE_HOME=" + t.TempDir()} // this test's own ledger
+	r := imgbuild(t, env, "build", "-on-error=abort", template("failing.pkr.hcl"))
 	ids := containerIDs(r.stdout)
 	for _, id := range ids {
 		t.Cleanup(func() { removeContainer(cli, id) })
@@ -213,6 +214,19 @@ func TestOnErrorAbortKeepsTheContainerAndSaysHowToRemoveIt(t *testing.T) {
 	}
 	if !strings.Contains(r.stdout+r.stderr, "docker rm -f "+ids[0]) {
 		t.Errorf("the output does not say how to remove the container (docker rm -f %s):\n%s", ids[0], r)
+	}
+	// The ledger marks it kept: cleanup leaves it unless asked (issue 14, 6).
+	if c := imgbuild(t, env, "cleanup"); c.code != 0 || !strings.Contains(c.stdout, "Nothing to clean up.") {
+		t.Errorf("cleanup touched the kept container:\n%s", c)
+	}
+	if _, err := cli.ContainerInspect(context.Background(), ids[0]); err != nil {
+		t.Fatalf("cleanup removed the container the user asked to keep: %v", err)
+	}
+	if c := imgbuild(t, env, "cleanup", "--include-kept"); c.code != 0 || !strings.Contains(c.stdout, "removed docker container") {
+		t.Errorf("cleanup --include-kept did not remove it:\n%s", c)
+	}
+	if _, err := cli.ContainerInspect(context.Background(), ids[0]); err == nil {
+		t.Errorf("container %s is still there after cleanup --include-kept", ids[0])
 	}
 }
 
