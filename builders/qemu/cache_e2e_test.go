@@ -313,10 +313,12 @@ func TestQemuCacheRunsOnlyTheStepsWhoseInputsChanged(t *testing.T) {
 	if err := killed.Start(); err != nil {
 		t.Fatal(err)
 	}
+	// Kill it once both its working disk and its QMP folder exist (the
+	// folder comes when QEMU starts): what the next build must remove.
 	var working []string
-	for deadline := time.Now().Add(2 * time.Minute); len(working) == 0 && time.Now().Before(deadline); {
+	for deadline := time.Now().Add(2 * time.Minute); len(working) < 2 && time.Now().Before(deadline); {
 		time.Sleep(100 * time.Millisecond)
-		working, _ = filepath.Glob(filepath.Join(cacheDir, "data", "active-*.qcow2"))
+		working, _ = filepath.Glob(filepath.Join(cacheDir, "data", "active-*"))
 	}
 	killed.Process.Kill()
 	killed.Wait()
