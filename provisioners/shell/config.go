@@ -34,12 +34,21 @@ type Config struct {
 	SkipClean         bool              `hcl:"skip_clean,optional"`
 	StartRetryTimeout time.Duration     `hcl:"start_retry_timeout,optional"`
 	PauseAfter        time.Duration     `hcl:"pause_after,optional"`
+
+	// defaultCommand is set when execute_command and env_var_format are
+	// Packer's defaults: then secrets in the environment can move into an
+	// env-var file on their own (see Provision).
+	defaultCommand bool
 }
 
 const (
 	defaultExecute       = "chmod +x {{.Path}}; {{.Vars}} {{.Path}}"
 	defaultExecuteEnvVar = "chmod +x {{.Path}}; . {{.EnvVarFile}} && {{.Path}}"
+	envVarFileFormat     = "export %s='%s'\n"
 )
+
+// envVarFileCommand runs a script with its environment from a file.
+var envVarFileCommand = template.Must(parseExecuteCommand(defaultExecuteEnvVar))
 
 // prepare fills Packer's defaults and checks the options.
 func (c *Config) prepare() (*template.Template, map[string]string, error) {
@@ -66,10 +75,11 @@ func (c *Config) prepare() (*template.Template, map[string]string, error) {
 	if c.InlineShebang == "" {
 		c.InlineShebang = "/bin/sh -e"
 	}
+	c.defaultCommand = c.EnvVarFormat == "" && c.ExecuteCommand == "" && !c.UseEnvVarFile
 	if c.EnvVarFormat == "" {
 		c.EnvVarFormat = "%s='%s' "
 		if c.UseEnvVarFile {
-			c.EnvVarFormat = "export %s='%s'\n"
+			c.EnvVarFormat = envVarFileFormat
 		}
 	}
 	if c.ExecuteCommand == "" {

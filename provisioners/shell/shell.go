@@ -18,6 +18,7 @@ import (
 
 	"github.com/imgbuild/imgbuild/internal/communicator"
 	"github.com/imgbuild/imgbuild/internal/plugin"
+	"github.com/imgbuild/imgbuild/internal/secret"
 	"github.com/imgbuild/imgbuild/internal/shellenv"
 	"github.com/imgbuild/imgbuild/internal/ui"
 )
@@ -60,9 +61,17 @@ func (p *Provisioner) Provision(ctx context.Context, env *plugin.ProvisionEnv) e
 	vars := shellenv.PackerEnv(env.SourceName, env.SourceType, env.Generated)
 	maps.Copy(vars, p.env)
 	flat := shellenv.FlattenEnv(p.cfg.EnvVarFormat, vars)
+	useFile, cmd := p.cfg.UseEnvVarFile, p.tmpl
+	if p.cfg.defaultCommand && secret.Mask(flat) != flat {
+		// A secret in the command line would show in ps, docker events and
+		// the SSH server's logs: it goes in a 0600 file the script sources,
+		// as with use_env_var_file.
+		useFile, cmd = true, envVarFileCommand
+		flat = shellenv.FlattenEnv(envVarFileFormat, vars)
+	}
 
 	envVarFile := ""
-	if p.cfg.UseEnvVarFile {
+	if useFile {
 		envVarFile = path.Join(p.cfg.RemoteFolder, fmt.Sprintf("varfile_%d.sh", rand.IntN(9999)))
 		if err := env.Comm.Upload(ctx, envVarFile, strings.NewReader(flat), 0o600); err != nil {
 			return fmt.Errorf("uploading the environment variable file to %s: %w", envVarFile, err)
@@ -77,7 +86,7 @@ func (p *Provisioner) Provision(ctx context.Context, env *plugin.ProvisionEnv) e
 	}
 	for _, s := range p.scripts() {
 		env.UI.Say("Provisioning with shell script: " + s.label)
-		if err := p.runScript(ctx, env, s, flat, envVarFile); err != nil {
+		if err := p.runScript(ctx, env, s, cmd, flat, envVarFile); err != nil {
 			return err
 		}
 	}
@@ -126,8 +135,8 @@ type readCloser struct {
 // runScript uploads and runs one script and removes it from the machine
 // (unless skip_clean), also when it failed or the build was cancelled: on
 // a machine that outlives the build (the null builder's) nothing is left.
-func (p *Provisioner) runScript(ctx context.Context, env *plugin.ProvisionEnv, s script, vars, envVarFile string) error {
-	err := p.uploadAndRunRetrying(ctx, env, s, vars, envVarFile)
+func (p *Provisioner) runScript(ctx context.Context, env *plugin.ProvisionEnv, s script, cmd *template.Template, vars, envVarFile string) error {
+	err := p.uploadAndRunRetrying(ctx, env, s, cmd, vars, envVarFile)
 	if p.cfg.SkipClean {
 		return err
 	}
@@ -151,10 +160,10 @@ func cleanupContext(ctx context.Context) (context.Context, context.CancelFunc) {
 
 // uploadAndRunRetrying uploads and runs one script, retrying a start that
 // fails for up to start_retry_timeout (the machine may still be coming up).
-func (p *Provisioner) uploadAndRunRetrying(ctx context.Context, env *plugin.ProvisionEnv, s script, vars, envVarFile string) error {
+func (p *Provisioner) uploadAndRunRetrying(ctx context.Context, env *plugin.ProvisionEnv, s script, cmd *template.Template, vars, envVarFile string) error {
 	var cmdline strings.Builder
 	data := map[string]string{"Vars": vars, "Path": p.cfg.RemotePath, "EnvVarFile": envVarFile}
-	if err := p.tmpl.Execute(&cmdline, data); err != nil {
+	if err := cmd.Execute(&cmdline, data); err != nil {
 		return fmt.Errorf("expanding execute_command: %w", err)
 	}
 	ui.Logger().Debug("shell provisioner command", "build", env.BuildName, "command", cmdline.String())
