@@ -163,6 +163,16 @@ func (p *Provisioner) download(ctx context.Context, env *plugin.ProvisionEnv, sr
 		err = cerr
 	}
 	if err == nil {
+		// The temporary file is 0600; the result gets the mode a plain
+		// create gives (as Packer's download), or keeps the mode of the
+		// file it replaces.
+		mode := os.FileMode(0o644)
+		if st, serr := os.Stat(dst); serr == nil {
+			mode = st.Mode().Perm()
+		}
+		err = os.Chmod(tmp.Name(), mode)
+	}
+	if err == nil {
 		err = os.Rename(tmp.Name(), dst)
 	}
 	if err != nil {

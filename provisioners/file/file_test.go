@@ -126,3 +126,28 @@ func TestFilePrepareRejectsBadOptions(t *testing.T) {
 		})
 	}
 }
+
+// A downloaded file gets a plain file's mode (0644), not the 0600 of the
+// temporary file it was written to, and a file it replaces keeps its own
+// (issue 14, 9).
+func TestDownloadedFileGetsAPlainModeOrKeepsTheReplacedFilesMode(t *testing.T) {
+	machine := t.TempDir()
+	write(t, filepath.Join(machine, "etc", "app.conf"), "conf")
+	local := t.TempDir()
+	dst := filepath.Join(local, "app.conf")
+	if err := run(t, machine, Config{Source: "etc/app.conf", Destination: dst, Direction: "download"}); err != nil {
+		t.Fatal(err)
+	}
+	if st, err := os.Stat(dst); err != nil || st.Mode().Perm() != 0o644 {
+		t.Errorf("new download: mode %v (%v), want 0644", st.Mode().Perm(), err)
+	}
+	if err := os.Chmod(dst, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := run(t, machine, Config{Source: "etc/app.conf", Destination: dst, Direction: "download"}); err != nil {
+		t.Fatal(err)
+	}
+	if st, err := os.Stat(dst); err != nil || st.Mode().Perm() != 0o755 {
+		t.Errorf("replacing download: mode %v (%v), want the replaced file's 0755", st.Mode().Perm(), err)
+	}
+}
