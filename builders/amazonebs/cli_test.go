@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/ec2"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 	"github.com/google/uuid"
 
@@ -146,7 +147,17 @@ build {
 	if id := manifest.Builds[0].ArtifactID; id != "us-east-1:"+*east[0].ImageId+",us-west-2:"+*west[0].ImageId {
 		t.Errorf("manifest artifact_id = %q", id)
 	}
-	_ = src
+	// build.SourceAMI is the AMI the data source chose: the one whose name
+	// the description quotes.
+	if src != "" {
+		imgs, err := ec2For(t, "us-east-1").DescribeImages(context.Background(), &ec2.DescribeImagesInput{ImageIds: []string{src}})
+		if err != nil || len(imgs.Images) != 1 {
+			t.Fatalf("describing build.SourceAMI %s: %v", src, err)
+		}
+		if name, want := aws.ToString(imgs.Images[0].Name), strings.TrimPrefix(aws.ToString(east[0].Description), "from "); name != want {
+			t.Errorf("build.SourceAMI %s is %q, but the data source chose %q", src, name, want)
+		}
+	}
 	run := runFromLedger(t)
 	assertNoLeftovers(t, run, "us-east-1", "us-west-2")
 }
