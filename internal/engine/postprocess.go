@@ -29,25 +29,40 @@ func (b *buildRun) postProcess(ctx context.Context, art plugin.Artifact) ([]plug
 	for _, chain := range b.plan.PostProcessors {
 		prior := art
 		failed := false
+		chainKeeps := false // whether this chain keeps the build's own artifact
 		for i, pp := range chain {
 			next, keep, err := b.runPostProcessor(ctx, pp, env, prior)
 			if err != nil {
 				errs = append(errs, err)
 				failed = true
-				if i == 0 {
-					keepOriginal = true
+				switch {
+				case i == 0 || prior == art:
+					// Nothing was made from the build's artifact yet: keep it.
+					chainKeeps = true
+				case pp.KeepInputArtifact != nil && *pp.KeepInputArtifact:
+					// Asked to keep its input: what the chain made stays, and
+					// is listed.
+					out = append(out, prior)
+				default:
+					// What the chain made so far is no result: remove it, and
+					// the build's artifact unless another chain keeps it.
+					b.ui.Say(fmt.Sprintf("Deleting the artifact of the failed post-processor chain: %s", prior.String()))
+					if derr := destroy(ctx, prior); derr != nil {
+						errs = append(errs, derr)
+					}
+					chainKeeps = false
 				}
 				break
 			}
 			if next == nil { // nothing new: the next one gets the same input
 				if i == 0 {
-					keepOriginal = true
+					chainKeeps = true
 				}
 				continue
 			}
 			switch {
 			case i == 0:
-				keepOriginal = keepOriginal || keep
+				chainKeeps = chainKeeps || keep
 			case keep:
 				out = append(out, prior)
 			default:
@@ -61,6 +76,7 @@ func (b *buildRun) postProcess(ctx context.Context, art plugin.Artifact) ([]plug
 		if !failed && prior != art {
 			out = append(out, prior)
 		}
+		keepOriginal = keepOriginal || chainKeeps
 	}
 	if keepOriginal {
 		out = append([]plugin.Artifact{art}, out...)

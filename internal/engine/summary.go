@@ -11,7 +11,7 @@ import (
 
 // PrintSummary prints Packer's closing lines: the wait time, the builds
 // that failed, and every artifact of the builds that succeeded (also as
-// machine-readable rows).
+// machine-readable rows), then what failed builds kept.
 func PrintSummary(u *ui.Root, results []Result, elapsed time.Duration) {
 	u.Message("")
 	u.Say("Wait completed after " + FormatDuration(elapsed))
@@ -29,21 +29,34 @@ func PrintSummary(u *ui.Root, results []Result, elapsed time.Duration) {
 		}
 		u.Message("")
 	}
-	any := false
+	var succeeded, kept []Result
 	for _, r := range results {
-		if r.Err == nil && len(r.Artifacts) > 0 {
-			any = true
+		switch {
+		case len(r.Artifacts) == 0:
+		case r.Err == nil:
+			succeeded = append(succeeded, r)
+		default:
+			kept = append(kept, r) // a failed build's artifacts it was asked to keep
 		}
 	}
-	if !any {
+	if len(succeeded) == 0 && len(kept) == 0 {
 		u.Say("Builds finished but no artifacts were created.")
 		return
 	}
-	u.Say("Builds finished. The artifacts of successful builds are:")
+	if len(succeeded) > 0 {
+		u.Say("Builds finished. The artifacts of successful builds are:")
+		listArtifacts(u, succeeded)
+	}
+	if len(kept) > 0 {
+		u.Say("Builds that had errors kept these artifacts (keep_input_artifact):")
+		listArtifacts(u, kept)
+	}
+}
+
+// listArtifacts prints each build's artifacts, and their machine-readable
+// rows.
+func listArtifacts(u *ui.Root, results []Result) {
 	for _, r := range results {
-		if r.Err != nil {
-			continue
-		}
 		u.Machine(r.Name, "artifact-count", strconv.Itoa(len(r.Artifacts)))
 		for i, a := range r.Artifacts {
 			idx := strconv.Itoa(i)

@@ -2,14 +2,20 @@ package e2e
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/docker/docker/api/types/filters"
+	"github.com/docker/docker/api/types/image"
+	"github.com/docker/docker/client"
 
 	"github.com/imgbuild/imgbuild/internal/dockerengine"
 	"github.com/imgbuild/imgbuild/internal/dockerengine/enginetest"
@@ -196,6 +202,64 @@ func TestFailingProvisionerExitsOneShowsWhyAndLeavesNoContainer(t *testing.T) {
 		}
 	}
 	noContainersLeft(t, cli, "failing", r.stdout)
+}
+
+// A build whose second post-processor fails: what the chain made (the
+// committed image, its tag) is removed, as every resource a failed build
+// made, and the summary says no artifact was created. Asked to keep the
+// failing post-processor's input (keep_input_artifact = true), the build
+// keeps the tagged image and the summary lists it.
+func TestFailingPostProcessorRemovesWhatItsChainMadeUnlessAskedToKeepIt(t *testing.T) {
+	cli := enginetest.NeedEngine(t)
+	for _, keep := range []bool{false, true} {
+		t.Run(fmt.Sprintf("keep_input_artifact=%v", keep), func(t *testing.T) {
+			repo := enginetest.Unique("imgbuild-e2e-ppfails-")
+			label := enginetest.Unique("ppfails-")
+			t.Cleanup(func() { removeLabelled(cli, label) })
+			r := imgbuild(t, nil, "build", "-color=false", "-var", "repo="+repo, "-var", "label="+label,
+				"-var", fmt.Sprintf("keep=%v", keep), template("failingpostprocessor.pkr.hcl"))
+			if r.code != 1 || !strings.Contains(r.stdout+r.stderr, "fails on purpose") {
+				t.Fatalf("want exit 1 with the post-processor's output:\n%s", r)
+			}
+			noContainersLeft(t, cli, "ppfails", r.stdout)
+			images := labelled(t, cli, label)
+			if !keep {
+				if len(images) > 0 {
+					t.Errorf("the failed build left images %v", images)
+				}
+				if !strings.Contains(r.stdout, "no artifacts were created") {
+					t.Errorf("the summary does not say that nothing was kept:\n%s", r)
+				}
+				return
+			}
+			if len(images) != 1 || !slices.Contains(images[0].RepoTags, repo+":e2e") {
+				t.Fatalf("images left: %v, want the one tagged %s:e2e", images, repo)
+			}
+			if strings.Contains(r.stdout, "no artifacts were created") || !strings.Contains(r.stdout, repo+":e2e") {
+				t.Errorf("the summary does not list the kept image %s:e2e:\n%s", repo, r)
+			}
+		})
+	}
+}
+
+// labelled lists the images carrying the label imgbuild-test=value.
+func labelled(t *testing.T, cli *client.Client, value string) []image.Summary {
+	t.Helper()
+	list, err := cli.ImageList(context.Background(), image.ListOptions{All: true,
+		Filters: filters.NewArgs(filters.Arg("label", "imgbuild-test="+value))})
+	if err != nil {
+		t.Fatalf("listing images: %v", err)
+	}
+	return list
+}
+
+// removeLabelled removes the images carrying the label imgbuild-test=value.
+func removeLabelled(cli *client.Client, value string) {
+	ctx := context.Background()
+	list, _ := cli.ImageList(ctx, image.ListOptions{All: true, Filters: filters.NewArgs(filters.Arg("label", "imgbuild-test="+value))})
+	for _, img := range list {
+		_, _ = cli.ImageRemove(ctx, img.ID, image.RemoveOptions{Force: true, PruneChildren: true})
+	}
 }
 
 func TestOnErrorAbortKeepsTheContainerAndSaysHowToRemoveIt(t *testing.T) {

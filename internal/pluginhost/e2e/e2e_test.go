@@ -90,6 +90,21 @@ func docker(t *testing.T, args ...string) string {
 	return string(out)
 }
 
+// uniqueBase makes an image of its own from imgbuild-base (a distinct
+// image id, not just a tag), so that `docker ps --filter ancestor=` finds
+// this test's containers only, not those of tests running alongside.
+func uniqueBase(t *testing.T) string {
+	t.Helper()
+	name := unique("imgbuild-plugin-e2e-base-")
+	cmd := exec.Command("docker", "build", "-q", "-t", name, "-")
+	cmd.Stdin = strings.NewReader("FROM imgbuild-base:latest\nLABEL imgbuild-test=" + name + "\n")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("docker build %s: %v\n%s", name, err, out)
+	}
+	t.Cleanup(func() { exec.Command("docker", "rmi", "-f", name).Run() })
+	return name
+}
+
 // pluginProcesses lists running processes of the binaries under dir.
 func pluginProcesses(t *testing.T, dir string) []string {
 	t.Helper()
@@ -147,9 +162,7 @@ func dockerBuildTemplate(t *testing.T, localName, postProcessor, repo, extraComm
 func TestTheDockerPluginBuilderMakesTheSameImageAsTheNativeBuilder(t *testing.T) {
 	needDocker(t)
 	plugins := testenv.PluginDir(t, "docker")
-	base := unique("imgbuild-plugin-e2e-base-")
-	docker(t, "tag", "imgbuild-base:latest", base)
-	t.Cleanup(func() { exec.Command("docker", "rmi", base).Run() })
+	base := uniqueBase(t)
 
 	files := map[string]string{}
 	for _, c := range []struct{ name, local, pp string }{
@@ -192,9 +205,7 @@ func TestTheDockerPluginBuilderMakesTheSameImageAsTheNativeBuilder(t *testing.T)
 func TestCtrlCDuringAPluginBuildRunsItsCleanupAndLeavesNoProcess(t *testing.T) {
 	needDocker(t)
 	plugins := testenv.PluginDir(t, "docker")
-	base := unique("imgbuild-plugin-e2e-cancel-")
-	docker(t, "tag", "imgbuild-base:latest", base)
-	t.Cleanup(func() { exec.Command("docker", "rmi", base).Run() })
+	base := uniqueBase(t)
 	dir := dockerBuildTemplate(t, "extdocker", "extdocker-tag", unique("imgbuild-plugin-e2e-never-"), "echo started; sleep 120")
 
 	for _, sig := range []syscall.Signal{syscall.SIGINT, syscall.SIGKILL} {
