@@ -270,32 +270,16 @@ func decode(r io.Reader) ([]Entry, error) {
 // Outstanding returns, per resource, the last Created entry of resources
 // that were neither deleted nor kept afterwards, in creation order. run
 // limits it to one run ("" for all).
-func Outstanding(entries []Entry, run string) []Entry {
-	last := map[string]Entry{}
-	var order []string
-	for _, e := range entries {
-		if run != "" && e.Run != run {
-			continue
-		}
-		k := e.Key()
-		if _, seen := last[k]; !seen {
-			order = append(order, k)
-		}
-		last[k] = e
-	}
-	var out []Entry
-	for _, k := range order {
-		if e := last[k]; e.Action == Created {
-			out = append(out, e)
-		}
-	}
-	return out
-}
+func Outstanding(entries []Entry, run string) []Entry { return lastWith(entries, run, Created) }
 
 // KeptResources returns, per resource, the last entry of resources whose
 // last word is Kept (a build kept them for inspection, -on-error=abort),
 // in order; run limits it to one run ("" for all).
-func KeptResources(entries []Entry, run string) []Entry {
+func KeptResources(entries []Entry, run string) []Entry { return lastWith(entries, run, Kept) }
+
+// lastWith returns the last entry of each resource (of run, or all when
+// run is "") whose action is action, in the order resources first appear.
+func lastWith(entries []Entry, run, action string) []Entry {
 	last := map[string]Entry{}
 	var order []string
 	for _, e := range entries {
@@ -310,7 +294,7 @@ func KeptResources(entries []Entry, run string) []Entry {
 	}
 	var out []Entry
 	for _, k := range order {
-		if e := last[k]; e.Action == Kept {
+		if e := last[k]; e.Action == action {
 			out = append(out, e)
 		}
 	}

@@ -38,19 +38,12 @@ func (b *Builder) ConfigSpec() (hcldec.ObjectSpec, error) {
 // decoded block, and keeps the build.* names it returns.
 func (b *Builder) Configure(cfg cty.Value, core plugin.CoreValues) ([]string, error) {
 	var warnings []string
-	var prepErr error
-	err := b.call("preparing "+b.label(), func(p *process) error {
+	err := b.configure("preparing "+b.label(), func(p *process) error {
 		gen, warns, err := p.client.Builder().Prepare(coreVars(core), cfg)
-		if err != nil && !isRemote(err) {
-			return err
-		}
-		b.generated, warnings, prepErr = gen, warns, err
-		return nil
+		b.generated, warnings = gen, warns
+		return err
 	})
-	if err != nil {
-		return nil, err
-	}
-	return warnings, splitErrors(prepErr)
+	return warnings, err
 }
 
 // GeneratedKeys are the build.* names the plugin's Prepare announced.

@@ -93,6 +93,25 @@ func (c *component) call(what string, f func(p *process) error) error {
 	}
 }
 
+// configure makes a configuration call (Prepare, Configure). The plugin's
+// own error (the configuration is wrong) is the result, one error per
+// item it lists; failing to talk to the plugin is an error about that.
+func (c *component) configure(what string, f func(p *process) error) error {
+	var remote error
+	err := c.call(what, func(p *process) error {
+		err := f(p)
+		if err != nil && !isRemote(err) {
+			return err
+		}
+		remote = err
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	return splitErrors(remoteMessage(remote))
+}
+
 // runLong makes a call that may take long (Run, Provision, PostProcess,
 // Execute). When ctx ends, the SDK's client asks the plugin to cancel;
 // the plugin then gets the host's grace period to run its own cleanup

@@ -33,19 +33,9 @@ func (d *DataSource) ConfigSpec() (hcldec.ObjectSpec, error) {
 // Configure runs the plugin's Configure with the decoded block. Packer
 // passes data sources no core values.
 func (d *DataSource) Configure(cfg cty.Value, _ plugin.CoreValues) ([]string, error) {
-	var confErr error
-	err := d.call("configuring "+d.label(), func(p *process) error {
-		err := p.client.Datasource().Configure(cfg)
-		if err != nil && !isRemote(err) {
-			return err
-		}
-		confErr = err
-		return nil
+	return nil, d.configure("configuring "+d.label(), func(p *process) error {
+		return p.client.Datasource().Configure(cfg)
 	})
-	if err != nil {
-		return nil, err
-	}
-	return nil, splitErrors(remoteMessage(confErr))
 }
 
 // OutputType is the type the plugin's OutputSpec describes: the value of

@@ -36,19 +36,9 @@ func (pp *PostProcessor) ConfigSpec() (hcldec.ObjectSpec, error) {
 // Configure runs the plugin's Configure with Packer's core values and the
 // decoded block.
 func (pp *PostProcessor) Configure(cfg cty.Value, core plugin.CoreValues) ([]string, error) {
-	var confErr error
-	err := pp.call("configuring "+pp.label(), func(p *process) error {
-		err := p.client.PostProcessor().Configure(coreVars(core), cfg)
-		if err != nil && !isRemote(err) {
-			return err
-		}
-		confErr = err
-		return nil
+	return nil, pp.configure("configuring "+pp.label(), func(p *process) error {
+		return p.client.PostProcessor().Configure(coreVars(core), cfg)
 	})
-	if err != nil {
-		return nil, err
-	}
-	return nil, splitErrors(remoteMessage(confErr))
 }
 
 // PostProcess runs the plugin's post-processor on in.

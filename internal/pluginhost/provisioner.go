@@ -35,19 +35,9 @@ func (p *Provisioner) ConfigSpec() (hcldec.ObjectSpec, error) {
 // Configure runs the plugin's Prepare with Packer's core values and the
 // decoded block (again, with the build's values, before it provisions).
 func (p *Provisioner) Configure(cfg cty.Value, core plugin.CoreValues) ([]string, error) {
-	var prepErr error
-	err := p.call("preparing "+p.label(), func(pr *process) error {
-		err := pr.client.Provisioner().Prepare(coreVars(core), cfg)
-		if err != nil && !isRemote(err) {
-			return err
-		}
-		prepErr = err
-		return nil
+	return nil, p.configure("preparing "+p.label(), func(pr *process) error {
+		return pr.client.Provisioner().Prepare(coreVars(core), cfg)
 	})
-	if err != nil {
-		return nil, err
-	}
-	return nil, splitErrors(remoteMessage(prepErr))
 }
 
 // Provision runs the plugin's provisioner with the build's generated data
