@@ -20,6 +20,9 @@ type compatEntry struct {
 	ValidateExit         int      `json:"packer_validate_exit"`
 	FirstLine            string   `json:"packer_validate_first_line"`
 	EnvironmentalFailure bool     `json:"environmental_failure"`
+	// UpgradedValidateExit is Packer's verdict on its hcl2_upgrade output,
+	// validated beside the template (compat-json); nil when it has none.
+	UpgradedValidateExit *int `json:"upgraded_validate_exit_beside_template"`
 }
 
 // compatCorpus returns the folder of ../shared/NAME (compat,

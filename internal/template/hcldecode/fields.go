@@ -271,3 +271,62 @@ func Names(target any) []string {
 	}
 	return append([]string(nil), info.names...)
 }
+
+// Shape describes a configuration struct for writing it as HCL
+// (hcl2_upgrade): which options are blocks (with their own shape) and the
+// kind of value each attribute takes ("list", "bool", "number", "map",
+// "string").
+type Shape struct {
+	Blocks map[string]*Shape
+	Attrs  map[string]string
+}
+
+// ShapeOf returns the shape of a configuration struct; nil when target is
+// not one.
+func ShapeOf(target any) *Shape {
+	t := reflect.TypeOf(target)
+	for t != nil && t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	if t == nil || t.Kind() != reflect.Struct {
+		return nil
+	}
+	return shapeOfType(t, 0)
+}
+
+func shapeOfType(t reflect.Type, depth int) *Shape {
+	out := &Shape{Blocks: map[string]*Shape{}, Attrs: map[string]string{}}
+	info, err := infoFor(t)
+	if err != nil || depth > 8 {
+		return out
+	}
+	for _, f := range info.blocks {
+		out.Blocks[f.name] = shapeOfType(blockElemType(f.typ), depth+1)
+	}
+	for _, f := range info.attrs {
+		out.Attrs[f.name] = valueKind(f.typ)
+	}
+	return out
+}
+
+func valueKind(t reflect.Type) string {
+	for t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	if t == durationType {
+		return "string"
+	}
+	switch t.Kind() {
+	case reflect.Slice, reflect.Array:
+		return "list"
+	case reflect.Map:
+		return "map"
+	case reflect.Bool:
+		return "bool"
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
+		reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64,
+		reflect.Float32, reflect.Float64:
+		return "number"
+	}
+	return "string"
+}

@@ -11,6 +11,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"regexp"
 	"strconv"
 	"strings"
 	"time"
@@ -48,6 +49,10 @@ type Options struct {
 	// ({{env}}, {{template_dir}}, {{pwd}}).
 	Env                  []string
 	TemplateDir, WorkDir string
+	// Upgrade writes the template for a person to keep (hcl2_upgrade):
+	// env() stays a call in variable defaults, and the timestamp is
+	// computed when the template runs, instead of values of this run.
+	Upgrade bool
 }
 
 // Translate reads the legacy template src (named file in errors).
@@ -136,7 +141,12 @@ func (t *translator) document(root *node) *out {
 	if vars := t.variables(root.field("variables"), root.field("sensitive-variables")); vars != nil {
 		doc.set("variable", vars)
 	}
-	doc.set("locals", obj(root.pos).set("timestamp", str(root.pos, strconv.FormatInt(t.opts.Now.Unix(), 10))))
+	stamp := str(root.pos, strconv.FormatInt(t.opts.Now.Unix(), 10))
+	if t.opts.Upgrade {
+		// As hcl2_upgrade writes it: HCL2 has no Unix time function.
+		stamp = str(root.pos, `${regex_replace(timestamp(), "[- TZ:]", "")}`)
+	}
+	doc.set("locals", obj(root.pos).set("timestamp", stamp))
 	sources, refs := t.builderBlocks(root.field("builders"), root.pos)
 	if sources != nil {
 		doc.set("source", sources)
@@ -211,6 +221,13 @@ func (t *translator) variables(vars, sensitive *node) *out {
 		case kindNull:
 			// Required: no default.
 		case kindString:
+			if t.opts.Upgrade {
+				// A default may call env() and nothing else in HCL2.
+				if s, err := t.translate(v.str, inVariable); err == nil && !strings.Contains(onlyEnvCalls.ReplaceAllString(s, ""), "${") {
+					block.set("default", str(v.pos, s))
+					break
+				}
+			}
 			s, err := t.variableDefault(v.str)
 			if errors.Is(err, errUserInDefault) {
 				// Rendered when every variable is known (RenderVariables).
@@ -240,6 +257,8 @@ func (t *translator) variables(vars, sensitive *node) *out {
 	}
 	return decl
 }
+
+var onlyEnvCalls = regexp.MustCompile(`\$\{env\("[^"]*"\)\}`)
 
 func literalText(v *node) string {
 	if v.kind == kindBool {

@@ -1,0 +1,54 @@
+package legacy
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/hashicorp/hcl/v2"
+	"github.com/hashicorp/hcl/v2/hclsyntax"
+)
+
+func TestUpgradeWritesBlocksAsTheSchemaSaysAndValidHCL(t *testing.T) {
+	src := `{
+  "variables": {"home": "{{env ` + "`HOME`" + `}}", "req": null},
+  "builders": [{"type": "amazon-ebs", "ami_name": "x-{{timestamp}}",
+    "launch_block_device_mappings": [{"device_name": "/dev/sda1", "volume_size": 8}],
+    "tags": {"Name": "{{user ` + "`req`" + `}}"}},
+    {"type": "unknown-plugin", "name": "u", "disks": [{"size": 1}], "labels": {"a": "b"}}],
+  "provisioners": [{"type": "shell", "inline": ["echo \"quoted\" {{user ` + "`home`" + `}}"]}],
+  "post-processors": ["manifest"]
+}`
+	schema := func(kind, typ string) *Schema {
+		if typ == "amazon-ebs" {
+			return &Schema{Blocks: map[string]*Schema{"launch_block_device_mappings": {}}}
+		}
+		return nil
+	}
+	out, diags := Upgrade("t.json", []byte(src), Options{Now: time.Now()}, schema, true)
+	if diags.HasErrors() {
+		t.Fatal(diags)
+	}
+	text := string(out)
+	if _, d := hclsyntax.ParseConfig(out, "up.pkr.hcl", hcl.InitialPos); d.HasErrors() {
+		t.Fatalf("the output is not HCL: %v\n%s", d, text)
+	}
+	for _, want := range []string{
+		`default = env("HOME")`,                                 // env stays a call
+		`timestamp = regex_replace(timestamp(), "[- TZ:]", "")`, // as hcl2_upgrade writes it
+		"launch_block_device_mappings {",                        // a block by the schema
+		"tags = {",                                              // a map
+		"disks {",                                               // unknown plugin: list of objects
+		`labels = {`,                                            // unknown plugin: object
+		`"echo \"quoted\" ${var.home}"`,                         // escaped text, kept expression
+		`ami_name = "x-${local.timestamp}"`,
+		"# The builder named", // annotations
+	} {
+		if !strings.Contains(text, want) {
+			t.Errorf("the output lacks %q:\n%s", want, text)
+		}
+	}
+	if strings.Contains(text, `variable "req" {`+"\n"+`  default`) {
+		t.Errorf("a null variable got a default:\n%s", text)
+	}
+}
