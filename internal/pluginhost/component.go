@@ -70,15 +70,7 @@ func (c *component) call(what string, f func(p *process) error) error {
 	if err != nil {
 		return err
 	}
-	done := make(chan error, 1)
-	go func() {
-		defer func() {
-			if r := recover(); r != nil {
-				done <- fmt.Errorf("%v", r)
-			}
-		}()
-		done <- f(p)
-	}()
+	done := goCall(f, p)
 	timer := time.NewTimer(c.host.opts.CallTimeout)
 	defer timer.Stop()
 	select {
@@ -91,6 +83,21 @@ func (c *component) call(what string, f func(p *process) error) error {
 		p.kill()
 		return fmt.Errorf("%s: %s did not answer within %s and was stopped", what, c.label(), c.host.opts.CallTimeout)
 	}
+}
+
+// goCall runs f(p) in its own goroutine and delivers its result; a panic
+// of the SDK's client (it panics when some RPCs fail) becomes an error.
+func goCall(f func(p *process) error, p *process) <-chan error {
+	done := make(chan error, 1)
+	go func() {
+		defer func() {
+			if r := recover(); r != nil {
+				done <- fmt.Errorf("%v", r)
+			}
+		}()
+		done <- f(p)
+	}()
+	return done
 }
 
 // configure makes a configuration call (Prepare, Configure). The plugin's
@@ -121,15 +128,7 @@ func (c *component) runLong(ctx context.Context, f func(p *process) error) error
 	if err != nil {
 		return err
 	}
-	done := make(chan error, 1)
-	go func() {
-		defer func() {
-			if r := recover(); r != nil {
-				done <- fmt.Errorf("%v", r)
-			}
-		}()
-		done <- f(p)
-	}()
+	done := goCall(f, p)
 	select {
 	case err := <-done:
 		return p.callError(err)

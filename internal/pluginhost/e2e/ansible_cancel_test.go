@@ -48,22 +48,7 @@ build {
 		t.Fatal(err)
 	}
 	t.Setenv("PATH", testenv.Ansible(t)+string(os.PathListSeparator)+os.Getenv("PATH"))
-	cmd := exec.Command(testenv.Binary(t), "build", ".")
-	cmd.Dir = dir
-	cmd.Env = pluginEnv(t, plugins)
-	out := &testenv.SyncBuffer{}
-	cmd.Stdout, cmd.Stderr = out, out
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer func() { cmd.Process.Kill(); cmd.Wait() }()
-	deadline := time.Now().Add(2 * time.Minute)
-	for !strings.Contains(out.String(), "TASK [slow task]") {
-		if time.Now().After(deadline) {
-			t.Fatalf("the playbook never reached its slow task:\n%s", out)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+	cmd, out := startBuild(t, dir, plugins, "TASK [slow task]")
 	time.Sleep(time.Second) // the task is running in the container
 	sent := time.Now()
 	cmd.Process.Signal(syscall.SIGINT)

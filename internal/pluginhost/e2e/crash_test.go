@@ -50,28 +50,12 @@ build {
   }
 }
 `, base, "."))
-	cmd := exec.Command(testenv.Binary(t), "build", ".")
-	cmd.Dir = dir
-	cmd.Env = pluginEnv(t, plugins)
-	out := &testenv.SyncBuffer{}
-	cmd.Stdout, cmd.Stderr = out, out
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
+	cmd, out := startBuild(t, dir, plugins, "doomed started")
 	defer func() {
-		cmd.Process.Kill()
-		cmd.Wait()
 		for _, id := range strings.Fields(docker(t, "ps", "-aq", "--filter", "ancestor="+base)) {
 			exec.Command("docker", "rm", "-f", id).Run() // the dead plugin could not remove it
 		}
 	}()
-	deadline := time.Now().Add(2 * time.Minute)
-	for !strings.Contains(out.String(), "doomed started") {
-		if time.Now().After(deadline) {
-			t.Fatalf("the plugin build never started its provisioner:\n%s", out)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
 	procs := pluginProcesses(t, plugins)
 	if len(procs) == 0 {
 		t.Fatalf("no plugin process to kill:\n%s", out)

@@ -105,6 +105,35 @@ func uniqueBase(t *testing.T) string {
 	return name
 }
 
+// startBuild starts `imgbuild build ARGS .` in dir with the plugins of
+// pluginDir, and returns once its output shows want. A build still running
+// when the test ends is killed.
+func startBuild(t *testing.T, dir, pluginDir, want string, args ...string) (*exec.Cmd, *testenv.SyncBuffer) {
+	t.Helper()
+	cmd := exec.Command(testenv.Binary(t), append(append([]string{"build"}, args...), ".")...)
+	cmd.Dir = dir
+	cmd.Env = pluginEnv(t, pluginDir)
+	out := &testenv.SyncBuffer{}
+	cmd.Stdout, cmd.Stderr = out, out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if cmd.ProcessState == nil {
+			cmd.Process.Kill()
+			cmd.Wait()
+		}
+	})
+	deadline := time.Now().Add(2 * time.Minute)
+	for !strings.Contains(out.String(), want) {
+		if time.Now().After(deadline) {
+			t.Fatalf("the build never printed %q:\n%s", want, out)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	return cmd, out
+}
+
 // pluginProcesses lists running processes of the binaries under dir.
 func pluginProcesses(t *testing.T, dir string) []string {
 	t.Helper()
@@ -210,22 +239,7 @@ func TestCtrlCDuringAPluginBuildRunsItsCleanupAndLeavesNoProcess(t *testing.T) {
 
 	for _, sig := range []syscall.Signal{syscall.SIGINT, syscall.SIGKILL} {
 		t.Run(sig.String(), func(t *testing.T) {
-			cmd := exec.Command(testenv.Binary(t), "build", "-var", "image="+base, ".")
-			cmd.Dir = dir
-			cmd.Env = pluginEnv(t, plugins)
-			out := &testenv.SyncBuffer{}
-			cmd.Stdout, cmd.Stderr = out, out
-			if err := cmd.Start(); err != nil {
-				t.Fatal(err)
-			}
-			deadline := time.Now().Add(2 * time.Minute)
-			for !strings.Contains(out.String(), "extdocker.x: started") {
-				if time.Now().After(deadline) {
-					cmd.Process.Kill()
-					t.Fatalf("the provisioner never started:\n%s", out)
-				}
-				time.Sleep(100 * time.Millisecond)
-			}
+			cmd, out := startBuild(t, dir, plugins, "extdocker.x: started", "-var", "image="+base)
 			sent := time.Now()
 			cmd.Process.Signal(sig)
 			done := make(chan error, 1)

@@ -57,6 +57,18 @@ type Options struct {
 
 // Translate reads the legacy template src (named file in errors).
 func Translate(file string, src []byte, opts Options) (*Translation, hcl.Diagnostics) {
+	doc, diags := translateDocument(file, src, opts)
+	if diags.HasErrors() {
+		return nil, diags
+	}
+	var e emitter
+	e.value(0, "", doc, "")
+	return &Translation{HCL: e.b.Bytes(), origins: e.origins, file: file, opts: opts}, diags
+}
+
+// translateDocument parses src and translates it into the HCL2 document
+// that Translate and Upgrade write out, each in its own syntax.
+func translateDocument(file string, src []byte, opts Options) (*out, hcl.Diagnostics) {
 	root, diags := parseTree(file, src)
 	if diags.HasErrors() {
 		return nil, diags
@@ -69,9 +81,7 @@ func Translate(file string, src []byte, opts Options) (*Translation, hcl.Diagnos
 	if t.diags.HasErrors() {
 		return nil, t.diags
 	}
-	var e emitter
-	e.value(0, "", doc, "")
-	return &Translation{HCL: e.b.Bytes(), origins: e.origins, file: file, opts: opts}, t.diags
+	return doc, t.diags
 }
 
 // Remap moves diagnostics about the translation (named generated) to the

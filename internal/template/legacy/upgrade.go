@@ -33,21 +33,13 @@ type SchemaFunc func(kind, typ string) *Schema
 // With annotations, each block has a comment on what it is.
 func Upgrade(file string, src []byte, opts Options, schema SchemaFunc, annotate bool) ([]byte, hcl.Diagnostics) {
 	opts.Upgrade = true
-	root, diags := parseTree(file, src)
+	doc, diags := translateDocument(file, src, opts)
 	if diags.HasErrors() {
 		return nil, diags
 	}
-	if root.kind != kindObject {
-		return nil, hcl.Diagnostics{errAt(file, root.pos, "Invalid template", "A legacy template is a JSON object with a \"builders\" array.")}
-	}
-	t := &translator{file: file, opts: opts}
-	doc := t.document(root)
-	if t.diags.HasErrors() {
-		return nil, t.diags
-	}
 	w := &hclWriter{schema: schema, annotate: annotate}
 	w.document(doc)
-	return hclwrite.Format([]byte(w.b.String())), t.diags
+	return hclwrite.Format([]byte(w.b.String())), diags
 }
 
 type hclWriter struct {
