@@ -22,7 +22,7 @@ import (
 func TestRealQemuTemplatesValidate(t *testing.T) {
 	dir := testenv.SharedCompatDir()
 	if dir == "" {
-		t.Skip("the shared compatibility corpus is not beside the repository")
+		testenv.Unavailable(t, "the shared compatibility corpus is not beside the repository")
 	}
 	examples, _ := filepath.Abs(filepath.Join(testenv.RepoRoot(), "examples"))
 	for _, tc := range []struct {
@@ -42,7 +42,7 @@ func TestRealQemuTemplatesValidate(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			if _, err := os.Stat(filepath.Join(tc.dir, tc.file)); err != nil {
-				t.Skip(err)
+				t.Fatalf("the template of this case is gone: %v", err)
 			}
 			t.Chdir(tc.dir) // the templates read files relative to path.cwd
 			tpl, diags := template.Load(context.Background(), template.LoadOptions{Path: tc.file})
