@@ -33,6 +33,7 @@ unit:
 # Bounded fuzzing of the template parser and evaluator: must never panic.
 fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzTemplate$$' -fuzztime $(FUZZ_TIME) ./internal/template/
+	$(GO) test -run '^$$' -fuzz '^FuzzTranslate$$' -fuzztime $(FUZZ_TIME) ./internal/template/legacy/
 
 demo: build
 	bash scripts/test-setup.sh docker

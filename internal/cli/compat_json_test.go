@@ -19,19 +19,23 @@ func TestValidateGivesPackersVerdictOnTheJSONCompatCorpus(t *testing.T) {
 
 // TestHCL2UpgradeOfTheJSONCorpusValidates upgrades the templates of
 // ../shared/compat-json, beside the template in a scratch copy of its set
-// (so that path.root is the template's folder), and validates the HCL2
-// template with the entry's arguments: wherever Packer's own upgrade gives
-// a template that validates, ours must too. (Where Packer's does not, the
+// (so that path.root is the template's folder): hcl2_upgrade succeeds or
+// fails as Packer's does, and the HCL2 template validates with the entry's
+// arguments wherever Packer's own upgrade gives one that validates. (Where Packer's does not, the
 // result is logged: a var file with {{user}} in its values, for one,
 // stays a legacy file.)
 func TestHCL2UpgradeOfTheJSONCorpusValidates(t *testing.T) {
 	dir, entries := compatCorpus(t, "compat-json")
 	installCompatPlugins(t)
 	for _, e := range entries {
-		if e.EnvironmentalFailure || e.ValidateExit != 0 || e.UpgradedValidateExit == nil {
+		if e.EnvironmentalFailure || e.UpgradeExit == nil {
 			continue
 		}
-		mustValidate := *e.UpgradedValidateExit == 0
+		// Packer's upgrade verdict must be ours; its upgraded file must
+		// validate wherever Packer's does.
+		wantUpgrade := *e.UpgradeExit == 0
+		checkValidate := e.ValidateExit == 0 && e.UpgradedValidateExit != nil
+		mustValidate := checkValidate && *e.UpgradedValidateExit == 0
 		t.Run(e.Dir+"/"+strings.Join(e.Args, " "), func(t *testing.T) {
 			work := filepath.Join(t.TempDir(), e.Dir)
 			if err := os.CopyFS(work, os.DirFS(filepath.Join(dir, "templates", e.Dir))); err != nil {
@@ -40,8 +44,12 @@ func TestHCL2UpgradeOfTheJSONCorpusValidates(t *testing.T) {
 			t.Chdir(work)
 			upgraded := e.File + ".pkr.hcl"
 			var out, errOut bytes.Buffer
-			if code := Main([]string{"hcl2_upgrade", "-output-file", upgraded, e.File}, strings.NewReader(""), &out, &errOut); code != 0 {
-				t.Fatalf("hcl2_upgrade: exit %d\n%s%s", code, &out, &errOut)
+			code := Main([]string{"hcl2_upgrade", "-output-file", upgraded, e.File}, strings.NewReader(""), &out, &errOut)
+			if (code == 0) != wantUpgrade {
+				t.Fatalf("hcl2_upgrade: exit %d; Packer exits %d\n%s%s", code, *e.UpgradeExit, &out, &errOut)
+			}
+			if code != 0 || !checkValidate {
+				return
 			}
 			out.Reset()
 			errOut.Reset()

@@ -23,6 +23,8 @@ type compatEntry struct {
 	// UpgradedValidateExit is Packer's verdict on its hcl2_upgrade output,
 	// validated beside the template (compat-json); nil when it has none.
 	UpgradedValidateExit *int `json:"upgraded_validate_exit_beside_template"`
+	// UpgradeExit is Packer's hcl2_upgrade exit status (compat-json).
+	UpgradeExit *int `json:"packer_hcl2_upgrade_exit"`
 }
 
 // compatCorpus returns the folder of ../shared/NAME (compat,
