@@ -236,6 +236,8 @@ func TestValidateWithoutAPathIsAUsageError(t *testing.T) {
 
 func TestValidateAcceptsEveryExample(t *testing.T) {
 	examples, _ := filepath.Glob(filepath.Join(testenv.RepoRoot(), "examples", "*.pkr.hcl"))
+	legacyExamples, _ := filepath.Glob(filepath.Join(testenv.RepoRoot(), "examples", "*.json"))
+	examples = append(examples, legacyExamples...)
 	if len(examples) == 0 {
 		t.Fatal("examples/ has no *.pkr.hcl: the README's examples are gone")
 	}
