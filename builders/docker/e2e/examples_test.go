@@ -29,7 +29,7 @@ func TestHelloExampleInEveryFormatBuildsTheSameImage(t *testing.T) {
 		t.Fatalf("hcl2_upgrade:\n%s", r)
 	}
 	type result struct {
-		out                      string
+		out                       string
 		env, cmd, labels, workdir any
 	}
 	results := map[string]result{}
