@@ -318,10 +318,10 @@ func TestQemuCacheRunsOnlyTheStepsWhoseInputsChanged(t *testing.T) {
 	if err := killed.Start(); err != nil {
 		t.Fatal(err)
 	}
-	// Kill it once both its working disk and its QMP folder exist (the
-	// folder comes when QEMU starts): what the next build must remove.
+	// Kill it once its working disk and QMP folder exist and its QEMU
+	// runs: the VM must go with it, the files stay for the next build.
 	var working []string
-	for deadline := time.Now().Add(2 * time.Minute); len(working) < 2 && time.Now().Before(deadline); {
+	for deadline := time.Now().Add(2 * time.Minute); (len(working) < 2 || !qemuRunning(name)) && time.Now().Before(deadline); {
 		time.Sleep(100 * time.Millisecond)
 		working, _ = filepath.Glob(filepath.Join(cacheDir, "data", "active-*"))
 	}

@@ -135,7 +135,12 @@ func stepQemu(ctx context.Context, st *state) (steps.Cleanup, error) {
 	// QEMU: imgbuild stops it in the cleanup, or leaves it running after
 	// -on-error=abort. The lifeline kills it if imgbuild dies instead.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+	v.life, err = newLifeline()
+	if err != nil {
+		return nil, errors.Join(err, runCleanups())
+	}
 	if err := cmd.Start(); err != nil {
+		v.life.release()
 		return nil, errors.Join(fmt.Errorf("starting %s: %w", binary, err), runCleanups())
 	}
 	v.cmd = cmd
@@ -143,10 +148,10 @@ func stepQemu(ctx context.Context, st *state) (steps.Cleanup, error) {
 	if st.tpm != nil {
 		pids = append(pids, st.tpm.cmd.Process.Pid)
 	}
-	v.life, err = newLifeline(pids...)
-	if err != nil {
+	if err := v.life.arm(pids...); err != nil {
 		_ = cmd.Process.Kill()
 		_ = cmd.Wait()
+		v.life.release()
 		return nil, errors.Join(err, runCleanups())
 	}
 	go func() {
