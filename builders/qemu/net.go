@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"path"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/imgbuild/imgbuild/internal/steps"
@@ -26,7 +27,7 @@ func stepHTTP(ctx context.Context, st *state) (steps.Cleanup, error) {
 	if c.HTTPDir == "" && len(c.HTTPContent) == 0 {
 		return nil, nil
 	}
-	ln, err := listenInRange(c.HTTPNetworkProtocol, c.HTTPAddress, c.HTTPPortMin, c.HTTPPortMax)
+	ln, err := listenInRange(c.HTTPNetworkProtocol, c.HTTPAddress, c.HTTPPortMin, c.HTTPPortMax, nil)
 	if err != nil {
 		return nil, fmt.Errorf("http server: %w", err)
 	}
@@ -103,7 +104,8 @@ func hostIP() string {
 // listenInRange listens on a free port in lo..hi (network is tcp, tcp4 or
 // tcp6), trying ports in a random order so that parallel builds rarely
 // collide.
-func listenInRange(network, addr string, lo, hi int) (net.Listener, error) {
+// skip, when set, names ports not to try.
+func listenInRange(network, addr string, lo, hi int, skip map[int]bool) (net.Listener, error) {
 	if network == "" {
 		network = "tcp"
 	}
@@ -112,6 +114,9 @@ func listenInRange(network, addr string, lo, hi int) (net.Listener, error) {
 	var last error
 	for i := 0; i < n; i++ {
 		port := lo + (start+i)%n
+		if skip[port] {
+			continue // handed to another build's QEMU, which may not listen yet
+		}
 		ln, err := net.Listen(network, net.JoinHostPort(addr, strconv.Itoa(port)))
 		if err == nil {
 			return ln, nil
@@ -121,15 +126,36 @@ func listenInRange(network, addr string, lo, hi int) (net.Listener, error) {
 	return nil, fmt.Errorf("no free port in %d-%d on %s (last error: %v)", lo, hi, addr, last)
 }
 
-// freePort finds a port in lo..hi that QEMU can bind next. The port is
-// released before QEMU starts; a collision shows up as QEMU failing to start.
+// freePort finds a port in lo..hi that QEMU can bind next, and reserves
+// it within this process until release: two builds of one run probing
+// before either QEMU binds must not pick the same port. (Another process
+// can still take it; that shows up as QEMU failing to start.)
 func freePort(addr string, lo, hi int) (int, error) {
-	ln, err := listenInRange("tcp", addr, lo, hi)
+	reservedPorts.mu.Lock()
+	defer reservedPorts.mu.Unlock()
+	ln, err := listenInRange("tcp", addr, lo, hi, reservedPorts.m)
 	if err != nil {
 		return 0, err
 	}
 	port := ln.Addr().(*net.TCPAddr).Port
+	reservedPorts.m[port] = true
 	return port, ln.Close()
+}
+
+// reservedPorts are the ports handed to this process's QEMUs.
+var reservedPorts = &portSet{m: map[int]bool{}}
+
+type portSet struct {
+	mu sync.Mutex
+	m  map[int]bool
+}
+
+func (s *portSet) release(ports ...int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, p := range ports {
+		delete(s.m, p)
+	}
 }
 
 // stepPorts picks the host port forwarded to the guest's SSH port and the
@@ -155,5 +181,6 @@ func stepPorts(ctx context.Context, st *state) (steps.Cleanup, error) {
 		}
 		st.vncPort = p
 	}
-	return nil, nil
+	reserved := []int{st.sshPort, st.vncPort}
+	return func(context.Context) error { reservedPorts.release(reserved...); return nil }, nil
 }

@@ -64,7 +64,7 @@ func TestHTTPNetworkProtocolChoosesTheListenerFamily(t *testing.T) {
 		t.Fatal(err)
 	}
 	resp.Body.Close()
-	if _, err := listenInRange("tcp6", "127.0.0.1", 8300, 8300); err == nil {
+	if _, err := listenInRange("tcp6", "127.0.0.1", 8300, 8300, nil); err == nil {
 		t.Error("tcp6 listened on an IPv4 address")
 	}
 }
@@ -76,4 +76,29 @@ func TestHTTPInterfaceGivesTheBridgedGuestThatInterfacesAddress(t *testing.T) {
 	if _, err := bridgedHostIP("no-such-if0"); err == nil || !strings.Contains(err.Error(), `no network interface "no-such-if0"`) {
 		t.Errorf("an unknown interface gave %v", err)
 	}
+}
+
+// Two builds of one run never get the same port, even before either QEMU
+// binds it; a released port can be handed out again.
+func TestFreePortReservesWithinTheProcess(t *testing.T) {
+	const lo, hi = 38711, 38712
+	a, err := freePort("127.0.0.1", lo, hi)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := freePort("127.0.0.1", lo, hi)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a == b {
+		t.Fatalf("both builds got port %d", a)
+	}
+	if _, err := freePort("127.0.0.1", lo, hi); err == nil {
+		t.Error("a third port was handed out of a range of two")
+	}
+	reservedPorts.release(a, b)
+	if _, err := freePort("127.0.0.1", lo, hi); err != nil {
+		t.Errorf("a released port is not handed out again: %v", err)
+	}
+	reservedPorts.release(lo, hi)
 }
