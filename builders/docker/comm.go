@@ -14,6 +14,7 @@ import (
 
 	"github.com/imgbuild/imgbuild/internal/communicator"
 	"github.com/imgbuild/imgbuild/internal/plugin"
+	"github.com/imgbuild/imgbuild/internal/wait"
 )
 
 // Comm is the docker communicator: commands run through the Engine API's
@@ -99,10 +100,8 @@ func (c *Comm) exitCode(ctx context.Context, execID string) (int, error) {
 			}
 			return st.ExitCode, nil
 		}
-		select {
-		case <-ctx.Done():
-			return -1, context.Cause(ctx)
-		case <-time.After(delay):
+		if err := wait.Sleep(ctx, delay); err != nil {
+			return -1, err
 		}
 		if delay < 100*time.Millisecond {
 			delay *= 2

@@ -11,6 +11,8 @@ import (
 	"net"
 	"slices"
 	"time"
+
+	"github.com/imgbuild/imgbuild/internal/wait"
 )
 
 // vncClient is the small part of an RFB (VNC) client that typing needs:
@@ -170,19 +172,7 @@ func (c *vncClient) typeKeys(ctx context.Context, acts []keyAction, interval tim
 			err = fmt.Errorf("sending keys over VNC: %w", errors.Join(err, c.releaseAll()))
 		}
 	}()
-	sleep := func(d time.Duration) error {
-		if d <= 0 {
-			return ctx.Err()
-		}
-		t := time.NewTimer(d)
-		defer t.Stop()
-		select {
-		case <-ctx.Done():
-			return context.Cause(ctx)
-		case <-t.C:
-			return nil
-		}
-	}
+	sleep := func(d time.Duration) error { return wait.Sleep(ctx, d) }
 	// A key is held briefly, as a typist does: a press and release in the
 	// same instant can reach a busy guest's keyboard queue as one burst.
 	hold := min(interval/4, 10*time.Millisecond)

@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/aws/smithy-go"
+
+	"github.com/imgbuild/imgbuild/internal/wait"
 )
 
 // Code returns the AWS error code of err ("InvalidInstanceID.NotFound"), or "".
@@ -90,12 +92,8 @@ func Retry(ctx context.Context, bound time.Duration, fn func(ctx context.Context
 		if err == nil || !retryable(err) || time.Now().Add(delay).After(deadline) {
 			return err
 		}
-		t := time.NewTimer(delay)
-		select {
-		case <-ctx.Done():
-			t.Stop()
-			return errors.Join(err, context.Cause(ctx))
-		case <-t.C:
+		if serr := wait.Sleep(ctx, delay); serr != nil {
+			return errors.Join(err, serr)
 		}
 		if delay *= 2; delay > 10*time.Second {
 			delay = 10 * time.Second

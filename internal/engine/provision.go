@@ -12,6 +12,7 @@ import (
 	"github.com/imgbuild/imgbuild/internal/communicator"
 	"github.com/imgbuild/imgbuild/internal/plugin"
 	"github.com/imgbuild/imgbuild/internal/template"
+	"github.com/imgbuild/imgbuild/internal/wait"
 )
 
 // errorCleanupTimeout bounds the error-cleanup-provisioner when the build
@@ -77,7 +78,7 @@ func (b *buildRun) runProvisioner(ctx context.Context, p *template.ProvisionerPl
 	where := rangeString(p.DefRange)
 	if p.PauseBefore > 0 {
 		b.ui.Say(fmt.Sprintf("Pausing %s before the next provisioner...", p.PauseBefore))
-		if err := sleep(ctx, p.PauseBefore); err != nil {
+		if err := wait.Sleep(ctx, p.PauseBefore); err != nil {
 			return fmt.Errorf("provisioner %s%s: %w", label, where, err)
 		}
 	}
@@ -108,7 +109,7 @@ func (b *buildRun) runProvisioner(ctx context.Context, p *template.ProvisionerPl
 			return err
 		}
 		b.ui.Error(fmt.Sprintf("%s; retrying (attempt %d of %d) in %s", err, attempt+1, attempts, b.opts.RetryPause))
-		if serr := sleep(ctx, b.opts.RetryPause); serr != nil {
+		if serr := wait.Sleep(ctx, b.opts.RetryPause); serr != nil {
 			return err
 		}
 	}
@@ -130,18 +131,6 @@ func provisionOnce(ctx context.Context, prov plugin.Provisioner, env *plugin.Pro
 		err = fmt.Errorf("%w (%w)", err, cause)
 	}
 	return err
-}
-
-// sleep waits for d or until ctx ends.
-func sleep(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return context.Cause(ctx)
-	case <-t.C:
-		return nil
-	}
 }
 
 // rangeString is " (file:line,col)" for a block's range, "" when unknown.

@@ -21,6 +21,7 @@ import (
 	"github.com/imgbuild/imgbuild/internal/secret"
 	"github.com/imgbuild/imgbuild/internal/shellenv"
 	"github.com/imgbuild/imgbuild/internal/ui"
+	"github.com/imgbuild/imgbuild/internal/wait"
 )
 
 func init() {
@@ -92,12 +93,8 @@ func (p *Provisioner) Provision(ctx context.Context, env *plugin.ProvisionEnv) e
 	}
 	if p.cfg.PauseAfter > 0 {
 		env.UI.Say(fmt.Sprintf("Pausing %s after the scripts...", p.cfg.PauseAfter))
-		t := time.NewTimer(p.cfg.PauseAfter)
-		defer t.Stop()
-		select {
-		case <-ctx.Done():
-			return context.Cause(ctx)
-		case <-t.C:
+		if err := wait.Sleep(ctx, p.cfg.PauseAfter); err != nil {
+			return err
 		}
 	}
 	return nil
@@ -190,10 +187,8 @@ func (p *Provisioner) uploadAndRunRetrying(ctx context.Context, env *plugin.Prov
 			return fmt.Errorf("the script was stopped: %w", context.Cause(ctx))
 		case time.Now().Before(deadline):
 			env.UI.Error(fmt.Sprintf("Starting the script failed, retrying: %s", err))
-			select {
-			case <-ctx.Done():
-				return context.Cause(ctx)
-			case <-time.After(retryPause):
+			if err := wait.Sleep(ctx, retryPause); err != nil {
+				return err
 			}
 			continue
 		default:

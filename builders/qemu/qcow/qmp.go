@@ -13,6 +13,8 @@ import (
 	"net"
 	"sync"
 	"time"
+
+	"github.com/imgbuild/imgbuild/internal/wait"
 )
 
 // QMP is a connection to a QEMU Machine Protocol socket.
@@ -47,10 +49,8 @@ func DialQMP(ctx context.Context, path string) (*QMP, error) {
 			}
 			return q, nil
 		}
-		select {
-		case <-ctx.Done():
-			return nil, fmt.Errorf("connecting to QEMU's QMP socket %s: %w (%w)", path, err, context.Cause(ctx))
-		case <-time.After(50 * time.Millisecond):
+		if serr := wait.Sleep(ctx, 50*time.Millisecond); serr != nil {
+			return nil, fmt.Errorf("connecting to QEMU's QMP socket %s: %w (%w)", path, err, serr)
 		}
 	}
 }

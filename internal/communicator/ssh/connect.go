@@ -23,6 +23,7 @@ import (
 
 	"github.com/imgbuild/imgbuild/internal/communicator"
 	"github.com/imgbuild/imgbuild/internal/plugin"
+	"github.com/imgbuild/imgbuild/internal/wait"
 )
 
 // The three ways waiting for SSH can end badly. Connect's error wraps one
@@ -96,13 +97,9 @@ func Connect(ctx context.Context, cfg *communicator.Config, host string, port in
 	if cfg.PauseBeforeConnecting > 0 {
 		cn.close()
 		say(ui, fmt.Sprintf("Pausing %s before connecting...", cfg.PauseBeforeConnecting))
-		t := time.NewTimer(cfg.PauseBeforeConnecting)
-		select {
-		case <-ctx.Done():
-			t.Stop()
+		if err := wait.Sleep(ctx, cfg.PauseBeforeConnecting); err != nil {
 			d.release()
-			return nil, fmt.Errorf("pausing before connecting: %w", context.Cause(ctx))
-		case <-t.C:
+			return nil, fmt.Errorf("pausing before connecting: %w", err)
 		}
 		if cn, err = c.waitForSSH(ctx); err != nil {
 			d.release()
@@ -169,15 +166,11 @@ func (c *Comm) waitForSSH(ctx context.Context) (*conn, error) {
 		if waitCtx.Err() != nil {
 			return nil, final(f.kind)
 		}
-		t := time.NewTimer(delay)
-		select {
-		case <-waitCtx.Done():
-			t.Stop()
+		if wait.Sleep(waitCtx, delay) != nil {
 			if err := ctx.Err(); err != nil {
 				return nil, fmt.Errorf("waiting for ssh at %s: %w", c.dialer.addr, context.Cause(ctx))
 			}
 			return nil, final(f.kind)
-		case <-t.C:
 		}
 	}
 }
