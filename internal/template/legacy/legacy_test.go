@@ -29,7 +29,7 @@ func TestStringsBecomeHCLTemplatesAndContextsStay(t *testing.T) {
 		`<esc> http://{{.HTTPIP}}:{{.HTTPPort}}/${var.name}`,    // per-field context kept
 		`"vm_name": "${upper(var.name)}-${local.timestamp}"`,    // pipes
 		`"timestamp": "1700000000"`,                             // one Unix time per run
-		`"output_directory": "${path.root}/out-${source.name}"`, // template_dir, build_name
+		`"output_directory": "${abspath(path.root)}/out-${source.name}"`, // template_dir, build_name
 		`"note": "${\"\"}x"`,                                    // undeclared variables are ""
 	} {
 		if !strings.Contains(got, want) {
