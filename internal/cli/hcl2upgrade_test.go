@@ -38,9 +38,10 @@ func containsHCL(text, want string) bool {
 }
 
 // A default that computes its value when the template runs ({{uuid}},
-// {{timestamp}}, {{template_dir}}, {{user `other`}}) becomes a local in
-// the upgrade: an HCL2 variable default cannot call them, and baking the
-// upgrade's own values in would freeze a UUID or a timestamp forever.
+// {{timestamp}}, {{template_dir}}, {{user `other`}}) is read through a
+// local in the upgrade: an HCL2 variable default cannot call them, and
+// baking the upgrade's own values in would freeze a UUID or a timestamp
+// forever. The variable stays, so -var still sets it.
 func TestUpgradeTurnsDefaultsComputedAtRunTimeIntoLocals(t *testing.T) {
 	secret.Reset()
 	t.Cleanup(secret.Reset)
@@ -61,9 +62,12 @@ func TestUpgradeTurnsDefaultsComputedAtRunTimeIntoLocals(t *testing.T) {
     "echo token={{user `+"`token`"+`}}"]}]
 }`, nil)
 	for _, want := range []string{
-		"id      = uuidv4()", `stamp   = "img-${local.timestamp}"`, "here    = abspath(path.root)", `derived = "${var.name}-2"`,
-		`default = env("HOME")`, // env() is allowed in a default: it stays a variable
-		`local "token" {`, "sensitive  = true",
+		`id = var.id != "" ? var.id : uuidv4()`,
+		`stamp = var.stamp != "" ? var.stamp : "img-${local.timestamp}"`,
+		`here = var.here != "" ? var.here : abspath(path.root)`,
+		`derived = var.derived != "" ? var.derived : "${var.name}-2"`,
+		`default = env("HOME")`, // env() is allowed in a default: it stays a plain variable
+		`local "token" {`, "sensitive = true",
 		"${local.id}", "${local.derived}", "${local.token}",
 	} {
 		if !containsHCL(text, want) {
@@ -93,6 +97,10 @@ func TestUpgradeTurnsDefaultsComputedAtRunTimeIntoLocals(t *testing.T) {
 	}
 	if len(ids) != 2 {
 		t.Errorf("two builds printed the same {{uuid}}: it was frozen into the upgrade")
+	}
+	code, out, errOut := run(t, "", "build", "-var", "derived=given", "-var", "id=fixed-id", "t.pkr.hcl")
+	if code != 0 || !strings.Contains(out, "id=fixed-id") || !strings.Contains(out, "derived=given") {
+		t.Errorf("-var does not set the variables read through locals: exit %d\n%s%s", code, out, errOut)
 	}
 }
 

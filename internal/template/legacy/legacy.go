@@ -254,7 +254,20 @@ func (t *translator) variables(vars, sensitive *node) *out {
 				t.errorf(v.pos, "Invalid variable default", "%v.", err)
 				continue
 			}
-			t.upgradedLocals = append(t.upgradedLocals, upgradedLocal{name: t.vars[name], value: str(v.pos, s), sensitive: secret[name]})
+			computed, ok := soleInterpolation(s)
+			if !ok {
+				computed = quoteTemplate(s)
+			}
+			// The variable stays, so -var still sets it; left empty, the
+			// local computes the legacy default.
+			varRef := "var." + hclName(name)
+			value := str(v.pos, "${"+varRef+` != "" ? `+varRef+" : "+computed+"}")
+			t.upgradedLocals = append(t.upgradedLocals, upgradedLocal{name: t.vars[name], value: value, sensitive: secret[name]})
+			block.set("default", str(v.pos, ""))
+			if secret[name] {
+				block.set("sensitive", &out{origin: at, lit: "true"})
+			}
+			decl.set(hclName(name), block)
 			continue
 		}
 		switch v.kind {
@@ -300,6 +313,11 @@ func (t *translator) variables(vars, sensitive *node) *out {
 
 var onlyEnvCalls = regexp.MustCompile(`\$\{env\("[^"]*"\)\}`)
 
+// runDependent matches translated expressions whose value depends on the
+// run: the time, a UUID, the paths, other variables, Packer's version or a
+// secret store.
+var runDependent = regexp.MustCompile(`\b(local\.|var\.|path\.|packer\.version|uuidv4\(|legacy_isotime\(|timestamp\(|aws_secretsmanager|consul_key\(|vault\()`)
+
 // upgradedLocal is a variable an upgrade writes as a local.
 type upgradedLocal struct {
 	name      string
@@ -307,13 +325,14 @@ type upgradedLocal struct {
 	sensitive bool
 }
 
-// markLocals decides which variables an upgrade turns into locals: those
-// whose default computes its value when the template runs
+// markLocals decides which variables an upgrade reads through a local:
+// those whose default computes its value when the template runs
 // ({{timestamp}}, {{uuid}}, {{template_dir}}, {{user `other`}}...),
 // which an HCL2 variable's default cannot do; env() alone it can. Baking
 // this run's value into a default instead would freeze a timestamp or a
-// path forever. As with Packer's upgrader, such a value can no longer be
-// set with -var.
+// path forever. The variable stays, with an empty default, so -var and
+// var files still set it (Packer's upgrader drops it); the local is its
+// value, or the computed default when it is empty.
 func (t *translator) markLocals(vars *node) {
 	t.locals = map[string]bool{}
 	for _, name := range vars.keys {
@@ -322,8 +341,8 @@ func (t *translator) markLocals(vars *node) {
 			continue
 		}
 		s, err := t.translate(v.str, inVariable)
-		if err != nil || !strings.Contains(onlyEnvCalls.ReplaceAllString(s, ""), "${") {
-			continue
+		if err != nil || !runDependent.MatchString(onlyEnvCalls.ReplaceAllString(s, "")) {
+			continue // a literal, env() or lower/split/... of literals: a plain default
 		}
 		t.locals[name] = true
 		if t.vars[name] == "timestamp" {

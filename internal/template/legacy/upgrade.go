@@ -74,9 +74,9 @@ func (w *hclWriter) document(doc *out) {
 		w.line(0, "")
 	}
 	if l := doc.get("locals"); l != nil {
-		w.comment("{{timestamp}} is local.timestamp: one value per run. Variables whose default computes a value")
-		w.comment("when the template runs ({{uuid}}, {{template_dir}}, {{user `other`}}...) are locals too:")
-		w.comment("HCL2 variable defaults cannot do that. Make one a variable again to set it with -var.")
+		w.comment("{{timestamp}} is local.timestamp: one value per run. A variable whose default computes a")
+		w.comment("value when the template runs ({{uuid}}, {{template_dir}}, {{user `other`}}...) is read")
+		w.comment("through a local of its name: HCL2 defaults cannot do that. Left empty, the local computes it.")
 		w.block(0, "locals", nil, l, &Schema{})
 		w.line(0, "")
 	}
