@@ -60,8 +60,11 @@ type Template struct {
 	// legacyName among the parsed files; nil for HCL2 templates.
 	legacy     *legacy.Translation
 	legacyName string
-	fileNames  []string           // the template's own files, in load order
-	bodies     []*hcl.BodyContent // each file's top-level blocks, in load order
+	// legacyVarFileValues names the variables whose value came from a
+	// legacy JSON var file with {{ }} in it (rendered once all are known).
+	legacyVarFileValues map[string]bool
+	fileNames           []string           // the template's own files, in load order
+	bodies              []*hcl.BodyContent // each file's top-level blocks, in load order
 
 	packer  packerSettings
 	catalog plugin.Catalog // the component types; built-ins until resolvePlugins

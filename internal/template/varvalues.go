@@ -2,7 +2,9 @@ package template
 
 import (
 	"fmt"
+	"sort"
 	"strings"
+	"time"
 
 	"github.com/hashicorp/hcl/v2"
 	"github.com/hashicorp/hcl/v2/hclsyntax"
@@ -10,6 +12,7 @@ import (
 	"github.com/zclconf/go-cty/cty/convert"
 
 	"github.com/imgbuild/imgbuild/internal/sensitive"
+	"github.com/imgbuild/imgbuild/internal/template/legacy"
 )
 
 const varEnvPrefix = "PKR_VAR_"
@@ -137,6 +140,7 @@ func (t *Template) applyVarFile(name string) hcl.Diagnostics {
 	}
 	attrs, d := f.Body.JustAttributes()
 	diags = append(diags, d...)
+	legacyFile := isLegacyVarFile(name, attrs)
 	for _, a := range sortedAttrs(attrs) {
 		v, found := t.variables[a.Name]
 		if !found {
@@ -153,6 +157,11 @@ func (t *Template) applyVarFile(name string) hcl.Diagnostics {
 		diags = append(diags, d...)
 		if d.HasErrors() {
 			continue
+		}
+		if legacyFile && untyped(v) {
+			val = t.legacyVarFileValue(v.Name, val)
+		} else {
+			delete(t.legacyVarFileValues, v.Name)
 		}
 		diags = append(diags, t.setValue(v, val, a.Expr.Range(), "var file")...)
 	}
@@ -207,6 +216,9 @@ func (t *Template) evaluateVariables() hcl.Diagnostics {
 	}
 	if t.legacy != nil && !diags.HasErrors() {
 		diags = append(diags, t.renderLegacyVariables()...)
+	}
+	if t.legacy == nil && len(t.legacyVarFileValues) > 0 && !diags.HasErrors() {
+		t.renderLegacyVarFileValues()
 	}
 	if diags.HasErrors() {
 		return diags
@@ -346,4 +358,74 @@ func (t *Template) renderLegacyVariables() hcl.Diagnostics {
 		t.variables[name].Value = v
 	}
 	return nil
+}
+
+// isLegacyVarFile reports whether a var file is a legacy Packer one: a
+// *.json file (not *.pkrvars.json) whose values are all strings or null.
+// Legacy Packer reads null as "" and renders {{user `x`}} and {{env `X`}}
+// in the values. Projects keep such files when they move a template to
+// HCL2 (hcl2_upgrade), so imgbuild reads them the legacy way for
+// untyped variables, the only kind hcl2_upgrade declares.
+func isLegacyVarFile(name string, attrs hcl.Attributes) bool {
+	if !strings.HasSuffix(name, ".json") || strings.HasSuffix(name, ".pkrvars.json") {
+		return false
+	}
+	for _, a := range attrs {
+		v, d := a.Expr.Value(nil)
+		if d.HasErrors() || !v.IsKnown() || (!v.IsNull() && v.Type() != cty.String) {
+			return false
+		}
+	}
+	return true
+}
+
+func untyped(v *Variable) bool { return v.Type == cty.NilType || v.Type == cty.DynamicPseudoType }
+
+// legacyVarFileValue is val as legacy Packer reads it: null is "", and a
+// value with {{ }} is rendered once every variable is known.
+func (t *Template) legacyVarFileValue(name string, val cty.Value) cty.Value {
+	if val.IsNull() {
+		return cty.StringVal("")
+	}
+	if strings.Contains(val.AsString(), "{{") {
+		if t.legacyVarFileValues == nil {
+			t.legacyVarFileValues = map[string]bool{}
+		}
+		t.legacyVarFileValues[name] = true
+	} else {
+		delete(t.legacyVarFileValues, name)
+	}
+	return val
+}
+
+// renderLegacyVarFileValues renders the {{ }} of values that came from a
+// legacy var file and were not set again after it.
+func (t *Template) renderLegacyVarFileValues() {
+	raw := map[string]string{}
+	for name, v := range t.varValues {
+		if u, _ := v.Unmark(); u.IsKnown() && !u.IsNull() && u.Type() == cty.String {
+			raw[name] = u.AsString()
+		}
+	}
+	var names []string
+	for name := range t.legacyVarFileValues {
+		if v := t.variables[name]; v.setFrom == "var file" {
+			names = append(names, name)
+		}
+	}
+	sort.Strings(names)
+	rendered := legacy.RenderVarFileValues(raw, names, legacy.Options{Now: time.Now(), Env: t.opts.Env, TemplateDir: t.baseDir, WorkDir: t.cwd})
+	for _, name := range names {
+		s := rendered[name]
+		if s == raw[name] {
+			continue
+		}
+		v := cty.StringVal(s)
+		if t.variables[name].Sensitive {
+			t.sensitive = append(t.sensitive, s)
+			v = sensitive.Mark(v)
+		}
+		t.varValues[name] = v
+		t.variables[name].Value = v
+	}
 }

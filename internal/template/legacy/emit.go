@@ -17,6 +17,8 @@ type out struct {
 	vals   []*out
 	elems  []*out
 	array  bool
+	// todo is what an upgrade could not translate here, for a comment.
+	todo string
 }
 
 func obj(origin hcl.Pos) *out { return &out{origin: origin} }
@@ -58,6 +60,21 @@ func (o *out) get(key string) *out {
 }
 
 func (o *out) add(v *out) *out { o.elems = append(o.elems, v); return o }
+
+// todos are the TODO notes of v and of the values inside it.
+func (o *out) todos() []string {
+	var notes []string
+	if o.todo != "" {
+		notes = append(notes, o.todo)
+	}
+	for _, v := range o.vals {
+		notes = append(notes, v.todos()...)
+	}
+	for _, v := range o.elems {
+		notes = append(notes, v.todos()...)
+	}
+	return notes
+}
 
 // emitter writes the document one key or element per line and remembers,
 // for every line, where in the legacy template it comes from.

@@ -1,6 +1,7 @@
 package legacy
 
 import (
+	"errors"
 	"fmt"
 	"strconv"
 	"strings"
@@ -32,6 +33,10 @@ var goFuncs = func() map[string]any {
 // variables, by their legacy name, with their HCL2 names.
 type tmplContext struct {
 	vars map[string]string
+	// locals names the variables an upgrade turns into locals (their
+	// defaults compute values HCL2 variables cannot): {{user `x`}} is
+	// then local.x.
+	locals map[string]bool
 }
 
 // translate turns a string of a legacy template, with its {{ ... }}
@@ -83,6 +88,10 @@ func keepsContext(p *parse.PipeNode) bool {
 	}
 	return false
 }
+
+// errNoHCL2Equivalent marks a valid legacy construct that HCL2 cannot
+// express: hcl2_upgrade keeps the text and leaves a TODO comment on it.
+var errNoHCL2Equivalent = errors.New("it has no HCL2 equivalent")
 
 // escapeHCL escapes what HCL would read as its own template syntax.
 func escapeHCL(s string) string {
@@ -149,6 +158,9 @@ func (tc *tmplContext) commandExpr(c *parse.CommandNode, ctx context, piped stri
 			// Packer gives an undeclared variable the empty string.
 			return `""`, nil
 		}
+		if tc.locals[name] {
+			return "local." + hclName, nil
+		}
 		return "var." + hclName, nil
 	case "build":
 		// Values the builder knows once its machine runs (build.ID, ...).
@@ -182,7 +194,7 @@ func (tc *tmplContext) commandExpr(c *parse.CommandNode, ctx context, piped stri
 	case "build_type":
 		return "source.type", want(0)
 	case "template_dir":
-		return "path.root", want(0)
+		return "abspath(path.root)", want(0) // legacy template_dir is absolute
 	case "pwd":
 		return "path.cwd", want(0)
 	case "packer_version":
@@ -220,7 +232,7 @@ func (tc *tmplContext) commandExpr(c *parse.CommandNode, ctx context, piped stri
 			return "", err
 		}
 		if args[2] != "-1" {
-			return "", fmt.Errorf("replace with a count other than -1 has no HCL2 equivalent; use replace_all")
+			return "", fmt.Errorf("replace with a count other than -1: %w (HCL2's replace() replaces every occurrence)", errNoHCL2Equivalent)
 		}
 		return "replace(" + args[3] + ", " + args[0] + ", " + args[1] + ")", nil
 	case "aws_secretsmanager":

@@ -19,7 +19,7 @@ func TestEveryTemplateFunctionTranslates(t *testing.T) {
 		{"{{uuid}}", "${uuidv4()}"},
 		{"{{build_name}}-{{build_type}}", "${source.name}-${source.type}"},
 		{"{{build `ID`}}", "${build.ID}"},
-		{"{{template_dir}}/{{pwd}}", "${path.root}/${path.cwd}"},
+		{"{{template_dir}}/{{pwd}}", "${abspath(path.root)}/${path.cwd}"},
 		{"{{packer_version}}", "${packer.version}"},
 		{"{{split `a,b` `,` 1}}", `${element(split(",", "a,b"), 1)}`},
 		{"{{replace_all `a` `b` `aa`}}", `${replace("aa", "a", "b")}`},

@@ -121,6 +121,8 @@ type translator struct {
 	values map[string]string
 	// builders maps a builder's name to its HCL2 address, TYPE.NAME.
 	builders map[string]string
+	// upgradedLocals are the variables an upgrade writes as locals.
+	upgradedLocals []upgradedLocal
 }
 
 func (t *translator) errorf(p hcl.Pos, summary, format string, args ...any) {
@@ -156,7 +158,23 @@ func (t *translator) document(root *node) *out {
 		// As hcl2_upgrade writes it: HCL2 has no Unix time function.
 		stamp = str(root.pos, `${regex_replace(timestamp(), "[- TZ:]", "")}`)
 	}
-	doc.set("locals", obj(root.pos).set("timestamp", stamp))
+	locals := obj(root.pos).set("timestamp", stamp)
+	for _, l := range t.upgradedLocals {
+		if l.sensitive {
+			continue // written as a local block, which can be marked sensitive
+		}
+		locals.set(l.name, l.value)
+	}
+	doc.set("locals", locals)
+	for _, l := range t.upgradedLocals {
+		if l.sensitive {
+			block := obj(l.value.origin).set("expression", l.value).set("sensitive", &out{origin: l.value.origin, lit: "true"})
+			if doc.get("local") == nil {
+				doc.set("local", obj(root.pos))
+			}
+			doc.get("local").set(l.name, block)
+		}
+	}
 	sources, refs := t.builderBlocks(root.field("builders"), root.pos)
 	if sources != nil {
 		doc.set("source", sources)
@@ -222,11 +240,36 @@ func (t *translator) variables(vars, sensitive *node) *out {
 	for _, name := range vars.keys {
 		t.vars[name] = hclName(name)
 	}
+	if t.opts.Upgrade {
+		t.markLocals(vars)
+	}
 	decl := obj(vars.pos)
 	for _, name := range vars.keys {
 		v := vars.fields[name]
 		at := vars.keyPos[name]
 		block := obj(at)
+		if t.locals[name] {
+			s, err := t.translate(v.str, inVariable)
+			if err != nil {
+				t.errorf(v.pos, "Invalid variable default", "%v.", err)
+				continue
+			}
+			computed, ok := soleInterpolation(s)
+			if !ok {
+				computed = quoteTemplate(s)
+			}
+			// The variable stays, so -var still sets it; left empty, the
+			// local computes the legacy default.
+			varRef := "var." + hclName(name)
+			value := str(v.pos, "${"+varRef+` != "" ? `+varRef+" : "+computed+"}")
+			t.upgradedLocals = append(t.upgradedLocals, upgradedLocal{name: t.vars[name], value: value, sensitive: secret[name]})
+			block.set("default", str(v.pos, ""))
+			if secret[name] {
+				block.set("sensitive", &out{origin: at, lit: "true"})
+			}
+			decl.set(hclName(name), block)
+			continue
+		}
 		switch v.kind {
 		case kindNull:
 			// Required: no default.
@@ -269,6 +312,44 @@ func (t *translator) variables(vars, sensitive *node) *out {
 }
 
 var onlyEnvCalls = regexp.MustCompile(`\$\{env\("[^"]*"\)\}`)
+
+// runDependent matches translated expressions whose value depends on the
+// run: the time, a UUID, the paths, other variables, Packer's version or a
+// secret store.
+var runDependent = regexp.MustCompile(`\b(local\.|var\.|path\.|packer\.version|uuidv4\(|legacy_isotime\(|timestamp\(|aws_secretsmanager|consul_key\(|vault\()`)
+
+// upgradedLocal is a variable an upgrade writes as a local.
+type upgradedLocal struct {
+	name      string
+	value     *out
+	sensitive bool
+}
+
+// markLocals decides which variables an upgrade reads through a local:
+// those whose default computes its value when the template runs
+// ({{timestamp}}, {{uuid}}, {{template_dir}}, {{user `other`}}...),
+// which an HCL2 variable's default cannot do; env() alone it can. Baking
+// this run's value into a default instead would freeze a timestamp or a
+// path forever. The variable stays, with an empty default, so -var and
+// var files still set it (Packer's upgrader drops it); the local is its
+// value, or the computed default when it is empty.
+func (t *translator) markLocals(vars *node) {
+	t.locals = map[string]bool{}
+	for _, name := range vars.keys {
+		v := vars.fields[name]
+		if v.kind != kindString || !strings.Contains(v.str, "{{") {
+			continue
+		}
+		s, err := t.translate(v.str, inVariable)
+		if err != nil || !runDependent.MatchString(onlyEnvCalls.ReplaceAllString(s, "")) {
+			continue // a literal, env() or lower/split/... of literals: a plain default
+		}
+		t.locals[name] = true
+		if t.vars[name] == "timestamp" {
+			t.vars[name] = "timestamp_value" // local.timestamp is {{timestamp}}
+		}
+	}
+}
 
 func literalText(v *node) string {
 	if v.kind == kindBool {
@@ -341,6 +422,12 @@ func (t *translator) value(n *node, at hcl.Pos) *out {
 	switch n.kind {
 	case kindString:
 		s, err := t.translate(n.str, inComponent)
+		if err != nil && t.opts.Upgrade && errors.Is(err, errNoHCL2Equivalent) {
+			// Kept as text for the person who reads the upgrade.
+			o := str(at, escapeHCL(n.str))
+			o.todo = fmt.Sprintf("TODO: %v", err)
+			return o
+		}
 		if err != nil {
 			t.errorf(n.pos, "Invalid template", "%v.", err)
 		}

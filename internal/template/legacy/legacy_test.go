@@ -23,14 +23,14 @@ func TestStringsBecomeHCLTemplatesAndContextsStay(t *testing.T) {
     "note": "{{user `+"`undeclared`"+`}}x"}]
 }`)
 	for _, want := range []string{
-		`"home": {` + "\n",                                      // a block per variable
-		`"default": "/home/me/x"`,                               // env, read when the template is read
-		`"default": "$${literal}"`,                              // HCL's own syntax escaped
-		`<esc> http://{{.HTTPIP}}:{{.HTTPPort}}/${var.name}`,    // per-field context kept
-		`"vm_name": "${upper(var.name)}-${local.timestamp}"`,    // pipes
-		`"timestamp": "1700000000"`,                             // one Unix time per run
-		`"output_directory": "${path.root}/out-${source.name}"`, // template_dir, build_name
-		`"note": "${\"\"}x"`,                                    // undeclared variables are ""
+		`"home": {` + "\n",                                               // a block per variable
+		`"default": "/home/me/x"`,                                        // env, read when the template is read
+		`"default": "$${literal}"`,                                       // HCL's own syntax escaped
+		`<esc> http://{{.HTTPIP}}:{{.HTTPPort}}/${var.name}`,             // per-field context kept
+		`"vm_name": "${upper(var.name)}-${local.timestamp}"`,             // pipes
+		`"timestamp": "1700000000"`,                                      // one Unix time per run
+		`"output_directory": "${abspath(path.root)}/out-${source.name}"`, // template_dir, build_name
+		`"note": "${\"\"}x"`,                                             // undeclared variables are ""
 	} {
 		if !strings.Contains(got, want) {
 			t.Errorf("translation lacks %s:\n%s", want, got)

@@ -74,8 +74,16 @@ func (w *hclWriter) document(doc *out) {
 		w.line(0, "")
 	}
 	if l := doc.get("locals"); l != nil {
-		w.comment("{{timestamp}} is local.timestamp: one value per run.")
+		w.comment("{{timestamp}} is local.timestamp: one value per run. A variable whose default computes a")
+		w.comment("value when the template runs ({{uuid}}, {{template_dir}}, {{user `other`}}...) is read")
+		w.comment("through a local of its name: HCL2 defaults cannot do that. Left empty, the local computes it.")
 		w.block(0, "locals", nil, l, &Schema{})
+		w.line(0, "")
+	}
+	if l := doc.get("local"); l != nil {
+		for i, name := range l.keys {
+			w.block(0, "local", []string{name}, l.vals[i], &Schema{})
+		}
 		w.line(0, "")
 	}
 	if srcs := doc.get("source"); srcs != nil {
@@ -167,6 +175,9 @@ func (w *hclWriter) body(indent int, body *out, s *Schema) {
 			if s != nil {
 				kind = s.Attrs[k]
 			}
+			for _, note := range v.todos() {
+				w.line(indent, "# "+note)
+			}
 			w.line(indent, k+" = "+w.typedExpr(indent, v, kind))
 		}
 	}
@@ -193,21 +204,27 @@ func (w *hclWriter) typedExpr(indent int, v *out, kind string) string {
 			}
 			return "[" + strings.Join(parts, ", ") + "]"
 		}
-		return "split(\",\", " + w.expr(indent, v) + ")"
+		// Weak decoding reads "" as an empty list.
+		e := w.expr(indent, v)
+		return e + ` == "" ? [] : split(",", ` + e + `)`
 	case "bool":
 		if literal {
 			if b, err := strconv.ParseBool(s); err == nil || s == "" {
 				return strconv.FormatBool(b)
 			}
 		}
-		return "tobool(" + w.expr(indent, v) + ")"
+		// Weak decoding reads "" as false; tobool("") is an error.
+		e := w.expr(indent, v)
+		return e + ` == "" ? false : tobool(` + e + `)`
 	case "number":
 		if literal {
 			if _, err := strconv.ParseFloat(s, 64); err == nil {
 				return s
 			}
 		}
-		return "tonumber(" + w.expr(indent, v) + ")"
+		// Weak decoding reads "" as 0; tonumber("") is an error.
+		e := w.expr(indent, v)
+		return e + ` == "" ? 0 : tonumber(` + e + `)`
 	}
 	return w.expr(indent, v)
 }

@@ -52,3 +52,28 @@ func TestUpgradeWritesBlocksAsTheSchemaSaysAndValidHCL(t *testing.T) {
 		t.Errorf("a null variable got a default:\n%s", text)
 	}
 }
+
+// A valid legacy construct that HCL2 cannot express does not fail the
+// upgrade: its text is kept and a TODO comment says what to do, as
+// Packer's upgrader does. The same construct fails a direct translation.
+func TestUpgradeKeepsWhatHCL2CannotExpressWithATODO(t *testing.T) {
+	src := `{"builders": [{"type": "null", "communicator": "none"}],
+  "provisioners": [{"type": "shell-local", "inline": ["echo {{ replace ` + "`a` `b` 2 `aaa`" + ` }}"]}]}`
+	out, diags := Upgrade("t.json", []byte(src), Options{Now: time.Now()}, nil, false)
+	if diags.HasErrors() {
+		t.Fatal(diags)
+	}
+	text := string(out)
+	if !strings.Contains(text, "# TODO: ") || !strings.Contains(text, "replace with a count other than -1") {
+		t.Errorf("no TODO comment:\n%s", text)
+	}
+	if !strings.Contains(text, "\"echo {{ replace `a` `b` 2 `aaa` }}\"") {
+		t.Errorf("the untranslatable text is not kept:\n%s", text)
+	}
+	if _, d := hclsyntax.ParseConfig(out, "up.pkr.hcl", hcl.InitialPos); d.HasErrors() {
+		t.Fatalf("the output is not HCL: %v\n%s", d, text)
+	}
+	if _, diags := Translate("t.json", []byte(src), Options{Now: time.Now()}); !diags.HasErrors() {
+		t.Error("a direct translation accepted what it cannot run")
+	}
+}

@@ -185,3 +185,35 @@ func getenv(env []string, key string) string {
 	}
 	return v
 }
+
+// RenderVarFileValues renders the named values as legacy Packer renders a
+// var file's values ({{user `other`}} from values, {{env `NAME`}}, ...),
+// in passes until none changes. It serves HCL2 templates given a legacy
+// JSON var file, such as a template made by hcl2_upgrade run with its
+// project's existing var files. A value that is not a legacy template
+// (it reads a field such as {{ .Path }}, or does not parse) is left as it
+// is: it may be meant for a component to render.
+func RenderVarFileValues(values map[string]string, names []string, opts Options) map[string]string {
+	t := &translator{opts: opts, values: values}
+	for pass := 0; pass < 10; pass++ {
+		changed := false
+		next := make(map[string]string, len(values))
+		for k, v := range t.values {
+			next[k] = v
+		}
+		for _, name := range names {
+			v := t.values[name]
+			if !strings.Contains(v, "{{") {
+				continue
+			}
+			if r, err := t.variableDefault(v); err == nil && r != v {
+				next[name], changed = r, true
+			}
+		}
+		t.values = next
+		if !changed {
+			break
+		}
+	}
+	return t.values
+}
