@@ -8,6 +8,7 @@ import (
 	"github.com/hashicorp/hcl/v2"
 	"github.com/hashicorp/hcl/v2/ext/dynblock"
 	"github.com/hashicorp/hcl/v2/hcldec"
+	"github.com/hashicorp/hcl/v2/hclsyntax"
 	"github.com/zclconf/go-cty/cty"
 
 	"github.com/imgbuild/imgbuild/internal/plugin"
@@ -48,13 +49,14 @@ func configure(p plugin.Configurable, body hcl.Body, ctx *hcl.EvalContext, at hc
 	for _, w := range warnings {
 		diags = append(diags, &hcl.Diagnostic{Severity: hcl.DiagWarning, Summary: w, Subject: at.Ptr()})
 	}
-	return append(diags, prepareDiags(err, at)...)
+	return append(diags, prepareDiags(err, body, at)...)
 }
 
 // prepareDiags turns Prepare's error into diagnostics: hcl.Diagnostics are
-// kept as they are; any other error (each of a joined one) is reported at
-// the block.
-func prepareDiags(err error, at hcl.Range) hcl.Diagnostics {
+// kept as they are; any other error (each of a joined one, each "* " line
+// of a Packer plugin's multi-error) is reported at the option it names,
+// or at the block when it names none that the block sets.
+func prepareDiags(err error, body hcl.Body, at hcl.Range) hcl.Diagnostics {
 	if err == nil {
 		return nil
 	}
@@ -69,12 +71,74 @@ func prepareDiags(err error, at hcl.Range) hcl.Diagnostics {
 	if j, ok := err.(interface{ Unwrap() []error }); ok {
 		var out hcl.Diagnostics
 		for _, e := range j.Unwrap() {
-			out = append(out, prepareDiags(e, at)...)
+			out = append(out, prepareDiags(e, body, at)...)
+		}
+		return out
+	}
+	if items := multiErrorItems(err.Error()); len(items) > 0 {
+		var out hcl.Diagnostics
+		for _, item := range items {
+			out = append(out, prepareDiags(errors.New(item), body, at)...)
 		}
 		return out
 	}
 	summary, detail, _ := strings.Cut(err.Error(), "\n")
-	return hcl.Diagnostics{{Severity: hcl.DiagError, Summary: summary, Detail: detail, Subject: at.Ptr()}}
+	subject := at
+	if r, ok := optionRange(body, summary); ok {
+		subject = r
+	}
+	return hcl.Diagnostics{{Severity: hcl.DiagError, Summary: summary, Detail: detail, Subject: subject.Ptr()}}
+}
+
+// multiErrorItems splits the "N error(s) occurred:\n\n* a\n* b" text of
+// Packer's multi-errors (what external plugins return) into its items.
+func multiErrorItems(msg string) []string {
+	head, rest, ok := strings.Cut(msg, "\n")
+	if !ok || !strings.Contains(head, "error") || !strings.Contains(rest, "* ") {
+		return nil
+	}
+	var items []string
+	for _, line := range strings.Split(rest, "\n") {
+		if item, ok := strings.CutPrefix(strings.TrimSpace(line), "* "); ok {
+			items = append(items, item)
+		} else if n := len(items); n > 0 && strings.TrimSpace(line) != "" {
+			items[n-1] += "\n" + line
+		}
+	}
+	return items
+}
+
+// optionRange finds the option a plugin's error names: plugins, Packer's
+// included, start their messages with it ("ami_name must be set",
+// "temporary_security_group_source_cidrs: ...", "A ssh_username must be
+// specified"). The first of the message's leading words that this block
+// sets, as an attribute or a nested block, is the one.
+func optionRange(body hcl.Body, msg string) (hcl.Range, bool) {
+	words := strings.FieldsFunc(msg, func(r rune) bool {
+		return !(r == '_' || r == '-' || r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9')
+	})
+	for i, w := range words {
+		if i == 4 {
+			break
+		}
+		if !hclsyntax.ValidIdentifier(w) {
+			continue
+		}
+		content, _, _ := body.PartialContent(&hcl.BodySchema{
+			Attributes: []hcl.AttributeSchema{{Name: w}},
+			Blocks:     []hcl.BlockHeaderSchema{{Type: w}},
+		})
+		if content == nil {
+			continue
+		}
+		if a, ok := content.Attributes[w]; ok {
+			return hcl.RangeBetween(a.NameRange, a.Expr.Range()), true
+		}
+		if len(content.Blocks) > 0 {
+			return content.Blocks[0].DefRange, true
+		}
+	}
+	return hcl.Range{}, false
 }
 
 // configureSpec decodes body against an external plugin's ConfigSpec and
@@ -103,7 +167,7 @@ func configureSpec(p plugin.SpecConfigurable, body hcl.Body, ctx *hcl.EvalContex
 	for _, w := range warnings {
 		diags = append(diags, &hcl.Diagnostic{Severity: hcl.DiagWarning, Summary: w, Subject: at.Ptr()})
 	}
-	return append(diags, prepareDiags(err, at)...)
+	return append(diags, prepareDiags(err, body, at)...)
 }
 
 // unknownPlaceholder is the string Packer's core and plugins use for a
