@@ -47,10 +47,19 @@ type cacheState struct {
 	// fromFinal is set when every step is cached and the state after the
 	// last build's shutdown is kept: the output is made from it, no VM.
 	fromFinal bool
+
+	// VM states (vmstate.go): incoming starts QEMU waiting for a saved
+	// state; resumed is set once one was restored; checkpoints counts the
+	// checkpoints made; states are the layers whose state this build
+	// saved, oldest first.
+	incoming, resumed bool
+	checkpoints       int
+	states            []string
 }
 
 func init() {
 	cache.RegisterRemover("qemu", removeLayer)
+	cache.RegisterDescriber("qemu", describeState)
 	cache.RegisterDataSweeper(unneededLayers)
 }
 
@@ -66,6 +75,10 @@ func finalPath(layer string) string {
 // <key>-<unique>.qcow2, and the shut-down state beside one,
 // <key>-<unique>.final.qcow2.
 var layerName = regexp.MustCompile(`^[0-9a-f]{64}-[0-9a-f]{12}(\.final)?\.qcow2$`)
+
+// vmStateName matches a layer's VM state files (vmstate.go), complete or
+// left partial by a killed build.
+var vmStateName = regexp.MustCompile(`^([0-9a-f]{64}-[0-9a-f]{12}\.qcow2)\.vmstate\.(zst|json)(\.partial)?$`)
 
 // unneededLayers lists the layers in dataDir that no qemu checkpoint needs:
 // neither an entry's layer, nor the state kept beside it, nor a file
@@ -103,12 +116,18 @@ func unneededLayers(dataDir string, entries []cache.Entry) ([]string, error) {
 		if layerName.MatchString(f.Name()) && !needed[p] {
 			out = append(out, p)
 		}
+		// A VM state goes with its layer; a partial one is a killed
+		// build's, unless a build is writing it now (the cache's lock
+		// keeps sweeps and builds apart).
+		if m := vmStateName.FindStringSubmatch(f.Name()); m != nil && (!needed[filepath.Join(dataDir, m[1])] || m[3] != "") {
+			out = append(out, p)
+		}
 	}
 	return out, nil
 }
 
-// removeLayer deletes a checkpoint's layer and the shut-down state kept
-// beside it.
+// removeLayer deletes a checkpoint's layer, the shut-down state kept
+// beside it and its VM state.
 func removeLayer(_ context.Context, e cache.Entry) error {
 	var errs []error
 	for _, p := range []string{finalPath(e.Ref), e.Ref} {
@@ -116,7 +135,7 @@ func removeLayer(_ context.Context, e cache.Entry) error {
 			errs = append(errs, err)
 		}
 	}
-	return errors.Join(errs...)
+	return errors.Join(append(errs, removeState(e.Ref))...)
 }
 
 // BaseIdentity names the source image (its checksum, or the content of a
@@ -191,6 +210,7 @@ func (b *Builder) CacheConfig() any {
 	c.QMPEnable, c.QMPSocketPath = false, ""
 	c.VNCBindAddress, c.VNCPortMin, c.VNCPortMax, c.VNCUsePassword, c.DisableVNC = "", 0, 0, false, false
 	c.HostPortMin, c.HostPortMax, c.SSHHostPortMin, c.SSHHostPortMax = 0, 0, 0, 0
+	c.ResumeClockCommand = ""
 	return &c
 }
 
@@ -293,7 +313,30 @@ func checkpoint(ctx context.Context, st *state, comm communicator.Communicator, 
 		}
 	}
 	layer := qcow.LayerPath(cs.resume.DataDir, key)
-	if err := cs.disk.Freeze(ctx, layer); err != nil {
+	cs.checkpoints++
+	withState := cs.wantsState(cs.resume.Steps + cs.checkpoints)
+	if withState {
+		// Stopped, the disk frozen now and the memory saved next are
+		// one consistent machine.
+		if err := cs.qmp.Stop(ctx); err != nil {
+			return "", 0, err
+		}
+	}
+	err = cs.disk.Freeze(ctx, layer)
+	if err == nil && withState {
+		if serr := saveState(ctx, st, layer); serr != nil {
+			_ = removeState(layer)
+			st.ui.Error("Saving the VM's state with this checkpoint failed (" + serr.Error() + "); a rebuild from it will boot the VM")
+		} else {
+			cs.keepLastStates(layer)
+		}
+	}
+	if withState {
+		if cerr := cs.qmp.Cont(ctx); cerr != nil && err == nil {
+			err = fmt.Errorf("resuming the VM after its checkpoint: %w", cerr)
+		}
+	}
+	if err != nil {
 		return "", 0, err
 	}
 	cs.active = cs.disk.Active()
@@ -349,6 +392,14 @@ func cacheSteps(ctx context.Context, st *state, list []steps.Step[state], r *plu
 			}
 		case "creating the disk":
 			s.Run = cacheDisk
+		case "starting qemu":
+			if r.Ref != "" && r.VMStates > 0 {
+				s.Run = stepResumeOrBoot
+			}
+		case "typing the boot command":
+			s.Run = stepBootUnlessResumed
+		case "connecting to the machine":
+			s.Run = stepConnectAndSetClock
 		case "compacting the disk":
 			s = flatten
 		}

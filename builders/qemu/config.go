@@ -95,6 +95,10 @@ type Config struct {
 	SkipCompaction     bool          `hcl:"skip_compaction,optional"`
 	DiskCompression    bool          `hcl:"disk_compression,optional"`
 	Format             string        `hcl:"format,optional"`
+	// ResumeClockCommand is imgbuild's own: what sets the guest's clock
+	// after -cache resumed the VM from a saved state ({{.Unix}} is the
+	// time); empty: date -s as root, or through sudo -n.
+	ResumeClockCommand string `hcl:"resume_clock_command,optional"`
 
 	communicator.Config
 

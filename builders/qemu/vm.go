@@ -117,6 +117,9 @@ func stepQemu(ctx context.Context, st *state) (steps.Cleanup, error) {
 	if err != nil {
 		return nil, errors.Join(err, runCleanups())
 	}
+	if st.cache != nil && st.cache.incoming {
+		args = append(args, "-incoming", "defer") // the saved state comes through QMP
+	}
 	binary, err := exec.LookPath(c.QemuBinary)
 	if err != nil {
 		err = fmt.Errorf("qemu_binary %q was not found: install qemu-system-x86 or set qemu_binary", c.QemuBinary)

@@ -44,6 +44,31 @@ func RegisterRemover(builderType string, r Remover) {
 	removers[builderType] = r
 }
 
+// A Describer says what a builder keeps beside an entry's Ref besides
+// the checkpoint itself (the qemu builder: the VM's saved state), for
+// imgbuild cache ls; "" when nothing.
+type Describer func(e Entry) string
+
+var describers = map[string]Describer{}
+
+// RegisterDescriber sets how entries of a builder type are described.
+func RegisterDescriber(builderType string, d Describer) {
+	removersMu.Lock()
+	defer removersMu.Unlock()
+	describers[builderType] = d
+}
+
+// Describe says what else is kept with e ("" when nothing).
+func Describe(e Entry) string {
+	removersMu.Lock()
+	d := describers[e.Builder]
+	removersMu.Unlock()
+	if d == nil {
+		return ""
+	}
+	return d(e)
+}
+
 // Store is a directory of entries: entries/<key>.json, and data/ for
 // builders that keep checkpoint files (qemu layers).
 type Store struct {

@@ -36,6 +36,7 @@ type buildOptions struct {
 	color           bool
 	debug           bool
 	cache           bool
+	cacheVMStates   int
 	// cacheStore and templatePath are set by runBuild under -cache.
 	cacheStore   *cache.Store
 	templatePath string
@@ -69,11 +70,15 @@ func newBuildCmd(s *Streams) *cobra.Command {
 	f.BoolVar(&o.machineReadable, "machine-readable", false, "print timestamp,target,type,data rows for programs")
 	f.BoolVar(&o.color, "color", true, "colour the output (only when it goes to a terminal)")
 	f.BoolVar(&o.debug, "debug", false, "pause before each step of each build until Enter is pressed")
+	f.IntVar(&o.cacheVMStates, "cache-vm-states", 2, "with -cache, how many of a qemu build's last checkpoints also keep the running VM (memory and devices), so that a rebuild resumes the machine instead of booting it; 0 keeps none")
 	f.BoolVar(&o.cache, "cache", false, "checkpoint the machine after each provisioner and start from the longest unchanged prefix (also IMGBUILD_CACHE=1; checkpoints live in IMGBUILD_CACHE_DIR; see imgbuild cache)")
 	return cmd
 }
 
 func runBuild(ctx context.Context, s *Streams, tf *templateFlags, o buildOptions, path string) error {
+	if o.cacheVMStates < 0 {
+		return &ExitError{Code: 1, Err: fmt.Errorf("-cache-vm-states %d: give how many of a build's last checkpoints keep the VM's state (0 for none)", o.cacheVMStates)}
+	}
 	if ctx == nil {
 		ctx = context.Background()
 	}
@@ -166,6 +171,8 @@ func executePlans(ctx context.Context, s *Streams, o buildOptions, onErr engine.
 		RunUUID:  uuid.NewString(),
 		Cache:    o.cacheStore,
 		Template: o.templatePath,
+
+		CacheVMStates: o.cacheVMStates,
 	})
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)

@@ -34,7 +34,7 @@ func openCache() (*cache.Store, error) {
 func newCacheLsCmd(s *Streams) *cobra.Command {
 	return &cobra.Command{
 		Use:   "ls",
-		Short: "List checkpoints: key, template, step, size, age",
+		Short: "List checkpoints: key, template, step, size, age, and what is kept with them",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			store, err := openCache()
@@ -46,10 +46,10 @@ func newCacheLsCmd(s *Streams) *cobra.Command {
 				return err
 			}
 			tw := tabwriter.NewWriter(s.Out, 0, 4, 2, ' ', 0)
-			fmt.Fprintln(tw, "KEY\tTEMPLATE\tBUILD\tSTEP\tSIZE\tAGE")
+			fmt.Fprintln(tw, "KEY\tTEMPLATE\tBUILD\tSTEP\tSIZE\tAGE\tALSO KEPT")
 			for _, e := range entries {
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%d %s\t%s\t%s\n", e.Key.Short(), e.Template, e.Build,
-					e.Step, e.StepName, humanSize(e.Size), humanAge(time.Since(e.Created)))
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%d %s\t%s\t%s\t%s\n", e.Key.Short(), e.Template, e.Build,
+					e.Step, e.StepName, humanSize(e.Size), humanAge(time.Since(e.Created)), cache.Describe(e))
 			}
 			return tw.Flush()
 		},

@@ -55,6 +55,9 @@ type Options struct {
 	Cache *cache.Store
 	// Template is the template's path, recorded in cache entries.
 	Template string
+	// CacheVMStates is how many of a build's last checkpoints keep the
+	// machine's running state too (plugin.Resume.VMStates).
+	CacheVMStates int
 }
 
 // Result is what one build did.

@@ -52,7 +52,7 @@ func (b *buildRun) planCache(ctx context.Context, store *cache.Store) (*buildCac
 		return nil, nil
 	}
 	bc := &buildCache{store: store, keys: keys}
-	cold := &plugin.Resume{DataDir: store.DataDir()}
+	cold := &plugin.Resume{DataDir: store.DataDir(), VMStates: b.opts.CacheVMStates, Checkpoints: len(keys)}
 	if len(keys) == len(p.Provisioners) {
 		cold.LastKey = string(keys[len(keys)-1])
 	}

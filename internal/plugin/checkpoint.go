@@ -51,6 +51,14 @@ type Resume struct {
 	// DataDir is where builders that keep checkpoint files (qemu layers)
 	// write them, named by key; the cache removes them when pruning.
 	DataDir string
+	// VMStates is how many of the build's last checkpoints also keep the
+	// running machine's state (memory and devices), for builders that can
+	// restore one instead of booting (qemu); 0 keeps none.
+	VMStates int
+	// Checkpoints is how many of the build's provisioners can be
+	// checkpointed (the key chain's length): with Steps, it tells a
+	// builder which checkpoints are the build's last.
+	Checkpoints int
 }
 
 // CheckpointVerifier is implemented by cache-capable builders that can

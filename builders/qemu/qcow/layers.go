@@ -81,7 +81,10 @@ func (d *Disk) Active() string { return d.active }
 //
 // The overlay is made with the layer's final name as its backing file
 // and handed to QEMU as an existing file, so that nothing on disk refers
-// to the old name afterwards.
+// to the old name afterwards. The file is renamed only once QEMU has
+// switched: QEMU reopens it read-only by its name then, and a file that
+// stayed open read-write (its name gone) keeps QEMU from ever saving the
+// VM's state (migration inactivates every node, which needs that reopen).
 func (d *Disk) Freeze(ctx context.Context, layer string) error {
 	format, size, err := d.describe(ctx)
 	if err != nil {
@@ -91,20 +94,19 @@ func (d *Disk) Freeze(ctx context.Context, layer string) error {
 	if err := QemuImg(ctx, "create", "-f", "qcow2", "-u", "-b", layer, "-F", format, next, strconv.FormatInt(size, 10)); err != nil {
 		return fmt.Errorf("creating the next overlay: %w", err)
 	}
-	if err := os.Rename(d.active, layer); err != nil {
-		os.Remove(next)
-		return fmt.Errorf("keeping the disk as layer %s: %w", layer, err)
-	}
 	err = d.q.Execute(ctx, "blockdev-snapshot-sync", map[string]any{
 		"device": d.device, "snapshot-file": next, "format": "qcow2", "mode": "existing",
 	}, nil)
 	if err != nil {
-		// The VM still writes to the renamed file: give it its name back.
-		_ = os.Rename(layer, d.active)
 		os.Remove(next)
 		return fmt.Errorf("switching the VM's disk to a new overlay: %w", err)
 	}
+	old := d.active
 	d.active = next
+	if err := os.Rename(old, layer); err != nil {
+		// The VM now writes to next, whose backing file is named layer.
+		return fmt.Errorf("keeping the disk as layer %s: %w (the chain under %s is broken)", layer, err, next)
+	}
 	return nil
 }
 

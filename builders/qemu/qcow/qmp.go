@@ -93,6 +93,11 @@ func (q *QMP) Execute(ctx context.Context, command string, args, result any) err
 	if _, err := q.conn.Write(append(b, '\n')); err != nil {
 		return fmt.Errorf("QMP %s: %w", command, err)
 	}
+	return q.awaitReturn(ctx, command, result)
+}
+
+// awaitReturn reads the answer to the command just sent (q.mu held).
+func (q *QMP) awaitReturn(ctx context.Context, command string, result any) error {
 	for {
 		var r reply
 		if err := q.read(ctx, &r); err != nil {

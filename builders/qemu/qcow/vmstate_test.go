@@ -1,0 +1,127 @@
+package qcow
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/imgbuild/imgbuild/internal/testenv"
+)
+
+// startMachine runs a small PC (no disk: its firmware finds nothing to
+// boot and waits) with extra arguments, reachable through QMP.
+func startMachine(t *testing.T, extra ...string) (*QMP, *exec.Cmd, *bytes.Buffer) {
+	t.Helper()
+	bin := testenv.NeedCommand(t, "qemu-system-x86_64")
+	sock := filepath.Join(t.TempDir(), "qmp.sock")
+	args := append([]string{"-nodefaults", "-display", "none", "-machine", "pc,accel=tcg", "-m", "64",
+		"-qmp", "unix:" + sock + ",server=on,wait=off"}, extra...)
+	cmd := exec.Command(bin, args...)
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	if err := cmd.Start(); err != nil {
+		t.Fatalf("starting qemu: %v", err)
+	}
+	t.Cleanup(func() {
+		_ = cmd.Process.Kill()
+		_ = cmd.Wait()
+	})
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	q, err := DialQMP(ctx, sock)
+	if err != nil {
+		t.Fatalf("%v\n%s", err, stderr.String())
+	}
+	t.Cleanup(func() { q.Close() })
+	return q, cmd, &stderr
+}
+
+func status(t *testing.T, q *QMP) string {
+	t.Helper()
+	var st struct {
+		Status string `json:"status"`
+	}
+	if err := q.Execute(context.Background(), "query-status", nil, &st); err != nil {
+		t.Fatal(err)
+	}
+	return st.Status
+}
+
+// A stopped machine's state goes out through a pipe and comes back into
+// another QEMU started with -incoming defer, which then runs; the first
+// one can go on (cont) after the save. A truncated state is an error.
+func TestStateSavedFromOneQEMURestoresInAnother(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	// The disk has been frozen twice, as a build's checkpoints do: the
+	// chain those make must not keep QEMU from saving the state.
+	dir := t.TempDir()
+	active := WorkingPath(dir)
+	if err := QemuImg(ctx, "create", "-f", "qcow2", active, "16M"); err != nil {
+		t.Fatal(err)
+	}
+	drive := func(file string) []string {
+		return []string{"-drive", "file=" + file + ",if=virtio,format=qcow2,discard=unmap,detect-zeroes=off"}
+	}
+	src, _, srcErr := startMachine(t, drive(active)...)
+	disk, err := Attach(ctx, src, active)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var layer string
+	for i := range 2 {
+		layer = filepath.Join(dir, fmt.Sprintf("layer%d.qcow2", i))
+		if err := disk.Freeze(ctx, layer); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := src.Stop(ctx); err != nil {
+		t.Fatal(err)
+	}
+	var state bytes.Buffer
+	if err := src.SaveState(ctx, &state); err != nil {
+		t.Fatalf("%v\n%s", err, srcErr)
+	}
+	if state.Len() < 1024 || !bytes.HasPrefix(state.Bytes(), []byte("QEVM")) {
+		t.Fatalf("the saved state is not a QEMU migration stream (%d bytes)", state.Len())
+	}
+	if err := src.Cont(ctx); err != nil {
+		t.Fatalf("the machine does not go on after its state was saved: %v", err)
+	}
+	if s := status(t, src); s != "running" {
+		t.Errorf("after cont the machine is %q", s)
+	}
+
+	resumeOn := func() string {
+		overlay, err := NewOverlay(ctx, dir, layer)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return overlay
+	}
+	dst, _, _ := startMachine(t, append(drive(resumeOn()), "-incoming", "defer")...)
+	if err := dst.LoadState(ctx, bytes.NewReader(state.Bytes())); err != nil {
+		t.Fatal(err)
+	}
+	if s := status(t, dst); s != "running" {
+		t.Errorf("the restored machine is %q", s)
+	}
+
+	bad, cmd, stderr := startMachine(t, append(drive(resumeOn()), "-incoming", "defer")...)
+	err = bad.LoadState(ctx, bytes.NewReader(state.Bytes()[:state.Len()/2]))
+	if err == nil {
+		t.Fatal("a truncated state was accepted")
+	}
+	_ = cmd.Process.Kill()
+	_ = cmd.Wait()
+	if !strings.Contains(err.Error(), "restoring the VM state") {
+		t.Errorf("the error does not say what failed: %v (%s)", err, stderr)
+	}
+}
