@@ -10,7 +10,6 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/ec2/types"
 
 	"github.com/imgbuild/imgbuild/internal/awsclient"
-	"github.com/imgbuild/imgbuild/internal/ledger"
 	"github.com/imgbuild/imgbuild/internal/steps"
 )
 
@@ -44,7 +43,7 @@ func stepCreateImage(ctx context.Context, s *state) (steps.Cleanup, error) {
 		return nil, fmt.Errorf("creating AMI %q: %w", s.amiName, awsclient.Explain(err))
 	}
 	cleanup := s.imageCleanup(s.ec2, s.region, id)
-	if err := s.record(ledger.KindImage, id, s.region); err != nil {
+	if err := s.record(awsclient.KindImage, id, s.region); err != nil {
 		return cleanup, err
 	}
 	s.amis = append(s.amis, regionAMI{Region: s.region, ID: id})
@@ -73,9 +72,9 @@ func (s *state) imageCleanup(c *ec2.Client, region, id string) steps.Cleanup {
 			return err
 		}
 		for _, sn := range snaps {
-			s.forget(ledger.KindSnapshot, sn, region)
+			s.forget(awsclient.KindSnapshot, sn, region)
 		}
-		s.forget(ledger.KindImage, id, region)
+		s.forget(awsclient.KindImage, id, region)
 		return nil
 	}
 }
@@ -101,7 +100,7 @@ func (s *state) waitAndTag(ctx context.Context, c *ec2.Client, region, id string
 	img := out.Images[0]
 	snaps := awsclient.ImageSnapshots(img)
 	for _, sn := range snaps {
-		if err := s.record(ledger.KindSnapshot, sn, region); err != nil {
+		if err := s.record(awsclient.KindSnapshot, sn, region); err != nil {
 			return err
 		}
 	}

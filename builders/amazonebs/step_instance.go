@@ -14,7 +14,6 @@ import (
 
 	"github.com/imgbuild/imgbuild/internal/awsclient"
 	"github.com/imgbuild/imgbuild/internal/communicator"
-	"github.com/imgbuild/imgbuild/internal/ledger"
 	"github.com/imgbuild/imgbuild/internal/steps"
 )
 
@@ -38,7 +37,7 @@ func stepRunInstance(ctx context.Context, s *state) (steps.Cleanup, error) {
 	id := aws.ToString(out.Instances[0].InstanceId)
 	s.instanceID = id
 	cleanup := func(ctx context.Context) error { return s.terminate(ctx, id) }
-	if err := s.record(ledger.KindInstance, id, s.region); err != nil {
+	if err := s.record(awsclient.KindInstance, id, s.region); err != nil {
 		return cleanup, err
 	}
 	s.generated["ID"] = id
@@ -61,7 +60,7 @@ func (s *state) terminate(ctx context.Context, id string) error {
 	if err := w.Wait(ctx, &ec2.DescribeInstancesInput{InstanceIds: []string{id}}, s.wait(10*time.Minute)); err != nil && !awsclient.IsNotFound(err) {
 		return fmt.Errorf("waiting for instance %s to terminate: %w", id, err)
 	}
-	s.forget(ledger.KindInstance, id, s.region)
+	s.forget(awsclient.KindInstance, id, s.region)
 	return nil
 }
 

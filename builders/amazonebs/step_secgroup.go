@@ -12,7 +12,6 @@ import (
 
 	"github.com/imgbuild/imgbuild/internal/awsclient"
 	"github.com/imgbuild/imgbuild/internal/communicator"
-	"github.com/imgbuild/imgbuild/internal/ledger"
 	"github.com/imgbuild/imgbuild/internal/steps"
 )
 
@@ -50,10 +49,10 @@ func stepSecurityGroup(ctx context.Context, s *state) (steps.Cleanup, error) {
 		if err != nil {
 			return fmt.Errorf("deleting security group %s: %w", id, err)
 		}
-		s.forget(ledger.KindSecurityGroup, id, s.region)
+		s.forget(awsclient.KindSecurityGroup, id, s.region)
 		return nil
 	}
-	if err := s.record(ledger.KindSecurityGroup, id, s.region); err != nil {
+	if err := s.record(awsclient.KindSecurityGroup, id, s.region); err != nil {
 		return cleanup, err
 	}
 	s.sgIDs = []string{id}
