@@ -84,13 +84,12 @@ func (s *state) imageCleanup(c *ec2.Client, region, id string) steps.Cleanup {
 func (s *state) waitAndTag(ctx context.Context, c *ec2.Client, region, id string) error {
 	bound := s.wait(60 * time.Minute)
 	s.say("Waiting for AMI %s in %s to become available (at most %s)...", id, region, bound)
-	var out *ec2.DescribeImagesOutput
-	err := awsclient.Retry(ctx, 2*time.Minute, func(ctx context.Context) error {
-		var err error
-		out, err = ec2.NewImageAvailableWaiter(c, func(o *ec2.ImageAvailableWaiterOptions) { o.MinDelay = time.Second }).
-			WaitForOutput(ctx, &ec2.DescribeImagesInput{ImageIds: []string{id}}, bound)
-		return err
-	})
+	// The SDK's waiter fails on an unknown id, which an AMI (a copy in
+	// another region above all) has for a moment: its calls retry that.
+	out, err := ec2.NewImageAvailableWaiter(c, func(o *ec2.ImageAvailableWaiterOptions) {
+		o.MinDelay = time.Second
+		o.ClientOptions = append(o.ClientOptions, awsclient.RetryOn(2*time.Minute, awsclient.ImageNotYetVisible))
+	}).WaitForOutput(ctx, &ec2.DescribeImagesInput{ImageIds: []string{id}}, bound)
 	if err != nil {
 		if ctx.Err() != nil {
 			return fmt.Errorf("waiting for AMI %s: %w", id, context.Cause(ctx))
@@ -140,10 +139,9 @@ func createTags(ctx context.Context, c *ec2.Client, ids []string, tags []types.T
 	if len(tags) == 0 {
 		return nil
 	}
-	err := awsclient.Retry(ctx, 2*time.Minute, func(ctx context.Context) error {
-		_, err := c.CreateTags(ctx, &ec2.CreateTagsInput{Resources: ids, Tags: tags})
-		return err
-	})
+	// The AMI or its snapshots may be unknown for a moment after creation.
+	_, err := c.CreateTags(ctx, &ec2.CreateTagsInput{Resources: ids, Tags: tags},
+		awsclient.RetryOn(2*time.Minute, awsclient.ImageNotYetVisible, awsclient.SnapshotNotYetVisible, awsclient.InstanceNotYetVisible))
 	if err != nil {
 		return fmt.Errorf("tagging %v: %w", ids, awsclient.Explain(err))
 	}

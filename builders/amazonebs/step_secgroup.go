@@ -38,15 +38,10 @@ func stepSecurityGroup(ctx context.Context, s *state) (steps.Cleanup, error) {
 	}
 	cleanup := func(ctx context.Context) error {
 		s.say("Deleting temporary security group %s...", id)
-		// The instance may still be shutting down: retry DependencyViolation.
-		err := awsclient.Retry(ctx, 3*time.Minute, func(ctx context.Context) error {
-			_, err := s.ec2.DeleteSecurityGroup(ctx, &ec2.DeleteSecurityGroupInput{GroupId: aws.String(id)})
-			if awsclient.IsNotFound(err) {
-				return nil
-			}
-			return err
-		})
-		if err != nil {
+		// The instance may still be shutting down: DependencyViolation.
+		_, err := s.ec2.DeleteSecurityGroup(ctx, &ec2.DeleteSecurityGroupInput{GroupId: aws.String(id)},
+			awsclient.RetryOn(3*time.Minute, "DependencyViolation"))
+		if err != nil && !awsclient.IsNotFound(err) {
 			return fmt.Errorf("deleting security group %s: %w", id, err)
 		}
 		s.forget(awsclient.KindSecurityGroup, id, s.region)
@@ -71,18 +66,12 @@ func stepSecurityGroup(ctx context.Context, s *state) (steps.Cleanup, error) {
 	for _, cidr := range cidrs {
 		perm.IpRanges = append(perm.IpRanges, types.IpRange{CidrIp: aws.String(cidr)})
 	}
-	err = awsclient.Retry(ctx, 2*time.Minute, func(ctx context.Context) error {
-		_, err := s.ec2.AuthorizeSecurityGroupIngress(ctx, &ec2.AuthorizeSecurityGroupIngressInput{
-			GroupId: aws.String(id), IpPermissions: []types.IpPermission{perm},
-		})
-		// The SDK retries a call whose answer was lost; the rule may
-		// already be there from the first try.
-		if awsclient.Code(err) == "InvalidPermission.Duplicate" {
-			return nil
-		}
-		return err
-	})
-	if err != nil {
+	_, err = s.ec2.AuthorizeSecurityGroupIngress(ctx, &ec2.AuthorizeSecurityGroupIngressInput{
+		GroupId: aws.String(id), IpPermissions: []types.IpPermission{perm},
+	}, awsclient.RetryOn(2*time.Minute, awsclient.GroupNotYetVisible))
+	// The SDK retries a call whose answer was lost; the rule may already
+	// be there from the first try.
+	if err != nil && awsclient.Code(err) != "InvalidPermission.Duplicate" {
 		return cleanup, fmt.Errorf("allowing SSH into security group %s: %w", id, awsclient.Explain(err))
 	}
 	return cleanup, nil

@@ -273,10 +273,8 @@ func (s *Sweeper) Remove(ctx context.Context, l Leftover) error {
 	case KindKeyPair:
 		_, err = c.DeleteKeyPair(ctx, &ec2.DeleteKeyPairInput{KeyName: aws.String(l.ID)})
 	case KindSecurityGroup:
-		err = Retry(ctx, 3*time.Minute, func(ctx context.Context) error {
-			_, err := c.DeleteSecurityGroup(ctx, &ec2.DeleteSecurityGroupInput{GroupId: aws.String(l.ID)})
-			return err
-		})
+		// The instance may still be shutting down.
+		_, err = c.DeleteSecurityGroup(ctx, &ec2.DeleteSecurityGroupInput{GroupId: aws.String(l.ID)}, RetryOn(3*time.Minute, "DependencyViolation"))
 	case KindImage:
 		_, err = DeleteImage(ctx, c, l.ID, true)
 	case KindSnapshot:
