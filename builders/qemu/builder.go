@@ -70,7 +70,7 @@ func (b *Builder) Run(ctx context.Context, env *plugin.BuildEnv) (plugin.Artifac
 		c.OutputDir = "output-" + env.SourceName
 	}
 	if c.Accelerator == "" || c.Accelerator == "kvm" {
-		probe.start(c.QemuBinary)
+		probeFor(c.QemuBinary)
 	}
 	st := &state{cfg: c, env: env, ui: env.UI, generated: plugin.GeneratedData{
 		"PackerRunUUID": env.RunUUID,
