@@ -165,20 +165,15 @@ func TestKVMProbeIsPerBinary(t *testing.T) {
 	}
 	// A new build of the broken binary (other size and time) is probed again.
 	later := time.Now().Add(time.Minute)
-	if err := os.WriteFile(broken, append(mustRead(t, broken), "\n# upgraded\n"...), 0o755); err != nil {
+	script, err := os.ReadFile(broken)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(broken, append(script, "\n# upgraded\n"...), 0o755); err != nil {
 		t.Fatal(err)
 	}
 	os.Chtimes(broken, later, later)
 	if v := kvmUsable(broken); !v.ok {
 		t.Errorf("upgraded binary: %+v, want a fresh probe (ok)", v)
 	}
-}
-
-func mustRead(t *testing.T, p string) []byte {
-	t.Helper()
-	b, err := os.ReadFile(p)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return b
 }

@@ -3,6 +3,7 @@ package ledger
 import (
 	"context"
 	"io"
+	"slices"
 	"sort"
 	"sync"
 )
@@ -78,16 +79,20 @@ func Cleaners() []Cleaner {
 	return out
 }
 
-// KnownKind reports whether a registered plugin records kind.
-func KnownKind(kind string) bool {
+// cleanerOf returns the registration that records kind.
+func cleanerOf(kind string) (Cleaner, bool) {
 	for _, c := range Cleaners() {
-		for _, k := range c.Kinds {
-			if k == kind {
-				return true
-			}
+		if slices.Contains(c.Kinds, kind) {
+			return c, true
 		}
 	}
-	return false
+	return Cleaner{}, false
+}
+
+// KnownKind reports whether a registered plugin records kind.
+func KnownKind(kind string) bool {
+	_, ok := cleanerOf(kind)
+	return ok
 }
 
 // forgetsKept reports whether a kept resource of kind is a result that the
@@ -95,17 +100,6 @@ func KnownKind(kind string) bool {
 // imgbuild lacks) are tracked: the ledger never drops what it cannot
 // judge.
 func forgetsKept(kind string) bool {
-	for _, c := range Cleaners() {
-		for _, k := range c.TrackKept {
-			if k == kind {
-				return false
-			}
-		}
-		for _, k := range c.Kinds {
-			if k == kind {
-				return true
-			}
-		}
-	}
-	return false
+	c, ok := cleanerOf(kind)
+	return ok && !slices.Contains(c.TrackKept, kind)
 }

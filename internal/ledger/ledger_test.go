@@ -94,7 +94,7 @@ func TestCompactKeepsOnlyOutstandingEntries(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, e := range []Entry{
+	written := []Entry{
 		{Run: "r", Action: Created, Kind: "instance", ID: "i-1", Region: "r1"},
 		{Run: "r", Action: Created, Kind: "key-pair", ID: "k", Region: "r1"},
 		{Run: "r", Action: Deleted, Kind: "instance", ID: "i-1", Region: "r1"},
@@ -102,16 +102,8 @@ func TestCompactKeepsOnlyOutstandingEntries(t *testing.T) {
 		{Run: "r", Action: Kept, Kind: "image", ID: "ami-1", Region: "r1"},
 		{Run: "r", Action: Created, Kind: "docker-container", ID: "imgbuild-c"},
 		{Run: "r", Action: Kept, Kind: "docker-container", ID: "imgbuild-c"},
-	} {
-		l.Append(e)
 	}
-	if err := l.Compact(); err != nil {
-		t.Fatal(err)
-	}
-	entries, err := l.Read()
-	if err != nil {
-		t.Fatal(err)
-	}
+	entries := compacted(t, l, written...)
 	// The key pair is outstanding; the kept container stays known so that
 	// cleanup leaves it; the kept AMI is a result and is forgotten.
 	if len(entries) != 2 || entries[0].ID != "k" || entries[1].ID != "imgbuild-c" || entries[1].Action != Kept {
@@ -183,24 +175,13 @@ func TestCompactKeepsKeptResourcesOfUnknownKinds(t *testing.T) {
 	// An old ledger, or one a newer imgbuild with more plugins wrote: this
 	// one cannot tell whether a kept "vm" is a result or held for
 	// inspection, so it keeps it (and the outstanding "disk").
-	for _, e := range []Entry{
-		{Run: "r", Action: Created, Kind: "vm", ID: "v1"},
-		{Run: "r", Action: Kept, Kind: "vm", ID: "v1"},
-		{Run: "r", Action: Created, Kind: "disk", ID: "d1"},
-		{Run: "r", Action: Created, Kind: "image", ID: "ami-1"},
-		{Run: "r", Action: Kept, Kind: "image", ID: "ami-1"},
-	} {
-		if err := l.Append(e); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if err := l.Compact(); err != nil {
-		t.Fatal(err)
-	}
-	entries, err := l.Read()
-	if err != nil {
-		t.Fatal(err)
-	}
+	entries := compacted(t, l,
+		Entry{Run: "r", Action: Created, Kind: "vm", ID: "v1"},
+		Entry{Run: "r", Action: Kept, Kind: "vm", ID: "v1"},
+		Entry{Run: "r", Action: Created, Kind: "disk", ID: "d1"},
+		Entry{Run: "r", Action: Created, Kind: "image", ID: "ami-1"},
+		Entry{Run: "r", Action: Kept, Kind: "image", ID: "ami-1"},
+	)
 	var got []string
 	for _, e := range entries {
 		got = append(got, e.Kind+"/"+e.ID+"/"+e.Action)
@@ -212,4 +193,22 @@ func TestCompactKeepsKeptResourcesOfUnknownKinds(t *testing.T) {
 	if KnownKind("vm") || !KnownKind("image") {
 		t.Errorf("KnownKind: vm %v, image %v", KnownKind("vm"), KnownKind("image"))
 	}
+}
+
+// compacted appends entries to l, compacts it and returns what it holds.
+func compacted(t *testing.T, l *Ledger, entries ...Entry) []Entry {
+	t.Helper()
+	for _, e := range entries {
+		if err := l.Append(e); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := l.Compact(); err != nil {
+		t.Fatal(err)
+	}
+	out, err := l.Read()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
 }
