@@ -20,7 +20,7 @@ var Cleaner = ledger.Cleaner{
 }
 
 // engineQueryTimeout bounds each question cleanup asks the engine.
-const engineQueryTimeout = 30 * time.Second
+var engineQueryTimeout = 30 * time.Second
 
 // findForCleanup finds the build containers that killed builds left: the
 // ledger's outstanding ones the engine still has and, with All, every
