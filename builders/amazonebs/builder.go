@@ -8,6 +8,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
 	"github.com/google/uuid"
 
+	"github.com/imgbuild/imgbuild/internal/awsclient"
 	"github.com/imgbuild/imgbuild/internal/ledger"
 	"github.com/imgbuild/imgbuild/internal/plugin"
 	"github.com/imgbuild/imgbuild/internal/steps"
@@ -18,6 +19,8 @@ const BuilderID = "mitchellh.amazonebs"
 
 func init() {
 	plugin.RegisterBuilder("amazon-ebs", func() plugin.Builder { return &Builder{} })
+	// The kinds of resource this builder records in the ledger, for cleanup.
+	ledger.Register(awsclient.Cleaner)
 }
 
 // Builder bakes an AMI: it launches an instance from a source AMI,

@@ -13,7 +13,6 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/ec2/types"
 
 	"github.com/imgbuild/imgbuild/internal/awsclient"
-	"github.com/imgbuild/imgbuild/internal/ledger"
 )
 
 // The SDK retries a create whose answer was lost (a 5xx, a reset
@@ -49,7 +48,7 @@ func (s *state) removeDuplicateImages(ctx context.Context, c *ec2.Client, region
 			continue
 		}
 		s.say("Deregistering duplicate AMI %s in %s (a retried request created it)...", id, region)
-		if err := s.record(ledger.KindImage, id, region); err != nil {
+		if err := s.record(awsclient.KindImage, id, region); err != nil {
 			return err
 		}
 		snaps, err := awsclient.DeleteImage(ctx, c, id, true)
@@ -57,9 +56,9 @@ func (s *state) removeDuplicateImages(ctx context.Context, c *ec2.Client, region
 			return fmt.Errorf("removing duplicate AMI %s in %s: %w", id, region, err)
 		}
 		for _, sn := range snaps {
-			s.forget(ledger.KindSnapshot, sn, region)
+			s.forget(awsclient.KindSnapshot, sn, region)
 		}
-		s.forget(ledger.KindImage, id, region)
+		s.forget(awsclient.KindImage, id, region)
 	}
 	return nil
 }
@@ -84,7 +83,7 @@ func (s *state) removeDuplicateInstances(ctx context.Context, keep string) error
 			if id == keep {
 				continue
 			}
-			if err := s.record(ledger.KindInstance, id, s.region); err != nil {
+			if err := s.record(awsclient.KindInstance, id, s.region); err != nil {
 				return err
 			}
 			s.say("Terminating duplicate instance %s (a retried request created it)...", id)

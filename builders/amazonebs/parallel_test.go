@@ -86,7 +86,7 @@ build {
 	// Each build wrote only its own instance to the ledger.
 	builds := map[string][]string{}
 	for _, e := range ledgerEntries(t) {
-		if e.Kind == ledger.KindInstance && e.Action == ledger.Created {
+		if e.Kind == awsclient.KindInstance && e.Action == ledger.Created {
 			builds[e.ID] = append(builds[e.ID], e.Build)
 		}
 	}

@@ -10,7 +10,6 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/ec2/types"
 
 	"github.com/imgbuild/imgbuild/internal/awsclient"
-	"github.com/imgbuild/imgbuild/internal/ledger"
 	"github.com/imgbuild/imgbuild/internal/steps"
 )
 
@@ -44,7 +43,7 @@ func stepCopyImage(ctx context.Context, s *state) (steps.Cleanup, error) {
 		if _, err := awsclient.DeleteImage(ctx, s.ec2, src.ID, true); err != nil {
 			return cleanup, err
 		}
-		s.forget(ledger.KindImage, src.ID, s.region)
+		s.forget(awsclient.KindImage, src.ID, s.region)
 		src = regionAMI{Region: s.region, ID: id}
 		s.amis = []regionAMI{src}
 	}
@@ -62,7 +61,7 @@ func stepCopyImage(ctx context.Context, s *state) (steps.Cleanup, error) {
 		if _, err := awsclient.DeleteImage(ctx, s.ec2, src.ID, true); err != nil {
 			return cleanup, err
 		}
-		s.forget(ledger.KindImage, src.ID, s.region)
+		s.forget(awsclient.KindImage, src.ID, s.region)
 		s.amis = s.amis[1:]
 	}
 	return cleanup, nil
@@ -100,7 +99,7 @@ func (s *state) copyTo(ctx context.Context, region string, src regionAMI, encryp
 	}
 	id := aws.ToString(out.ImageId)
 	*cleanups = append(*cleanups, s.imageCleanup(cl, region, id))
-	if err := s.record(ledger.KindImage, id, region); err != nil {
+	if err := s.record(awsclient.KindImage, id, region); err != nil {
 		return "", err
 	}
 	s.amis = append(s.amis, regionAMI{Region: region, ID: id})
@@ -181,9 +180,9 @@ func stepFinish(ctx context.Context, s *state) (steps.Cleanup, error) {
 			return nil, fmt.Errorf("marking AMI %s finished: %w", a.ID, awsclient.Explain(err))
 		}
 		for _, id := range ids[1:] {
-			s.keep(ledger.KindSnapshot, id, a.Region)
+			s.keep(awsclient.KindSnapshot, id, a.Region)
 		}
-		s.keep(ledger.KindImage, a.ID, a.Region)
+		s.keep(awsclient.KindImage, a.ID, a.Region)
 		s.say("AMI in %s: %s", a.Region, a.ID)
 	}
 	s.success = true

@@ -10,7 +10,6 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/ec2/types"
 
 	"github.com/imgbuild/imgbuild/internal/awsclient"
-	"github.com/imgbuild/imgbuild/internal/ledger"
 	"github.com/imgbuild/imgbuild/internal/steps"
 )
 
@@ -44,7 +43,7 @@ func stepCreateImage(ctx context.Context, s *state) (steps.Cleanup, error) {
 		return nil, fmt.Errorf("creating AMI %q: %w", s.amiName, awsclient.Explain(err))
 	}
 	cleanup := s.imageCleanup(s.ec2, s.region, id)
-	if err := s.record(ledger.KindImage, id, s.region); err != nil {
+	if err := s.record(awsclient.KindImage, id, s.region); err != nil {
 		return cleanup, err
 	}
 	s.amis = append(s.amis, regionAMI{Region: s.region, ID: id})
@@ -73,9 +72,9 @@ func (s *state) imageCleanup(c *ec2.Client, region, id string) steps.Cleanup {
 			return err
 		}
 		for _, sn := range snaps {
-			s.forget(ledger.KindSnapshot, sn, region)
+			s.forget(awsclient.KindSnapshot, sn, region)
 		}
-		s.forget(ledger.KindImage, id, region)
+		s.forget(awsclient.KindImage, id, region)
 		return nil
 	}
 }
@@ -85,13 +84,12 @@ func (s *state) imageCleanup(c *ec2.Client, region, id string) steps.Cleanup {
 func (s *state) waitAndTag(ctx context.Context, c *ec2.Client, region, id string) error {
 	bound := s.wait(60 * time.Minute)
 	s.say("Waiting for AMI %s in %s to become available (at most %s)...", id, region, bound)
-	var out *ec2.DescribeImagesOutput
-	err := awsclient.Retry(ctx, 2*time.Minute, func(ctx context.Context) error {
-		var err error
-		out, err = ec2.NewImageAvailableWaiter(c, func(o *ec2.ImageAvailableWaiterOptions) { o.MinDelay = time.Second }).
-			WaitForOutput(ctx, &ec2.DescribeImagesInput{ImageIds: []string{id}}, bound)
-		return err
-	})
+	// The SDK's waiter fails on an unknown id, which an AMI (a copy in
+	// another region above all) has for a moment: its calls retry that.
+	out, err := ec2.NewImageAvailableWaiter(c, func(o *ec2.ImageAvailableWaiterOptions) {
+		o.MinDelay = time.Second
+		o.ClientOptions = append(o.ClientOptions, awsclient.RetryOn(2*time.Minute, awsclient.ImageNotYetVisible))
+	}).WaitForOutput(ctx, &ec2.DescribeImagesInput{ImageIds: []string{id}}, bound)
 	if err != nil {
 		if ctx.Err() != nil {
 			return fmt.Errorf("waiting for AMI %s: %w", id, context.Cause(ctx))
@@ -101,7 +99,7 @@ func (s *state) waitAndTag(ctx context.Context, c *ec2.Client, region, id string
 	img := out.Images[0]
 	snaps := awsclient.ImageSnapshots(img)
 	for _, sn := range snaps {
-		if err := s.record(ledger.KindSnapshot, sn, region); err != nil {
+		if err := s.record(awsclient.KindSnapshot, sn, region); err != nil {
 			return err
 		}
 	}
@@ -141,10 +139,9 @@ func createTags(ctx context.Context, c *ec2.Client, ids []string, tags []types.T
 	if len(tags) == 0 {
 		return nil
 	}
-	err := awsclient.Retry(ctx, 2*time.Minute, func(ctx context.Context) error {
-		_, err := c.CreateTags(ctx, &ec2.CreateTagsInput{Resources: ids, Tags: tags})
-		return err
-	})
+	// The AMI or its snapshots may be unknown for a moment after creation.
+	_, err := c.CreateTags(ctx, &ec2.CreateTagsInput{Resources: ids, Tags: tags},
+		awsclient.RetryOn(2*time.Minute, awsclient.ImageNotYetVisible, awsclient.SnapshotNotYetVisible, awsclient.InstanceNotYetVisible))
 	if err != nil {
 		return fmt.Errorf("tagging %v: %w", ids, awsclient.Explain(err))
 	}

@@ -14,7 +14,6 @@ import (
 
 	"github.com/imgbuild/imgbuild/internal/awsclient"
 	"github.com/imgbuild/imgbuild/internal/communicator"
-	"github.com/imgbuild/imgbuild/internal/ledger"
 	"github.com/imgbuild/imgbuild/internal/steps"
 )
 
@@ -38,7 +37,7 @@ func stepRunInstance(ctx context.Context, s *state) (steps.Cleanup, error) {
 	id := aws.ToString(out.Instances[0].InstanceId)
 	s.instanceID = id
 	cleanup := func(ctx context.Context) error { return s.terminate(ctx, id) }
-	if err := s.record(ledger.KindInstance, id, s.region); err != nil {
+	if err := s.record(awsclient.KindInstance, id, s.region); err != nil {
 		return cleanup, err
 	}
 	s.generated["ID"] = id
@@ -50,10 +49,9 @@ func stepRunInstance(ctx context.Context, s *state) (steps.Cleanup, error) {
 
 func (s *state) terminate(ctx context.Context, id string) error {
 	s.say("Terminating instance %s...", id)
-	err := awsclient.Retry(ctx, time.Minute, func(ctx context.Context) error {
-		_, err := s.ec2.TerminateInstances(ctx, &ec2.TerminateInstancesInput{InstanceIds: []string{id}})
-		return err
-	})
+	// Right after RunInstances the id may not be known yet.
+	_, err := s.ec2.TerminateInstances(ctx, &ec2.TerminateInstancesInput{InstanceIds: []string{id}},
+		awsclient.RetryOn(time.Minute, awsclient.InstanceNotYetVisible))
 	if err != nil && !awsclient.IsNotFound(err) {
 		return fmt.Errorf("terminating instance %s: %w", id, err)
 	}
@@ -61,7 +59,7 @@ func (s *state) terminate(ctx context.Context, id string) error {
 	if err := w.Wait(ctx, &ec2.DescribeInstancesInput{InstanceIds: []string{id}}, s.wait(10*time.Minute)); err != nil && !awsclient.IsNotFound(err) {
 		return fmt.Errorf("waiting for instance %s to terminate: %w", id, err)
 	}
-	s.forget(ledger.KindInstance, id, s.region)
+	s.forget(awsclient.KindInstance, id, s.region)
 	return nil
 }
 
@@ -246,14 +244,12 @@ func stepWaitRunning(ctx context.Context, s *state) (steps.Cleanup, error) {
 	bound := s.wait(10 * time.Minute)
 	s.say("Waiting for instance %s to run (at most %s)...", s.instanceID, bound)
 	in := &ec2.DescribeInstancesInput{InstanceIds: []string{s.instanceID}}
-	// Retry: an instance id is sometimes unknown just after RunInstances.
-	var out *ec2.DescribeInstancesOutput
-	err := awsclient.Retry(ctx, 2*time.Minute, func(ctx context.Context) error {
-		var err error
-		out, err = ec2.NewInstanceRunningWaiter(s.ec2, func(o *ec2.InstanceRunningWaiterOptions) { o.MinDelay = time.Second }).
-			WaitForOutput(ctx, in, bound)
-		return err
-	})
+	// The SDK's waiter fails on an unknown id, which an instance has for
+	// a moment after RunInstances: its calls retry that.
+	out, err := ec2.NewInstanceRunningWaiter(s.ec2, func(o *ec2.InstanceRunningWaiterOptions) {
+		o.MinDelay = time.Second
+		o.ClientOptions = append(o.ClientOptions, awsclient.RetryOn(2*time.Minute, awsclient.InstanceNotYetVisible))
+	}).WaitForOutput(ctx, in, bound)
 	if err != nil {
 		if ctx.Err() != nil {
 			return nil, fmt.Errorf("waiting for instance %s to run: %w", s.instanceID, context.Cause(ctx))

@@ -13,7 +13,6 @@ import (
 	"github.com/imgbuild/imgbuild/internal/awsclient"
 	"github.com/imgbuild/imgbuild/internal/communicator"
 	sshcomm "github.com/imgbuild/imgbuild/internal/communicator/ssh"
-	"github.com/imgbuild/imgbuild/internal/ledger"
 	"github.com/imgbuild/imgbuild/internal/steps"
 )
 
@@ -42,7 +41,7 @@ func stepKeyPair(ctx context.Context, s *state) (steps.Cleanup, error) {
 	}
 	// Recorded before the call: the name is known, and a crash during the
 	// call must not leave an unrecorded key pair.
-	if err := s.record(ledger.KindKeyPair, name, s.region); err != nil {
+	if err := s.record(awsclient.KindKeyPair, name, s.region); err != nil {
 		return nil, err
 	}
 	s.say("Creating temporary key pair %s...", name)
@@ -52,7 +51,7 @@ func stepKeyPair(ctx context.Context, s *state) (steps.Cleanup, error) {
 		if err != nil && !awsclient.IsNotFound(err) {
 			return fmt.Errorf("deleting key pair %s: %w", name, err)
 		}
-		s.forget(ledger.KindKeyPair, name, s.region)
+		s.forget(awsclient.KindKeyPair, name, s.region)
 		return nil
 	}
 	_, err = s.ec2.ImportKeyPair(ctx, &ec2.ImportKeyPairInput{
@@ -67,7 +66,7 @@ func stepKeyPair(ctx context.Context, s *state) (steps.Cleanup, error) {
 			err = nil
 		} else {
 			// Someone else's key pair: leave it alone.
-			s.forget(ledger.KindKeyPair, name, s.region)
+			s.forget(awsclient.KindKeyPair, name, s.region)
 			return nil, fmt.Errorf("a key pair named %q already exists in %s: change temporary_key_pair_name, or leave it unset for a unique name", name, s.region)
 		}
 	}

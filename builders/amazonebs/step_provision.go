@@ -60,10 +60,9 @@ func stepStop(ctx context.Context, s *state) (steps.Cleanup, error) {
 	bound := s.wait(10 * time.Minute)
 	if !s.cfg.DisableStopInstance {
 		s.say("Stopping instance %s...", s.instanceID)
-		err := awsclient.Retry(ctx, 2*time.Minute, func(ctx context.Context) error {
-			_, err := s.ec2.StopInstances(ctx, &ec2.StopInstancesInput{InstanceIds: []string{s.instanceID}})
-			return err
-		})
+		// An instance still settling after boot may refuse to stop.
+		_, err := s.ec2.StopInstances(ctx, &ec2.StopInstancesInput{InstanceIds: []string{s.instanceID}},
+			awsclient.RetryOn(2*time.Minute, awsclient.InstanceNotYetVisible, "IncorrectInstanceState", "IncorrectState"))
 		if err != nil {
 			return nil, fmt.Errorf("stopping instance %s: %w", s.instanceID, awsclient.Explain(err))
 		}

@@ -12,7 +12,6 @@ import (
 
 	"github.com/imgbuild/imgbuild/internal/awsclient"
 	"github.com/imgbuild/imgbuild/internal/communicator"
-	"github.com/imgbuild/imgbuild/internal/ledger"
 	"github.com/imgbuild/imgbuild/internal/steps"
 )
 
@@ -39,21 +38,16 @@ func stepSecurityGroup(ctx context.Context, s *state) (steps.Cleanup, error) {
 	}
 	cleanup := func(ctx context.Context) error {
 		s.say("Deleting temporary security group %s...", id)
-		// The instance may still be shutting down: retry DependencyViolation.
-		err := awsclient.Retry(ctx, 3*time.Minute, func(ctx context.Context) error {
-			_, err := s.ec2.DeleteSecurityGroup(ctx, &ec2.DeleteSecurityGroupInput{GroupId: aws.String(id)})
-			if awsclient.IsNotFound(err) {
-				return nil
-			}
-			return err
-		})
-		if err != nil {
+		// The instance may still be shutting down: DependencyViolation.
+		_, err := s.ec2.DeleteSecurityGroup(ctx, &ec2.DeleteSecurityGroupInput{GroupId: aws.String(id)},
+			awsclient.RetryOn(3*time.Minute, "DependencyViolation"))
+		if err != nil && !awsclient.IsNotFound(err) {
 			return fmt.Errorf("deleting security group %s: %w", id, err)
 		}
-		s.forget(ledger.KindSecurityGroup, id, s.region)
+		s.forget(awsclient.KindSecurityGroup, id, s.region)
 		return nil
 	}
-	if err := s.record(ledger.KindSecurityGroup, id, s.region); err != nil {
+	if err := s.record(awsclient.KindSecurityGroup, id, s.region); err != nil {
 		return cleanup, err
 	}
 	s.sgIDs = []string{id}
@@ -72,18 +66,12 @@ func stepSecurityGroup(ctx context.Context, s *state) (steps.Cleanup, error) {
 	for _, cidr := range cidrs {
 		perm.IpRanges = append(perm.IpRanges, types.IpRange{CidrIp: aws.String(cidr)})
 	}
-	err = awsclient.Retry(ctx, 2*time.Minute, func(ctx context.Context) error {
-		_, err := s.ec2.AuthorizeSecurityGroupIngress(ctx, &ec2.AuthorizeSecurityGroupIngressInput{
-			GroupId: aws.String(id), IpPermissions: []types.IpPermission{perm},
-		})
-		// The SDK retries a call whose answer was lost; the rule may
-		// already be there from the first try.
-		if awsclient.Code(err) == "InvalidPermission.Duplicate" {
-			return nil
-		}
-		return err
-	})
-	if err != nil {
+	_, err = s.ec2.AuthorizeSecurityGroupIngress(ctx, &ec2.AuthorizeSecurityGroupIngressInput{
+		GroupId: aws.String(id), IpPermissions: []types.IpPermission{perm},
+	}, awsclient.RetryOn(2*time.Minute, awsclient.GroupNotYetVisible))
+	// The SDK retries a call whose answer was lost; the rule may already
+	// be there from the first try.
+	if err != nil && awsclient.Code(err) != "InvalidPermission.Duplicate" {
 		return cleanup, fmt.Errorf("allowing SSH into security group %s: %w", id, awsclient.Explain(err))
 	}
 	return cleanup, nil

@@ -16,6 +16,8 @@ import (
 
 func init() {
 	plugin.RegisterBuilder("docker", func() plugin.Builder { return &Builder{} })
+	// The kinds of resource this builder records in the ledger, for cleanup.
+	ledger.Register(dockerengine.Cleaner)
 }
 
 // Builder is Packer's docker builder on the Docker Engine API: it starts a

@@ -196,7 +196,7 @@ func (st *state) recordContainer(action, name string) error {
 		return nil
 	}
 	host, _ := os.Hostname()
-	err := st.ledger.Append(ledger.Entry{Run: st.env.RunUUID, Action: action, Kind: ledger.KindContainer,
+	err := st.ledger.Append(ledger.Entry{Run: st.env.RunUUID, Action: action, Kind: dockerengine.KindContainer,
 		ID: name, Endpoint: st.cli.DaemonHost(), Build: st.env.Name, PID: os.Getpid(), Host: host})
 	if err != nil {
 		return fmt.Errorf("recording the build container %s in the resource ledger: %w", name, err)

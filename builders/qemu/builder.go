@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 
 	"github.com/imgbuild/imgbuild/internal/communicator"
+	"github.com/imgbuild/imgbuild/internal/ledger"
 	"github.com/imgbuild/imgbuild/internal/plugin"
 	"github.com/imgbuild/imgbuild/internal/steps"
 )
@@ -15,6 +16,8 @@ const BuilderID = "transcend.qemu"
 
 func init() {
 	plugin.RegisterBuilder("qemu", func() plugin.Builder { return &Builder{} })
+	// The kinds of resource this builder records in the ledger, for cleanup.
+	ledger.Register(outputDirCleaner)
 }
 
 // Builder builds a disk image by booting an ISO or a disk image in QEMU,
@@ -33,7 +36,8 @@ type state struct {
 	ui  plugin.UI
 
 	outputDir   string
-	sourcePath  string // the downloaded or local ISO / disk image
+	ledger      *ledger.Ledger // nil: no state directory to write it in
+	sourcePath  string         // the downloaded or local ISO / disk image
 	diskPaths   []string
 	cdPath      string
 	floppyPath  string
@@ -70,12 +74,15 @@ func (b *Builder) Run(ctx context.Context, env *plugin.BuildEnv) (plugin.Artifac
 		c.OutputDir = "output-" + env.SourceName
 	}
 	if c.Accelerator == "" || c.Accelerator == "kvm" {
-		probe.start(c.QemuBinary)
+		probeFor(c.QemuBinary)
 	}
 	st := &state{cfg: c, env: env, ui: env.UI, generated: plugin.GeneratedData{
 		"PackerRunUUID": env.RunUUID,
 		"ConnType":      c.Type,
 	}}
+	if l, err := ledger.Open(""); err == nil {
+		st.ledger = l
+	}
 	opts := env.StepOptions()
 	list := []steps.Step[state]{
 		{Name: "preparing the output directory", Run: stepOutputDir},
@@ -104,6 +111,12 @@ func (b *Builder) Run(ctx context.Context, env *plugin.BuildEnv) (plugin.Artifac
 	if err := steps.Run(ctx, st, opts, list...); err != nil {
 		if errors.Is(err, steps.ErrKept) {
 			leftRunning(st)
+			if st.outputDir != "" {
+				// Kept for inspection: the user's now, not cleanup's.
+				if rerr := st.recordOutputDir(ledger.Kept, st.outputDir); rerr != nil {
+					st.ui.Error(rerr.Error())
+				}
+			}
 		}
 		return nil, err
 	}

@@ -227,10 +227,13 @@ func TestCLIOnErrorAbortLeavesTheVMRunningForInspection(t *testing.T) {
 }
 
 // TestCLIKilledImgbuildTakesQemuWithIt: even SIGKILL, which leaves no
-// chance to clean up, does not leave a VM running.
+// chance to clean up, does not leave a VM running; the output directory
+// it leaves is in the ledger, and imgbuild cleanup removes it.
 func TestCLIKilledImgbuildTakesQemuWithIt(t *testing.T) {
 	vm := needTestVM(t)
-	_, name := runCLI(t, vm, filepath.Join(t.TempDir(), "output"), func(cmd *exec.Cmd, line string) {
+	t.Setenv("XDG_STATE_HOME", t.TempDir()) // a ledger of the test's own
+	out := filepath.Join(t.TempDir(), "output")
+	_, name := runCLI(t, vm, out, func(cmd *exec.Cmd, line string) {
 		if sshPortLine.MatchString(line) {
 			_ = cmd.Process.Kill()
 		}
@@ -240,5 +243,15 @@ func TestCLIKilledImgbuildTakesQemuWithIt(t *testing.T) {
 	}
 	if qemuRunning(name) {
 		t.Error("QEMU still runs 5s after imgbuild was killed")
+	}
+	if _, err := os.Stat(out); err != nil {
+		t.Fatalf("the killed build left no output directory to clean up: %v", err)
+	}
+	cleanup, err := exec.Command(testenv.Binary(t), "cleanup").CombinedOutput()
+	if err != nil || !strings.Contains(string(cleanup), "removed qemu output directory "+out) {
+		t.Errorf("imgbuild cleanup: %v\n%s", err, cleanup)
+	}
+	if _, err := os.Stat(out); !os.IsNotExist(err) {
+		t.Errorf("the output directory is still there after cleanup (%v)", err)
 	}
 }

@@ -19,6 +19,7 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/imgbuild/imgbuild/internal/ledger"
 	"github.com/imgbuild/imgbuild/internal/steps"
 )
 
@@ -35,15 +36,23 @@ func stepOutputDir(ctx context.Context, st *state) (steps.Cleanup, error) {
 			return nil, fmt.Errorf("removing %s: %w", dir, err)
 		}
 	}
+	// In the ledger before it exists: a build killed from now on leaves
+	// it to imgbuild cleanup.
+	if err := st.recordOutputDir(ledger.Created, dir); err != nil {
+		return nil, err
+	}
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, fmt.Errorf("creating output directory: %w", err)
 	}
 	st.outputDir = dir
 	return func(ctx context.Context) error {
 		if st.succeeded {
-			return nil
+			return st.recordOutputDir(ledger.Kept, dir)
 		}
-		return os.RemoveAll(dir)
+		if err := os.RemoveAll(dir); err != nil {
+			return err
+		}
+		return st.recordOutputDir(ledger.Deleted, dir)
 	}, nil
 }
 

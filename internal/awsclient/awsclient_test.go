@@ -3,10 +3,17 @@ package awsclient
 import (
 	"context"
 	"errors"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/credentials"
+	"github.com/aws/aws-sdk-go-v2/service/ec2"
 	"github.com/aws/smithy-go"
 )
 
@@ -31,37 +38,76 @@ func TestExplainTurnsCredentialErrorsIntoOneActionableLine(t *testing.T) {
 	}
 }
 
-func TestRetryRetriesEventualConsistencyErrorsOnly(t *testing.T) {
+// ec2Answering serves the EC2 query API: the first len(codes) calls of
+// any action fail with those error codes (HTTP 400, as EC2 sends them),
+// later ones succeed. It counts the calls.
+func ec2Answering(t *testing.T, codes ...string) (*ec2.Client, *atomic.Int32) {
+	var calls atomic.Int32
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		n := int(calls.Add(1))
+		w.Header().Set("Content-Type", "text/xml")
+		if n <= len(codes) {
+			w.WriteHeader(http.StatusBadRequest)
+			fmt.Fprintf(w, `<Response><Errors><Error><Code>%s</Code><Message>m</Message></Error></Errors><RequestID>r</RequestID></Response>`, codes[n-1])
+			return
+		}
+		fmt.Fprint(w, `<TerminateInstancesResponse xmlns="http://ec2.amazonaws.com/doc/2016-11-15/"><requestId>r</requestId><instancesSet/></TerminateInstancesResponse>`)
+	}))
+	t.Cleanup(srv.Close)
+	c := ec2.New(ec2.Options{
+		Region: "us-east-1", BaseEndpoint: aws.String(srv.URL),
+		Credentials: credentials.NewStaticCredentialsProvider("AKIDTEST", "secret", ""),
+		Retryer:     newRetryer(0)(),
+	})
+	return c, &calls
+}
+
+func TestRetryOnRetriesTheGivenCodesAndTheSDKsTransientErrorsOnly(t *testing.T) {
 	tests := []struct {
 		name      string
-		errs      []error
-		wantCalls int
+		errs      []string
+		wantCalls int32
 		wantErr   bool
 	}{
-		{"not found then success", []error{apiErr("InvalidInstanceID.NotFound"), nil}, 2, false},
-		{"throttled then success", []error{apiErr("RequestLimitExceeded"), nil}, 2, false},
-		{"permanent error stops at once", []error{apiErr("InvalidParameterValue"), nil}, 1, true},
+		{"not yet visible then success", []string{InstanceNotYetVisible, InstanceNotYetVisible}, 3, false},
+		{"throttled then success", []string{"RequestLimitExceeded"}, 2, false},
+		{"another not found stops at once", []string{"InvalidGroup.NotFound"}, 1, true},
+		{"permanent error stops at once", []string{"InvalidParameterValue"}, 1, true},
 	}
 	for _, tt := range tests {
 		t.Run(strings.ReplaceAll(tt.name, " ", "_"), func(t *testing.T) {
-			calls := 0
-			err := Retry(context.Background(), time.Minute, func(context.Context) error {
-				e := tt.errs[calls]
-				calls++
-				return e
-			})
-			if calls != tt.wantCalls || (err != nil) != tt.wantErr {
-				t.Fatalf("calls=%d err=%v, want calls=%d wantErr=%v", calls, err, tt.wantCalls, tt.wantErr)
+			c, calls := ec2Answering(t, tt.errs...)
+			_, err := c.TerminateInstances(context.Background(), &ec2.TerminateInstancesInput{InstanceIds: []string{"i-1"}},
+				RetryOn(time.Minute, InstanceNotYetVisible))
+			if calls.Load() != tt.wantCalls || (err != nil) != tt.wantErr {
+				t.Fatalf("calls=%d err=%v, want calls=%d wantErr=%v", calls.Load(), err, tt.wantCalls, tt.wantErr)
+			}
+			if tt.wantErr && Code(err) != tt.errs[0] {
+				t.Errorf("error code %q, want %q", Code(err), tt.errs[0])
 			}
 		})
 	}
+	// Without RetryOn a not-yet-visible id is final.
+	c, calls := ec2Answering(t, InstanceNotYetVisible)
+	if _, err := c.TerminateInstances(context.Background(), &ec2.TerminateInstancesInput{InstanceIds: []string{"i-1"}}); err == nil || calls.Load() != 1 {
+		t.Errorf("without RetryOn: calls=%d err=%v, want one call and the error", calls.Load(), err)
+	}
 }
 
-func TestRetryStopsWhenTheBoundRunsOut(t *testing.T) {
-	start := time.Now()
-	err := Retry(context.Background(), 1200*time.Millisecond, func(context.Context) error { return apiErr("InvalidGroup.NotFound") })
-	if err == nil || time.Since(start) > 3*time.Second {
-		t.Fatalf("Retry = %v after %s, want the error within the bound", err, time.Since(start))
+func TestRetryOnBoundsAttemptsByTimeAndKeepsALargerMaxRetries(t *testing.T) {
+	attempts := func(maxRetries int, bound time.Duration) int {
+		o := ec2.Options{Retryer: newRetryer(maxRetries)()}
+		RetryOn(bound, InstanceNotYetVisible)(&o)
+		return o.Retryer.MaxAttempts()
+	}
+	if a, b := attempts(0, time.Minute), attempts(0, 3*time.Minute); a < 8 || b <= a || b > 50 {
+		t.Errorf("attempts for 1 and 3 minutes: %d, %d; want a bound that grows with the time, 8..50", a, b)
+	}
+	if got := attempts(100, time.Minute); got != 100 {
+		t.Errorf("max_retries 100 became %d attempts", got)
+	}
+	if got := newRetryer(0)().MaxAttempts(); got != 3 {
+		t.Errorf("without RetryOn the SDK's default attempts apply: got %d, want 3", got)
 	}
 }
 

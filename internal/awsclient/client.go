@@ -44,9 +44,7 @@ func (c *AccessConfig) Load(ctx context.Context, region string) (aws.Config, err
 		opts = append(opts, config.WithCredentialsProvider(
 			credentials.NewStaticCredentialsProvider(c.AccessKey, c.SecretKey, c.Token)))
 	}
-	if c.MaxRetries > 0 {
-		opts = append(opts, config.WithRetryMaxAttempts(c.MaxRetries))
-	}
+	opts = append(opts, config.WithRetryer(newRetryer(c.MaxRetries)))
 	if c.SkipMetadataAPICheck {
 		opts = append(opts, config.WithEC2IMDSClientEnableState(imds.ClientDisabled))
 	}

@@ -1,15 +1,16 @@
 package awsclient
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"strings"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/aws/ratelimit"
+	"github.com/aws/aws-sdk-go-v2/aws/retry"
+	"github.com/aws/aws-sdk-go-v2/service/ec2"
 	"github.com/aws/smithy-go"
-
-	"github.com/imgbuild/imgbuild/internal/wait"
 )
 
 // Code returns the AWS error code of err ("InvalidInstanceID.NotFound"), or "".
@@ -64,48 +65,53 @@ func message(err error) string {
 	return err.Error()
 }
 
-// retryable are the codes AWS returns while a resource created a moment ago
-// is not yet visible everywhere, or while it throttles us.
-func retryable(err error) bool {
-	var re *retryableErr
-	if errors.As(err, &re) {
-		return true
-	}
-	c := Code(err)
-	switch {
-	case strings.HasSuffix(c, ".NotFound"), c == "RequestLimitExceeded", c == "Throttling",
-		c == "ThrottlingException", c == "IncorrectState", c == "IncorrectInstanceState",
-		c == "DependencyViolation", c == "InternalError", c == "Unavailable":
-		return true
-	}
-	return false
-}
+// Codes EC2 answers while a resource created a moment ago is not yet
+// visible everywhere (eventual consistency).
+const (
+	InstanceNotYetVisible = "InvalidInstanceID.NotFound"
+	ImageNotYetVisible    = "InvalidAMIID.NotFound"
+	SnapshotNotYetVisible = "InvalidSnapshot.NotFound"
+	GroupNotYetVisible    = "InvalidGroup.NotFound"
+)
 
-// Retry runs fn until it succeeds, fails with an error that is not an
-// eventual-consistency or throttling error, or the bound runs out. The
-// backoff doubles from 500ms to 10s.
-func Retry(ctx context.Context, bound time.Duration, fn func(ctx context.Context) error) error {
-	deadline := time.Now().Add(bound)
-	delay := 500 * time.Millisecond
-	for {
-		err := fn(ctx)
-		if err == nil || !retryable(err) || time.Now().Add(delay).After(deadline) {
-			return err
+// maxBackoff caps the delay between two attempts of a call.
+const maxBackoff = 10 * time.Second
+
+// RetryOn returns a per-call option: the client's retryer (the SDK's
+// standard one, which retries throttling, server errors and broken
+// connections) also retries the AWS error codes given — what EC2 answers
+// while a resource is not yet visible, still in use or still changing
+// state — for about bound, with the SDK's jittered exponential backoff
+// capped at 10s. A code that means "done" to the caller (NotFound when
+// deleting) must not be among them.
+func RetryOn(bound time.Duration, codes ...string) func(*ec2.Options) {
+	return func(o *ec2.Options) {
+		r := retry.AddWithErrorCodes(o.Retryer, codes...)
+		if n := attemptsWithin(bound); r.MaxAttempts() < n {
+			r = retry.AddWithMaxAttempts(r, n)
 		}
-		if serr := wait.Sleep(ctx, delay); serr != nil {
-			return errors.Join(err, serr)
-		}
-		if delay *= 2; delay > 10*time.Second {
-			delay = 10 * time.Second
-		}
+		o.Retryer = retry.AddWithMaxBackoffDelay(r, maxBackoff)
 	}
 }
 
-// defaultRetry bounds the retries of one call.
-const defaultRetry = 2 * time.Minute
+// attemptsWithin is about how many attempts fit in bound: the jittered
+// delay averages half the cap once the backoff has reached it.
+func attemptsWithin(bound time.Duration) int {
+	return 4 + int(bound/(maxBackoff/2))
+}
 
-// retryableErr marks an error a caller knows to be transient.
-type retryableErr struct{ err error }
-
-func (e *retryableErr) Error() string { return e.err.Error() }
-func (e *retryableErr) Unwrap() error { return e.err }
+// newRetryer is every client's retryer: the SDK's standard one with
+// maxAttempts (max_retries; the SDK's default when 0) and no client-side
+// retry quota: the quota is shared by every call of a client, and the
+// eventual-consistency retries of one step (RetryOn) must not use it up
+// for the others.
+func newRetryer(maxAttempts int) func() aws.Retryer {
+	return func() aws.Retryer {
+		return retry.NewStandard(func(o *retry.StandardOptions) {
+			o.RateLimiter = ratelimit.None
+			if maxAttempts > 0 {
+				o.MaxAttempts = maxAttempts
+			}
+		})
+	}
+}

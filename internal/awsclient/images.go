@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
@@ -52,16 +53,10 @@ func DeleteImage(ctx context.Context, c *ec2.Client, id string, withSnapshots bo
 // It retries while the snapshot is still in use by an AMI being
 // deregistered.
 func DeleteSnapshot(ctx context.Context, c *ec2.Client, id string) error {
-	err := Retry(ctx, defaultRetry, func(ctx context.Context) error {
-		_, err := c.DeleteSnapshot(ctx, &ec2.DeleteSnapshotInput{SnapshotId: aws.String(id)})
-		if IsNotFound(err) {
-			return nil
-		}
-		if Code(err) == "InvalidSnapshot.InUse" {
-			return &retryableErr{err}
-		}
-		return err
-	})
+	_, err := c.DeleteSnapshot(ctx, &ec2.DeleteSnapshotInput{SnapshotId: aws.String(id)}, RetryOn(2*time.Minute, "InvalidSnapshot.InUse"))
+	if IsNotFound(err) {
+		err = nil
+	}
 	if err != nil {
 		return fmt.Errorf("deleting snapshot %s: %w", id, Explain(err))
 	}

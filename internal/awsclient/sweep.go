@@ -22,9 +22,33 @@ const (
 	TagPendingRun = "imgbuild:pending-run"
 )
 
+// The ledger kinds of the resources the amazon-ebs builder records.
+const (
+	KindInstance      = "instance"
+	KindKeyPair       = "key-pair" // ID is the key pair's name
+	KindSecurityGroup = "security-group"
+	KindImage         = "image"
+	KindSnapshot      = "snapshot"
+)
+
+// Kinds are the ledger kinds of AWS resources, in removal order: instances
+// first (they hold the key pair, the group and the volumes), then images
+// before their snapshots.
+var Kinds = []string{KindInstance, KindImage, KindSnapshot, KindSecurityGroup, KindKeyPair}
+
+func isAWS(kind string) bool { return kindOrder[kind] > 0 }
+
+var kindOrder = func() map[string]int {
+	m := map[string]int{}
+	for i, k := range Kinds {
+		m[k] = i + 1
+	}
+	return m
+}()
+
 // Leftover is a resource a run left behind.
 type Leftover struct {
-	Kind     string // ledger.Kind*
+	Kind     string // Kind*
 	ID       string
 	Region   string
 	Endpoint string
@@ -80,12 +104,12 @@ func (s *Sweeper) Find(ctx context.Context, run string, skipRun func(string) boo
 		places[place{r, ""}] = true
 	}
 	for _, e := range entries {
-		if e.IsAWS() && (run == "" || e.Run == run) {
+		if isAWS(e.Kind) && (run == "" || e.Run == run) {
 			places[place{e.Region, e.Endpoint}] = true
 		}
 	}
 	for _, e := range ledger.Outstanding(entries, run) {
-		if !e.IsAWS() || (skipRun != nil && skipRun(e.Run)) {
+		if !isAWS(e.Kind) || (skipRun != nil && skipRun(e.Run)) {
 			continue
 		}
 		c, err := s.client(ctx, e.Region, e.Endpoint)
@@ -133,17 +157,10 @@ func (s *Sweeper) Find(ctx context.Context, run string, skipRun func(string) boo
 	return out, nil
 }
 
-// kindOrder removes instances first (they hold the key pair, the group
-// and the volumes), then images before their snapshots.
-var kindOrder = map[string]int{
-	ledger.KindInstance: 0, ledger.KindImage: 1, ledger.KindSnapshot: 2,
-	ledger.KindSecurityGroup: 3, ledger.KindKeyPair: 4,
-}
-
 func stillThere(ctx context.Context, c *ec2.Client, kind, id string) (bool, error) {
 	var err error
 	switch kind {
-	case ledger.KindInstance:
+	case KindInstance:
 		var out *ec2.DescribeInstancesOutput
 		out, err = c.DescribeInstances(ctx, &ec2.DescribeInstancesInput{InstanceIds: []string{id}})
 		if err == nil {
@@ -156,25 +173,25 @@ func stillThere(ctx context.Context, c *ec2.Client, kind, id string) (bool, erro
 			}
 			return false, nil
 		}
-	case ledger.KindKeyPair:
+	case KindKeyPair:
 		var out *ec2.DescribeKeyPairsOutput
 		out, err = c.DescribeKeyPairs(ctx, &ec2.DescribeKeyPairsInput{KeyNames: []string{id}})
 		if err == nil {
 			return len(out.KeyPairs) > 0, nil
 		}
-	case ledger.KindSecurityGroup:
+	case KindSecurityGroup:
 		var out *ec2.DescribeSecurityGroupsOutput
 		out, err = c.DescribeSecurityGroups(ctx, &ec2.DescribeSecurityGroupsInput{GroupIds: []string{id}})
 		if err == nil {
 			return len(out.SecurityGroups) > 0, nil
 		}
-	case ledger.KindImage:
+	case KindImage:
 		var out *ec2.DescribeImagesOutput
 		out, err = c.DescribeImages(ctx, &ec2.DescribeImagesInput{ImageIds: []string{id}})
 		if err == nil {
 			return len(out.Images) > 0, nil
 		}
-	case ledger.KindSnapshot:
+	case KindSnapshot:
 		var out *ec2.DescribeSnapshotsOutput
 		out, err = c.DescribeSnapshots(ctx, &ec2.DescribeSnapshotsInput{SnapshotIds: []string{id}})
 		if err == nil {
@@ -205,7 +222,7 @@ func findTagged(ctx context.Context, c *ec2.Client, run string) ([]Leftover, err
 	for _, r := range insts.Reservations {
 		for _, i := range r.Instances {
 			if i.State != nil && i.State.Name != types.InstanceStateNameTerminated {
-				out = append(out, Leftover{Kind: ledger.KindInstance, ID: aws.ToString(i.InstanceId), Run: Tags(i.Tags)[TagRun]})
+				out = append(out, Leftover{Kind: KindInstance, ID: aws.ToString(i.InstanceId), Run: Tags(i.Tags)[TagRun]})
 			}
 		}
 	}
@@ -214,28 +231,28 @@ func findTagged(ctx context.Context, c *ec2.Client, run string) ([]Leftover, err
 		return nil, err
 	}
 	for _, k := range kps.KeyPairs {
-		out = append(out, Leftover{Kind: ledger.KindKeyPair, ID: aws.ToString(k.KeyName), Run: Tags(k.Tags)[TagRun]})
+		out = append(out, Leftover{Kind: KindKeyPair, ID: aws.ToString(k.KeyName), Run: Tags(k.Tags)[TagRun]})
 	}
 	sgs, err := c.DescribeSecurityGroups(ctx, &ec2.DescribeSecurityGroupsInput{Filters: tagFilter(TagRun, run)})
 	if err != nil {
 		return nil, err
 	}
 	for _, g := range sgs.SecurityGroups {
-		out = append(out, Leftover{Kind: ledger.KindSecurityGroup, ID: aws.ToString(g.GroupId), Run: Tags(g.Tags)[TagRun]})
+		out = append(out, Leftover{Kind: KindSecurityGroup, ID: aws.ToString(g.GroupId), Run: Tags(g.Tags)[TagRun]})
 	}
 	imgs, err := c.DescribeImages(ctx, &ec2.DescribeImagesInput{Owners: []string{"self"}, Filters: tagFilter(TagPendingRun, run)})
 	if err != nil {
 		return nil, err
 	}
 	for _, i := range imgs.Images {
-		out = append(out, Leftover{Kind: ledger.KindImage, ID: aws.ToString(i.ImageId), Run: Tags(i.Tags)[TagPendingRun]})
+		out = append(out, Leftover{Kind: KindImage, ID: aws.ToString(i.ImageId), Run: Tags(i.Tags)[TagPendingRun]})
 	}
 	snaps, err := c.DescribeSnapshots(ctx, &ec2.DescribeSnapshotsInput{OwnerIds: []string{"self"}, Filters: tagFilter(TagPendingRun, run)})
 	if err != nil {
 		return nil, err
 	}
 	for _, sn := range snaps.Snapshots {
-		out = append(out, Leftover{Kind: ledger.KindSnapshot, ID: aws.ToString(sn.SnapshotId), Run: Tags(sn.Tags)[TagPendingRun]})
+		out = append(out, Leftover{Kind: KindSnapshot, ID: aws.ToString(sn.SnapshotId), Run: Tags(sn.Tags)[TagPendingRun]})
 	}
 	return out, nil
 }
@@ -247,22 +264,20 @@ func (s *Sweeper) Remove(ctx context.Context, l Leftover) error {
 		return err
 	}
 	switch l.Kind {
-	case ledger.KindInstance:
+	case KindInstance:
 		_, err = c.TerminateInstances(ctx, &ec2.TerminateInstancesInput{InstanceIds: []string{l.ID}})
 		if err == nil {
 			w := ec2.NewInstanceTerminatedWaiter(c, func(o *ec2.InstanceTerminatedWaiterOptions) { o.MinDelay = time.Second })
 			err = w.Wait(ctx, &ec2.DescribeInstancesInput{InstanceIds: []string{l.ID}}, 10*time.Minute)
 		}
-	case ledger.KindKeyPair:
+	case KindKeyPair:
 		_, err = c.DeleteKeyPair(ctx, &ec2.DeleteKeyPairInput{KeyName: aws.String(l.ID)})
-	case ledger.KindSecurityGroup:
-		err = Retry(ctx, 3*time.Minute, func(ctx context.Context) error {
-			_, err := c.DeleteSecurityGroup(ctx, &ec2.DeleteSecurityGroupInput{GroupId: aws.String(l.ID)})
-			return err
-		})
-	case ledger.KindImage:
+	case KindSecurityGroup:
+		// The instance may still be shutting down.
+		_, err = c.DeleteSecurityGroup(ctx, &ec2.DeleteSecurityGroupInput{GroupId: aws.String(l.ID)}, RetryOn(3*time.Minute, "DependencyViolation"))
+	case KindImage:
 		_, err = DeleteImage(ctx, c, l.ID, true)
-	case ledger.KindSnapshot:
+	case KindSnapshot:
 		err = DeleteSnapshot(ctx, c, l.ID)
 	default:
 		err = errors.New("unknown kind")
@@ -271,4 +286,32 @@ func (s *Sweeper) Remove(ctx context.Context, l Leftover) error {
 		return fmt.Errorf("removing %s: %w", l, Explain(err))
 	}
 	return s.Ledger.Append(ledger.Entry{Run: l.Run, Action: ledger.Deleted, Kind: l.Kind, ID: l.ID, Region: l.Region, Endpoint: l.Endpoint})
+}
+
+// Cleaner is the registration of the AWS kinds with the ledger (made by
+// builders/amazonebs, which records them): cleanup searches the regions
+// the ledger names, those asked for and AWS_REGION, with the credentials
+// of the usual chain.
+var Cleaner = ledger.Cleaner{
+	Name:  "AWS resources (instances, key pairs, security groups, unfinished AMIs and snapshots)",
+	Kinds: Kinds,
+	Find:  findForCleanup,
+}
+
+func findForCleanup(ctx context.Context, q ledger.Query) ([]ledger.Leftover, error) {
+	regions := q.Regions
+	var ac AccessConfig
+	if r := ac.ResolvedRegion(); r != "" {
+		regions = append(regions, r)
+	}
+	sw := &Sweeper{Ledger: q.Ledger, Regions: regions}
+	found, err := sw.Find(ctx, q.Run, q.Skip)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]ledger.Leftover, 0, len(found))
+	for _, f := range found {
+		out = append(out, ledger.Leftover{What: f.String(), Remove: func(ctx context.Context) error { return sw.Remove(ctx, f) }})
+	}
+	return out, nil
 }

@@ -13,6 +13,10 @@ import (
 	"github.com/imgbuild/imgbuild/internal/ledger"
 )
 
+// KindContainer is the ledger kind of a docker build container (ID is its
+// name, Region empty, Endpoint the engine's address).
+const KindContainer = "docker-container"
+
 // Leftover is a build container that the resource ledger says a run made
 // and never removed, and that the engine still has.
 type Leftover struct {
@@ -30,7 +34,7 @@ func (l Leftover) String() string {
 // than cli's are returned in elsewhere, untouched.
 func FindLeftovers(ctx context.Context, cli *client.Client, l *ledger.Ledger, entries []ledger.Entry, run string, skipRun func(string) bool) (found []Leftover, elsewhere []ledger.Entry, err error) {
 	for _, e := range ledger.Outstanding(entries, run) {
-		if e.Kind != ledger.KindContainer || (skipRun != nil && skipRun(e.Run)) {
+		if e.Kind != KindContainer || (skipRun != nil && skipRun(e.Run)) {
 			continue
 		}
 		if e.Endpoint != "" && e.Endpoint != cli.DaemonHost() {
@@ -55,7 +59,7 @@ func RemoveLeftover(ctx context.Context, cli *client.Client, l *ledger.Ledger, l
 	if err != nil && !errdefs.IsNotFound(err) {
 		return err
 	}
-	return l.Append(ledger.Entry{Run: lo.Run, Action: ledger.Deleted, Kind: ledger.KindContainer, ID: lo.Name, Endpoint: cli.DaemonHost()})
+	return l.Append(ledger.Entry{Run: lo.Run, Action: ledger.Deleted, Kind: KindContainer, ID: lo.Name, Endpoint: cli.DaemonHost()})
 }
 
 // ContainerNamePrefix starts the name of every build container imgbuild

@@ -1,5 +1,5 @@
 // Package ledger records, durably and before a build relies on them, the
-// cloud resources a build creates, so that `imgbuild cleanup` can remove
+// resources a build creates (of the kinds plugins register), so that `imgbuild cleanup` can remove
 // what a crashed or killed run left behind.
 //
 // The ledger is a JSON-lines file under the user's state directory
@@ -30,20 +30,9 @@ const (
 	Created = "created"
 	// Deleted: the resource is gone.
 	Deleted = "deleted"
-	// Kept: the resource is a build's result (an AMI) and must stay.
+	// Kept: the resource must stay: a build's result, or kept for
+	// inspection (see Cleaner.TrackKept).
 	Kept = "kept"
-)
-
-// Kinds of resources.
-const (
-	KindInstance      = "instance"
-	KindKeyPair       = "key-pair"
-	KindSecurityGroup = "security-group"
-	KindImage         = "image"
-	KindSnapshot      = "snapshot"
-	// KindContainer is a docker build container (ID is its name, Region
-	// empty: the engine of DOCKER_HOST, recorded in Endpoint).
-	KindContainer = "docker-container"
 )
 
 // Entry is one line of the ledger.
@@ -51,10 +40,10 @@ type Entry struct {
 	Time     time.Time `json:"time"`
 	Run      string    `json:"run"`
 	Action   string    `json:"action"`
-	Kind     string    `json:"kind"`
-	ID       string    `json:"id"` // the key pair's name for key pairs
+	Kind     string    `json:"kind"` // registered by the plugin that records it (see Register)
+	ID       string    `json:"id"`
 	Region   string    `json:"region"`
-	Endpoint string    `json:"endpoint,omitempty"` // custom_endpoint_ec2, when set
+	Endpoint string    `json:"endpoint,omitempty"` // the API endpoint, when not the default
 	Profile  string    `json:"profile,omitempty"`
 	Build    string    `json:"build,omitempty"`
 	// PID and Host identify the imgbuild process that wrote the entry, so
@@ -62,10 +51,6 @@ type Entry struct {
 	PID  int    `json:"pid,omitempty"`
 	Host string `json:"host,omitempty"`
 }
-
-// IsAWS reports whether the entry is an AWS resource (every kind but a
-// docker container).
-func (e Entry) IsAWS() bool { return e.Kind != KindContainer }
 
 // Key identifies a resource across entries.
 func (e Entry) Key() string { return e.Kind + "/" + e.Region + "/" + e.ID }
@@ -121,8 +106,8 @@ func (l *Ledger) Append(e Entry) error {
 	return nil
 }
 
-// compactAbove is the size past which Append compacts the ledger: every
-// docker build adds two lines, and otherwise only imgbuild cleanup
+// compactAbove is the size past which Append compacts the ledger: some
+// builders add two lines per build, and otherwise only imgbuild cleanup
 // compacted it.
 var compactAbove int64 = 1 << 20
 
@@ -207,10 +192,9 @@ func (l *Ledger) Compact() error {
 	enc := json.NewEncoder(tmp)
 	keep := Outstanding(entries, "")
 	for _, e := range KeptResources(entries, "") {
-		// A container kept for inspection stays known, so that cleanup
-		// leaves it unless asked; a kept AMI is a result, not a resource
-		// to track.
-		if e.Kind == KindContainer {
+		// A resource kept for inspection stays known, so that cleanup
+		// leaves it unless asked; a kept result is not tracked.
+		if !forgetsKept(e.Kind) {
 			keep = append(keep, e)
 		}
 	}

@@ -16,12 +16,12 @@ func TestOutstandingListsOnlyResourcesNeitherDeletedNorKept(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, e := range []Entry{
-		{Run: "r1", Action: Created, Kind: KindKeyPair, ID: "k1", Region: "us-east-1"},
-		{Run: "r1", Action: Created, Kind: KindInstance, ID: "i-1", Region: "us-east-1"},
-		{Run: "r1", Action: Created, Kind: KindImage, ID: "ami-1", Region: "us-east-1"},
-		{Run: "r2", Action: Created, Kind: KindSecurityGroup, ID: "sg-2", Region: "us-west-2"},
-		{Run: "r1", Action: Deleted, Kind: KindKeyPair, ID: "k1", Region: "us-east-1"},
-		{Run: "r1", Action: Kept, Kind: KindImage, ID: "ami-1", Region: "us-east-1"},
+		{Run: "r1", Action: Created, Kind: "key-pair", ID: "k1", Region: "us-east-1"},
+		{Run: "r1", Action: Created, Kind: "instance", ID: "i-1", Region: "us-east-1"},
+		{Run: "r1", Action: Created, Kind: "image", ID: "ami-1", Region: "us-east-1"},
+		{Run: "r2", Action: Created, Kind: "security-group", ID: "sg-2", Region: "us-west-2"},
+		{Run: "r1", Action: Deleted, Kind: "key-pair", ID: "k1", Region: "us-east-1"},
+		{Run: "r1", Action: Kept, Kind: "image", ID: "ami-1", Region: "us-east-1"},
 	} {
 		if err := l.Append(e); err != nil {
 			t.Fatal(err)
@@ -88,35 +88,29 @@ func TestRunAliveOnlyForALiveProcessOnThisHost(t *testing.T) {
 }
 
 func TestCompactKeepsOnlyOutstandingEntries(t *testing.T) {
+	registerForTest(t, Cleaner{Name: "test aws", Kinds: []string{"instance", "key-pair", "image"}})
+	registerForTest(t, Cleaner{Name: "test docker", Kinds: []string{"docker-container"}, TrackKept: []string{"docker-container"}})
 	l, err := Open(filepath.Join(t.TempDir(), "resources.jsonl"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, e := range []Entry{
-		{Run: "r", Action: Created, Kind: KindInstance, ID: "i-1", Region: "r1"},
-		{Run: "r", Action: Created, Kind: KindKeyPair, ID: "k", Region: "r1"},
-		{Run: "r", Action: Deleted, Kind: KindInstance, ID: "i-1", Region: "r1"},
-		{Run: "r", Action: Created, Kind: KindImage, ID: "ami-1", Region: "r1"},
-		{Run: "r", Action: Kept, Kind: KindImage, ID: "ami-1", Region: "r1"},
-		{Run: "r", Action: Created, Kind: KindContainer, ID: "imgbuild-c"},
-		{Run: "r", Action: Kept, Kind: KindContainer, ID: "imgbuild-c"},
-	} {
-		l.Append(e)
+	written := []Entry{
+		{Run: "r", Action: Created, Kind: "instance", ID: "i-1", Region: "r1"},
+		{Run: "r", Action: Created, Kind: "key-pair", ID: "k", Region: "r1"},
+		{Run: "r", Action: Deleted, Kind: "instance", ID: "i-1", Region: "r1"},
+		{Run: "r", Action: Created, Kind: "image", ID: "ami-1", Region: "r1"},
+		{Run: "r", Action: Kept, Kind: "image", ID: "ami-1", Region: "r1"},
+		{Run: "r", Action: Created, Kind: "docker-container", ID: "imgbuild-c"},
+		{Run: "r", Action: Kept, Kind: "docker-container", ID: "imgbuild-c"},
 	}
-	if err := l.Compact(); err != nil {
-		t.Fatal(err)
-	}
-	entries, err := l.Read()
-	if err != nil {
-		t.Fatal(err)
-	}
+	entries := compacted(t, l, written...)
 	// The key pair is outstanding; the kept container stays known so that
 	// cleanup leaves it; the kept AMI is a result and is forgotten.
 	if len(entries) != 2 || entries[0].ID != "k" || entries[1].ID != "imgbuild-c" || entries[1].Action != Kept {
 		t.Fatalf("after Compact: %+v, want the key pair and the kept container", entries)
 	}
 	// Appends keep working on the new file.
-	if err := l.Append(Entry{Run: "r", Action: Deleted, Kind: KindKeyPair, ID: "k", Region: "r1"}); err != nil {
+	if err := l.Append(Entry{Run: "r", Action: Deleted, Kind: "key-pair", ID: "k", Region: "r1"}); err != nil {
 		t.Fatal(err)
 	}
 	entries, _ = l.Read()
@@ -133,14 +127,14 @@ func TestAppendCompactsALedgerThatGrewLarge(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := l.Append(Entry{Run: "r0", Action: Created, Kind: KindContainer, ID: "still-there"}); err != nil {
+	if err := l.Append(Entry{Run: "r0", Action: Created, Kind: "docker-container", ID: "still-there"}); err != nil {
 		t.Fatal(err)
 	}
 	// Builds that cleaned up after themselves: nothing of them is needed.
 	for i := 0; i < 100; i++ {
 		id := fmt.Sprintf("gone-%d", i)
 		for _, action := range []string{Created, Deleted} {
-			if err := l.Append(Entry{Run: "r", Action: action, Kind: KindContainer, ID: id}); err != nil {
+			if err := l.Append(Entry{Run: "r", Action: action, Kind: "docker-container", ID: id}); err != nil {
 				t.Fatal(err)
 			}
 		}
@@ -160,4 +154,61 @@ func TestAppendCompactsALedgerThatGrewLarge(t *testing.T) {
 	if len(out) != 1 || out[0].ID != "still-there" {
 		t.Errorf("outstanding after compaction = %v, want only still-there", out)
 	}
+}
+
+// registerForTest registers c until the test ends.
+func registerForTest(t *testing.T, c Cleaner) {
+	Register(c)
+	t.Cleanup(func() {
+		cleanersMu.Lock()
+		delete(cleaners, c.Name)
+		cleanersMu.Unlock()
+	})
+}
+
+func TestCompactKeepsKeptResourcesOfUnknownKinds(t *testing.T) {
+	registerForTest(t, Cleaner{Name: "test aws", Kinds: []string{"image"}})
+	l, err := Open(filepath.Join(t.TempDir(), "resources.jsonl"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// An old ledger, or one a newer imgbuild with more plugins wrote: this
+	// one cannot tell whether a kept "vm" is a result or held for
+	// inspection, so it keeps it (and the outstanding "disk").
+	entries := compacted(t, l,
+		Entry{Run: "r", Action: Created, Kind: "vm", ID: "v1"},
+		Entry{Run: "r", Action: Kept, Kind: "vm", ID: "v1"},
+		Entry{Run: "r", Action: Created, Kind: "disk", ID: "d1"},
+		Entry{Run: "r", Action: Created, Kind: "image", ID: "ami-1"},
+		Entry{Run: "r", Action: Kept, Kind: "image", ID: "ami-1"},
+	)
+	var got []string
+	for _, e := range entries {
+		got = append(got, e.Kind+"/"+e.ID+"/"+e.Action)
+	}
+	want := []string{"disk/d1/created", "vm/v1/kept"}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("after Compact: %v, want %v (the known kept image forgotten, the unknown kinds kept)", got, want)
+	}
+	if KnownKind("vm") || !KnownKind("image") {
+		t.Errorf("KnownKind: vm %v, image %v", KnownKind("vm"), KnownKind("image"))
+	}
+}
+
+// compacted appends entries to l, compacts it and returns what it holds.
+func compacted(t *testing.T, l *Ledger, entries ...Entry) []Entry {
+	t.Helper()
+	for _, e := range entries {
+		if err := l.Append(e); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := l.Compact(); err != nil {
+		t.Fatal(err)
+	}
+	out, err := l.Read()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
 }

@@ -16,6 +16,7 @@ import (
 
 	"github.com/imgbuild/imgbuild/internal/communicator/local"
 	"github.com/imgbuild/imgbuild/internal/plugin"
+	"github.com/imgbuild/imgbuild/internal/secret"
 	"github.com/imgbuild/imgbuild/internal/shellenv"
 )
 
@@ -37,6 +38,13 @@ type Config struct {
 
 	env   map[string]string
 	tmpls []*template.Template
+	// inheritVars: execute_command and env_var_format are Packer's, so
+	// the variables can reach the script through the process environment
+	// instead of its command line when they hold a secret (see Run).
+	inheritVars bool
+	// varsInArgs: a user's execute_command puts the variables in the
+	// command line.
+	varsInArgs bool
 }
 
 // Prepare fills Packer's defaults and checks the options.
@@ -59,6 +67,8 @@ func (c *Config) Prepare() error {
 	if c.InlineShebang == "" {
 		c.InlineShebang = "/bin/sh -e"
 	}
+	c.inheritVars = c.EnvVarFormat == "" && len(c.ExecuteCommand) == 0
+	c.varsInArgs = slices.ContainsFunc(c.ExecuteCommand, shellenv.UsesVars)
 	if c.EnvVarFormat == "" {
 		c.EnvVarFormat = "%s='%s' "
 	}
@@ -94,6 +104,20 @@ func (c *Config) Run(ctx context.Context, u plugin.UI, packerEnv map[string]stri
 	vars := maps.Clone(packerEnv)
 	maps.Copy(vars, c.env)
 	flat := shellenv.FlattenEnv(c.EnvVarFormat, vars)
+	var procEnv []string
+	if secret.Mask(flat) != flat {
+		// A secret in the command line would show in ps to every user of
+		// this machine; the process environment only to its owner.
+		for _, k := range slices.Sorted(maps.Keys(vars)) {
+			procEnv = append(procEnv, k+"="+vars[k])
+		}
+		switch {
+		case c.inheritVars:
+			flat = ""
+		case c.varsInArgs:
+			u.Error("Warning: environment_vars hold a sensitive value, and the custom execute_command puts {{.Vars}} on the command line, where ps shows it to every user of this machine. Leave {{.Vars}} out: the variables are in the command's environment too.")
+		}
+	}
 
 	scripts := c.Scripts
 	if len(c.Inline) > 0 {
@@ -111,7 +135,7 @@ func (c *Config) Run(ctx context.Context, u plugin.UI, packerEnv map[string]stri
 		}
 		u.Say("Running local shell script: " + script)
 		stdout, stderr := u.Stdout(), u.Stderr()
-		status, err := local.RunArgs(ctx, "", nil, argv, nil, stdout, stderr)
+		status, err := local.RunArgs(ctx, "", procEnv, argv, nil, stdout, stderr)
 		stdout.Close()
 		stderr.Close()
 		if err != nil {

@@ -35,10 +35,13 @@ type Config struct {
 	StartRetryTimeout time.Duration     `hcl:"start_retry_timeout,optional"`
 	PauseAfter        time.Duration     `hcl:"pause_after,optional"`
 
-	// defaultCommand is set when execute_command and env_var_format are
-	// Packer's defaults: then secrets in the environment can move into an
-	// env-var file on their own (see Provision).
-	defaultCommand bool
+	// secretCommand is execute_command with the variables sourced from a
+	// 0600 file instead of written into the command line, used when they
+	// hold a secret (see Provision); nil when that cannot be done safely.
+	secretCommand *template.Template
+	// varsInCommandLine: execute_command puts the variables on the
+	// command line and secretCommand cannot take them off it.
+	varsInCommandLine bool
 }
 
 const (
@@ -46,9 +49,6 @@ const (
 	defaultExecuteEnvVar = "chmod +x {{.Path}}; . {{.EnvVarFile}} && {{.Path}}"
 	envVarFileFormat     = "export %s='%s'\n"
 )
-
-// envVarFileCommand runs a script with its environment from a file.
-var envVarFileCommand = template.Must(parseExecuteCommand(defaultExecuteEnvVar))
 
 // prepare fills Packer's defaults and checks the options.
 func (c *Config) prepare() (*template.Template, map[string]string, error) {
@@ -75,7 +75,7 @@ func (c *Config) prepare() (*template.Template, map[string]string, error) {
 	if c.InlineShebang == "" {
 		c.InlineShebang = "/bin/sh -e"
 	}
-	c.defaultCommand = c.EnvVarFormat == "" && c.ExecuteCommand == "" && !c.UseEnvVarFile
+	userFormat := c.EnvVarFormat != ""
 	if c.EnvVarFormat == "" {
 		c.EnvVarFormat = "%s='%s' "
 		if c.UseEnvVarFile {
@@ -106,6 +106,17 @@ func (c *Config) prepare() (*template.Template, map[string]string, error) {
 	tmpl, err := parseExecuteCommand(c.ExecuteCommand)
 	if err != nil {
 		errs = append(errs, fmt.Errorf("execute_command is not a valid template: %w", err))
+	} else if !c.UseEnvVarFile && shellenv.UsesVars(c.ExecuteCommand) {
+		// A custom env_var_format may be another shell's syntax: only
+		// Packer's default one can become the file's exports.
+		if sourcing := shellenv.ReplaceVarsAtCommandStart(c.ExecuteCommand, ". {{.EnvVarFile}} &&"); sourcing != "" && !userFormat {
+			c.secretCommand, err = parseExecuteCommand(sourcing)
+			if err != nil {
+				errs = append(errs, fmt.Errorf("execute_command: %w", err))
+			}
+		} else {
+			c.varsInCommandLine = true
+		}
 	}
 	env, err := shellenv.ParseEnv(c.EnvironmentVars, c.Env)
 	if err != nil {

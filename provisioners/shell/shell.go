@@ -63,12 +63,17 @@ func (p *Provisioner) Provision(ctx context.Context, env *plugin.ProvisionEnv) e
 	maps.Copy(vars, p.env)
 	flat := shellenv.FlattenEnv(p.cfg.EnvVarFormat, vars)
 	useFile, cmd := p.cfg.UseEnvVarFile, p.tmpl
-	if p.cfg.defaultCommand && secret.Mask(flat) != flat {
+	if secret.Mask(flat) != flat {
 		// A secret in the command line would show in ps, docker events and
 		// the SSH server's logs: it goes in a 0600 file the script sources,
 		// as with use_env_var_file.
-		useFile, cmd = true, envVarFileCommand
-		flat = shellenv.FlattenEnv(envVarFileFormat, vars)
+		switch {
+		case p.cfg.secretCommand != nil:
+			useFile, cmd = true, p.cfg.secretCommand
+			flat = shellenv.FlattenEnv(envVarFileFormat, vars)
+		case p.cfg.varsInCommandLine:
+			env.UI.Error("Warning: environment_vars hold a sensitive value, and execute_command puts {{.Vars}} where it cannot be replaced by a sourced file (after env or sudo, in quotes, after | or ||, or with a custom env_var_format): the value is on the machine's command line, where ps and docker events show it. Set use_env_var_file = true and source {{.EnvVarFile}}, or start a command with {{.Vars}}.")
+		}
 	}
 
 	envVarFile := ""
