@@ -35,13 +35,19 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzTemplate$$' -fuzztime $(FUZZ_TIME) ./internal/template/
 	$(GO) test -run '^$$' -fuzz '^FuzzTranslate$$' -fuzztime $(FUZZ_TIME) ./internal/template/legacy/
 
+# The demo: the docker source of examples/nginx (Debian bookworm, nginx
+# from Debian's mirror), then a container of the image answers a curl.
 demo: build
 	bash scripts/test-setup.sh docker
-	./$(BIN) build -force examples/hello.pkr.hcl
+	./$(BIN) build -force -only 'docker.*' examples/nginx
 	@echo
-	@echo '--- the artifact ---'
-	docker image inspect --format '{{.Id}}  tags={{.RepoTags}}  cmd={{.Config.Cmd}}  env={{.Config.Env}}' imgbuild-hello:latest
-	docker run --rm imgbuild-hello:latest cat /hello.txt
+	@echo '--- the artifact, serving its page ---'
+	docker image inspect --format '{{.Id}}  tags={{.RepoTags}}  cmd={{.Config.Cmd}}' imgbuild-nginx:latest
+	@cid=$$(docker run -d -p 127.0.0.1::80 imgbuild-nginx:latest); \
+	  port=$$(docker port $$cid 80/tcp | head -n1 | sed 's/.*://'); \
+	  echo "curl http://127.0.0.1:$$port/"; \
+	  ok=1; for i in $$(seq 20); do if curl -fsS http://127.0.0.1:$$port/; then ok=0; break; fi; sleep 0.5; done; \
+	  docker rm -f $$cid >/dev/null; exit $$ok
 
 # Benchmarks: each reports its ratio to a floor measured in the same run.
 bench: setup build

@@ -186,9 +186,11 @@ setup_ansible() {
 
 # Debian bookworm guests made from Debian's packages (debootstrap), cached
 # by the script's content (internal/testenv.DebianImage, DebianVM).
+# setup_debian [all|docker]: the Debian bookworm guests (docker: the images
+# only, what make demo needs).
 setup_debian() {
   apt_install debootstrap e2fsprogs qemu-utils openssh-client util-linux
-  IMGBUILD_TEST_STATE=$STATE_DIR "$HERE/testdata/make-debian.sh" all
+  IMGBUILD_TEST_STATE=$STATE_DIR "$HERE/testdata/make-debian.sh" "${1:-all}"
 }
 
 # VMware's vCenter simulator, built from testdata/vcsim (a Go module of its
@@ -234,7 +236,11 @@ setup_moto() {
 
 main() {
   case "${1:-all}" in
-    docker) setup_docker ;;
+    docker)
+      apt_install curl
+      setup_docker
+      setup_debian docker
+      ;;
     all)
       apt_install curl
       setup_docker
