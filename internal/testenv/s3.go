@@ -1,0 +1,109 @@
+package testenv
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"net"
+	"net/url"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/credentials"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+)
+
+// The S3-compatible server testdata/s3-server.sh starts (versitygw).
+// IMGBUILD_TEST_S3_ENDPOINT, _ACCESS_KEY and _SECRET_KEY point the tests
+// at another one (MinIO, moto's S3 on http://127.0.0.1:5055).
+const (
+	S3Endpoint  = "http://127.0.0.1:5070"
+	s3AccessKey = "imgbuild-test"
+	s3SecretKey = "imgbuild-test-secret"
+)
+
+// S3 is a fresh bucket on the test S3 server.
+type S3 struct {
+	Endpoint string
+	Bucket   string
+	Client   *s3.Client // for tests that look at or damage stored objects
+}
+
+// URL is s3://<bucket>/<prefix>.
+func (s S3) URL(prefix string) string { return "s3://" + s.Bucket + "/" + prefix }
+
+// UseS3 points the AWS SDK, for the rest of the test, at the test S3
+// server (AWS_ENDPOINT_URL_S3, its credentials, us-east-1, no AWS files)
+// and creates a bucket of the test's own, emptied and removed when it
+// ends. When the server is not listening it calls Unavailable.
+func UseS3(t *testing.T) S3 {
+	t.Helper()
+	endpoint := envOr("IMGBUILD_TEST_S3_ENDPOINT", S3Endpoint)
+	access := envOr("IMGBUILD_TEST_S3_ACCESS_KEY", s3AccessKey)
+	secret := envOr("IMGBUILD_TEST_S3_SECRET_KEY", s3SecretKey)
+	u, err := url.Parse(endpoint)
+	if err != nil {
+		t.Fatalf("IMGBUILD_TEST_S3_ENDPOINT: %v", err)
+	}
+	c, err := net.DialTimeout("tcp", u.Host, time.Second)
+	if err != nil {
+		Unavailable(t, "no S3 server listens on "+u.Host+" (testdata/s3-server.sh)")
+		return S3{}
+	}
+	c.Close()
+	t.Setenv("AWS_ENDPOINT_URL_S3", endpoint)
+	t.Setenv("AWS_ACCESS_KEY_ID", access)
+	t.Setenv("AWS_SECRET_ACCESS_KEY", secret)
+	t.Setenv("AWS_REGION", "us-east-1")
+	t.Setenv("AWS_EC2_METADATA_DISABLED", "true")
+	t.Setenv("AWS_CONFIG_FILE", filepath.Join(t.TempDir(), "none"))
+	t.Setenv("AWS_SHARED_CREDENTIALS_FILE", filepath.Join(t.TempDir(), "none"))
+
+	client := s3.New(s3.Options{
+		Region:       "us-east-1",
+		BaseEndpoint: aws.String(endpoint),
+		UsePathStyle: true,
+		Credentials:  credentials.NewStaticCredentialsProvider(access, secret, ""),
+	})
+	var b [6]byte
+	rand.Read(b[:])
+	bucket := "imgbuild-test-" + hex.EncodeToString(b[:])
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if _, err := client.CreateBucket(ctx, &s3.CreateBucketInput{Bucket: &bucket}); err != nil {
+		t.Fatalf("creating bucket %s on %s: %v", bucket, endpoint, err)
+	}
+	t.Cleanup(func() { removeBucket(t, client, bucket) })
+	return S3{Endpoint: endpoint, Bucket: bucket, Client: client}
+}
+
+func removeBucket(t *testing.T, client *s3.Client, bucket string) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	p := s3.NewListObjectsV2Paginator(client, &s3.ListObjectsV2Input{Bucket: &bucket})
+	for p.HasMorePages() {
+		page, err := p.NextPage(ctx)
+		if err != nil {
+			t.Errorf("listing bucket %s to remove it: %v", bucket, err)
+			return
+		}
+		for _, o := range page.Contents {
+			if _, err := client.DeleteObject(ctx, &s3.DeleteObjectInput{Bucket: &bucket, Key: o.Key}); err != nil {
+				t.Errorf("emptying bucket %s: %v", bucket, err)
+			}
+		}
+	}
+	if _, err := client.DeleteBucket(ctx, &s3.DeleteBucketInput{Bucket: &bucket}); err != nil {
+		t.Errorf("removing bucket %s: %v", bucket, err)
+	}
+}
+
+func envOr(name, def string) string {
+	if v := os.Getenv(name); v != "" {
+		return v
+	}
+	return def
+}
