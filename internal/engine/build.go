@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/imgbuild/imgbuild/internal/cache"
+	"github.com/imgbuild/imgbuild/internal/cache/remote"
 	"github.com/imgbuild/imgbuild/internal/plugin"
 	"github.com/imgbuild/imgbuild/internal/template"
 	"github.com/imgbuild/imgbuild/internal/ui"
@@ -53,6 +54,9 @@ type Options struct {
 	// Cache, when not nil (-cache), checkpoints the machine after each
 	// provisioner and resumes builds from their longest cached prefix.
 	Cache *cache.Store
+	// Shared, when not nil (-cache-url), is the shared cache behind Cache:
+	// checkpoints missing locally are downloaded from it, new ones stored.
+	Shared *remote.Layer
 	// Template is the template's path, recorded in cache entries.
 	Template string
 }
@@ -166,6 +170,10 @@ func (r *Runner) runOne(ctx context.Context, p *template.BuildPlan, u *ui.BuildU
 	}
 	res := Result{Name: p.Name}
 	art, err := runBuilder(ctx, p.Builder, env)
+	if b.cache != nil && r.opts.Shared != nil && ctx.Err() == nil {
+		// Even after a failure: the steps before it are good checkpoints.
+		r.opts.Shared.Push(ctx, r.opts.Cache, b.cache.keys, u)
+	}
 	switch {
 	case err != nil:
 		res.Err = err

@@ -74,6 +74,13 @@ func (b *buildRun) planCache(ctx context.Context, store *cache.Store) (*buildCac
 			}
 		}
 	}
+	if shared := b.opts.Shared; shared != nil && n < len(keys) {
+		if m := shared.Pull(ctx, store, keys, n, u); m > n {
+			if e, ok, err := store.Get(keys[m-1]); err == nil && ok {
+				n, last = m, e
+			}
+		}
+	}
 	if n == 0 {
 		return bc, cold
 	}
