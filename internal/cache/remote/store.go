@@ -59,7 +59,7 @@ type File struct {
 
 // ErrCorrupt is returned when a downloaded object does not match its
 // digest or cannot be decompressed: a damaged or truncated object.
-var ErrCorrupt = errors.New("the stored object is damaged")
+var ErrCorrupt = errors.New("damaged object")
 
 // Store is a cache in one bucket under one prefix.
 type Store struct {
