@@ -20,15 +20,15 @@ type layerPorter struct{}
 
 func init() { cache.RegisterPorter("qemu", layerPorter{}) }
 
-func (layerPorter) Files(_ context.Context, e cache.Entry) (map[string]string, error) {
+func (layerPorter) Files(_ context.Context, _ *cache.Store, e cache.Entry) (map[string]string, func(), error) {
 	if _, err := os.Stat(e.Ref); err != nil {
-		return nil, fmt.Errorf("the layer of checkpoint %s: %w", e.Key.Short(), err)
+		return nil, nil, fmt.Errorf("the layer of checkpoint %s: %w", e.Key.Short(), err)
 	}
 	files := map[string]string{"layer": e.Ref}
 	if final := finalPath(e.Ref); fileExists(final) {
 		files["final"] = final
 	}
-	return files, nil
+	return files, nil, nil
 }
 
 func (layerPorter) Install(ctx context.Context, s *cache.Store, e, parent cache.Entry, files map[string]string) (string, error) {

@@ -7,8 +7,10 @@ import "context"
 // checkpoints registers one.
 type Porter interface {
 	// Files returns the local files that hold e, by role ("layer",
-	// "final"); a role whose file does not exist is left out.
-	Files(ctx context.Context, e Entry) (map[string]string, error)
+	// "final", "image"); a role whose file does not exist is left out.
+	// done, when not nil, removes what Files made to that end (an
+	// exported image) once the files are stored.
+	Files(ctx context.Context, s *Store, e Entry) (files map[string]string, done func(), err error)
 	// Install makes the downloaded files (by role, in the store's data
 	// folder under working names) into a checkpoint on this machine on
 	// top of parent (the zero Entry for the first step), and returns its

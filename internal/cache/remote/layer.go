@@ -172,23 +172,7 @@ func (l *Layer) Push(ctx context.Context, local *cache.Store, keys []cache.Key, 
 		if found {
 			continue
 		}
-		files, err := porter.Files(ctx, le)
-		if err != nil {
-			u.Error(fmt.Sprintf("Warning: checkpoint %s is not shared: %s", k.Short(), err))
-			return
-		}
-		re := Entry{Entry: le, Version: l.version}
-		re.Ref = filepath.Base(le.Ref) // the writer's; for humans only
-		for _, role := range sortedRoles(files) {
-			f, err := l.store.PutFile(ctx, role, files[role])
-			if err != nil {
-				l.off(u, "uploading checkpoint "+k.Short(), err)
-				return
-			}
-			re.Files = append(re.Files, f)
-		}
-		if _, err := l.store.PutEntry(ctx, re); err != nil {
-			l.off(u, "recording checkpoint "+k.Short(), err)
+		if !l.push(ctx, local, porter, le, u) {
 			return
 		}
 		pushed++
@@ -196,6 +180,33 @@ func (l *Layer) Push(ctx context.Context, local *cache.Store, keys []cache.Key, 
 	if pushed > 0 {
 		u.Message(fmt.Sprintf("Shared %d checkpoint(s) in %s", pushed, l.store.URL()))
 	}
+}
+
+// push stores one checkpoint: its files, then its entry.
+func (l *Layer) push(ctx context.Context, local *cache.Store, porter cache.Porter, le cache.Entry, u UI) bool {
+	files, done, err := porter.Files(ctx, local, le)
+	if done != nil {
+		defer done()
+	}
+	if err != nil {
+		u.Error(fmt.Sprintf("Warning: checkpoint %s is not shared: %s", le.Key.Short(), err))
+		return false
+	}
+	re := Entry{Entry: le, Version: l.version}
+	re.Ref = filepath.Base(le.Ref) // the writer's; for humans only
+	for _, role := range sortedRoles(files) {
+		f, err := l.store.PutFile(ctx, role, files[role])
+		if err != nil {
+			l.off(u, "uploading checkpoint "+le.Key.Short(), err)
+			return false
+		}
+		re.Files = append(re.Files, f)
+	}
+	if _, err := l.store.PutEntry(ctx, re); err != nil {
+		l.off(u, "recording checkpoint "+le.Key.Short(), err)
+		return false
+	}
+	return true
 }
 
 func sortedRoles(m map[string]string) []string {

@@ -1,0 +1,88 @@
+package e2e
+
+import (
+	"context"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/docker/docker/api/types/image"
+
+	"github.com/imgbuild/imgbuild/internal/cache"
+	"github.com/imgbuild/imgbuild/internal/dockerengine/enginetest"
+	"github.com/imgbuild/imgbuild/internal/testenv"
+)
+
+// TestSharedCacheLetsAnEmptyRunnerRebuildWithoutRunningAProvisioner: two
+// cache folders stand for two CI runners on one engine. Between them
+// every image runner A made is removed, so what runner B reuses came
+// through the object store.
+func TestSharedCacheLetsAnEmptyRunnerRebuildWithoutRunningAProvisioner(t *testing.T) {
+	cli := enginetest.NeedEngine(t)
+	srv := testenv.UseS3(t)
+	repo := enginetest.Unique("imgbuild-e2e-share-")
+	files := filepath.Join(t.TempDir(), "files")
+	writeFiles(t, files, map[string]string{"a.txt": "alpha\n", "b.txt": "beta\n"})
+	url := srv.URL("docker")
+
+	build := func(env []string, tag string) string {
+		t.Helper()
+		removeImage(t, cli, repo+":"+tag)
+		r := imgbuild(t, env, "build", "-cache-url", url, "-var", "repo="+repo, "-var", "tag="+tag,
+			"-var", "files="+files, template("cached.pkr.hcl"))
+		noContainersLeft(t, cli, "cached", r.stdout)
+		if r.code != 0 {
+			t.Fatalf("build %s failed:\n%s", tag, r)
+		}
+		return r.stdout
+	}
+
+	dirA, envA := cacheDir(t, cli)
+	out := build(envA, "a")
+	ran(t, "runner A (cold)", out, 1, 2, 3, 4)
+	if !strings.Contains(out, "Shared 4 checkpoint(s)") {
+		t.Errorf("runner A did not share its 4 checkpoints:\n%s", out)
+	}
+	coldFiles := imageFiles(t, cli, repo+":a")
+
+	// Runner A goes away with everything it made.
+	store, err := cache.Open(dirA)
+	if err != nil {
+		t.Fatal(err)
+	}
+	entriesA, _ := store.List()
+	if _, err := cli.ImageRemove(context.Background(), repo+":a", image.RemoveOptions{PruneChildren: true}); err != nil {
+		t.Fatal(err)
+	}
+	if r := imgbuild(t, envA, "cache", "prune", "--all"); r.code != 0 {
+		t.Fatalf("imgbuild cache prune --all:\n%s", r)
+	}
+	for _, e := range entriesA {
+		if _, err := cli.ImageInspect(context.Background(), e.Ref); err == nil {
+			t.Fatalf("checkpoint image %s of runner A is still in the engine", e.Ref)
+		}
+	}
+
+	_, envB := cacheDir(t, cli)
+	out = build(envB, "b")
+	ran(t, "runner B (empty, shared cache)", out)
+	if strings.Count(out, "Downloading checkpoint") != 4 || strings.Count(out, "restored from cache") != 4 {
+		t.Errorf("runner B did not download and restore 4 steps:\n%s", out)
+	}
+	if diffs := diffFiles(imageFiles(t, cli, repo+":b"), coldFiles); len(diffs) > 0 {
+		t.Errorf("runner B's image differs from runner A's cold build:\n%s", strings.Join(diffs, "\n"))
+	}
+
+	// A pull-request runner reads but never writes.
+	_, envC := cacheDir(t, cli)
+	r := imgbuild(t, envC, "build", "-cache-url", url, "-cache-mode", "read", "-var", "repo="+repo, "-var", "tag=c",
+		"-var", "files="+files, "-var", "last=changed", template("cached.pkr.hcl"))
+	removeImage(t, cli, repo+":c")
+	if r.code != 0 {
+		t.Fatalf("read-only build failed:\n%s", r)
+	}
+	ran(t, "runner C (read only, last step changed)", r.stdout, 4)
+	if strings.Contains(r.stdout, "Shared ") {
+		t.Errorf("a -cache-mode read build stored checkpoints:\n%s", r.stdout)
+	}
+}
