@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/url"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"testing"
 	"time"
@@ -41,9 +42,69 @@ func (s S3) URL(prefix string) string { return "s3://" + s.Bucket + "/" + prefix
 // ends. When the server is not listening it calls Unavailable.
 func UseS3(t *testing.T) S3 {
 	t.Helper()
-	endpoint := envOr("IMGBUILD_TEST_S3_ENDPOINT", S3Endpoint)
-	access := envOr("IMGBUILD_TEST_S3_ACCESS_KEY", s3AccessKey)
-	secret := envOr("IMGBUILD_TEST_S3_SECRET_KEY", s3SecretKey)
+	return useS3At(t, envOr("IMGBUILD_TEST_S3_ENDPOINT", S3Endpoint),
+		envOr("IMGBUILD_TEST_S3_ACCESS_KEY", s3AccessKey), envOr("IMGBUILD_TEST_S3_SECRET_KEY", s3SecretKey))
+}
+
+// VersityGW is the S3 server binary testdata/s3-server.sh builds.
+func VersityGW() string {
+	return filepath.Join(StateDir(), "versitygw", "v1.8.0", "versitygw")
+}
+
+// UseOwnS3 starts an S3 server of the test's own (versitygw on a free
+// loopback port, objects in a temporary folder), points the AWS SDK at
+// it as UseS3 does and returns it with a function that stops the server
+// (for tests of a server that goes away); it is stopped when the test
+// ends in any case.
+func UseOwnS3(t *testing.T) (S3, func()) {
+	t.Helper()
+	bin := VersityGW()
+	if _, err := os.Stat(bin); err != nil {
+		Unavailable(t, "versitygw is not built (testdata/s3-server.sh): "+err.Error())
+		return S3{}, nil
+	}
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := l.Addr().String()
+	l.Close()
+	root, meta := t.TempDir(), t.TempDir()
+	cmd := exec.Command(bin, "--port", addr, "posix", "--sidecar", meta, root)
+	cmd.Env = append(os.Environ(), "ROOT_ACCESS_KEY_ID="+s3AccessKey, "ROOT_SECRET_ACCESS_KEY="+s3SecretKey)
+	if err := cmd.Start(); err != nil {
+		t.Fatalf("starting versitygw: %v", err)
+	}
+	stopped := false
+	stop := func() {
+		if !stopped {
+			stopped = true
+			cmd.Process.Kill()
+			cmd.Wait()
+		}
+	}
+	t.Cleanup(stop)
+	for deadline := time.Now().Add(30 * time.Second); ; {
+		c, err := net.DialTimeout("tcp", addr, time.Second)
+		if err == nil {
+			c.Close()
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("versitygw did not listen on %s within 30s", addr)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	// No bucket removal after the stop: the server and its folder go.
+	return useS3At(t, "http://"+addr, s3AccessKey, s3SecretKey, noBucketCleanup), stop
+}
+
+type s3Option int
+
+const noBucketCleanup s3Option = 1
+
+func useS3At(t *testing.T, endpoint, access, secret string, opts ...s3Option) S3 {
+	t.Helper()
 	u, err := url.Parse(endpoint)
 	if err != nil {
 		t.Fatalf("IMGBUILD_TEST_S3_ENDPOINT: %v", err)
@@ -76,7 +137,9 @@ func UseS3(t *testing.T) S3 {
 	if _, err := client.CreateBucket(ctx, &s3.CreateBucketInput{Bucket: &bucket}); err != nil {
 		t.Fatalf("creating bucket %s on %s: %v", bucket, endpoint, err)
 	}
-	t.Cleanup(func() { removeBucket(t, client, bucket) })
+	if len(opts) == 0 {
+		t.Cleanup(func() { removeBucket(t, client, bucket) })
+	}
 	return S3{Endpoint: endpoint, Bucket: bucket, Client: client}
 }
 

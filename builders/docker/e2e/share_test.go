@@ -5,6 +5,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/docker/docker/api/types/image"
 
@@ -84,5 +85,49 @@ func TestSharedCacheLetsAnEmptyRunnerRebuildWithoutRunningAProvisioner(t *testin
 	ran(t, "runner C (read only, last step changed)", r.stdout, 4)
 	if strings.Contains(r.stdout, "Shared ") {
 		t.Errorf("a -cache-mode read build stored checkpoints:\n%s", r.stdout)
+	}
+}
+
+// TestSharedCacheServerStoppedMidBuildCostsOneWarningNotTheBuild stops
+// the S3 server while the first provisioner's output is printed: the
+// build still succeeds, and says once that the shared cache is not used.
+func TestSharedCacheServerStoppedMidBuildCostsOneWarningNotTheBuild(t *testing.T) {
+	cli := enginetest.NeedEngine(t)
+	srv, stop := testenv.UseOwnS3(t)
+	repo := enginetest.Unique("imgbuild-e2e-share-stop-")
+	files := filepath.Join(t.TempDir(), "files")
+	writeFiles(t, files, map[string]string{"a.txt": "alpha\n"})
+	_, env := cacheDir(t, cli)
+	removeImage(t, cli, repo+":x")
+
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	cmd, _, _ := command(ctx, t, env, "build", "-cache-url", srv.URL("stop"), "-var", "repo="+repo, "-var", "tag=x",
+		"-var", "files="+files, template("cached.pkr.hcl"))
+	var out testenv.SyncBuffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	for deadline := time.Now().Add(time.Minute); !strings.Contains(out.String(), markers[1]); {
+		if time.Now().After(deadline) {
+			cmd.Process.Kill()
+			cmd.Wait()
+			t.Fatalf("provisioner 1 never ran:\n%s", out.String())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	stop()
+	err := cmd.Wait()
+	noContainersLeft(t, cli, "cached", out.String())
+	if err != nil {
+		t.Fatalf("the build failed when the S3 server stopped: %v\n%s", err, out.String())
+	}
+	ran(t, "build with the server stopped", out.String(), 1, 2, 3, 4)
+	if n := strings.Count(out.String(), "Warning: the shared cache"); n != 1 {
+		t.Errorf("%d warnings about the shared cache, want 1:\n%s", n, out.String())
+	}
+	if strings.Contains(out.String(), "Shared ") {
+		t.Errorf("the build claims to have shared checkpoints with a stopped server:\n%s", out.String())
 	}
 }
