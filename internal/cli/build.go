@@ -39,6 +39,7 @@ type buildOptions struct {
 	cache           bool
 	cacheURL        string // -cache-url (IMGBUILD_CACHE_URL): the shared cache
 	cacheMode       string // -cache-mode: read or readwrite
+	cacheWait       time.Duration
 	// cacheStore and templatePath are set by runBuild under -cache.
 	cacheStore   *cache.Store
 	templatePath string
@@ -75,6 +76,7 @@ func newBuildCmd(s *Streams) *cobra.Command {
 	f.BoolVar(&o.cache, "cache", false, "checkpoint the machine after each provisioner and start from the longest unchanged prefix (also IMGBUILD_CACHE=1; checkpoints live in IMGBUILD_CACHE_DIR; see imgbuild cache)")
 	f.StringVar(&o.cacheURL, "cache-url", "", "share checkpoints through S3-compatible storage, s3://bucket/prefix, with the local cache in front (implies -cache; also IMGBUILD_CACHE_URL; AWS credential chain, AWS_ENDPOINT_URL_S3 for other servers)")
 	f.StringVar(&o.cacheMode, "cache-mode", "readwrite", "with -cache-url: readwrite (use and store checkpoints) or read (use only, e.g. for pull-request builds)")
+	f.DurationVar(&o.cacheWait, "cache-wait", 30*time.Minute, "with -cache-url: how long to wait for another runner that is building the same step (0: build it here at once)")
 	return cmd
 }
 
@@ -186,15 +188,16 @@ func executePlans(ctx context.Context, s *Streams, o buildOptions, onErr engine.
 		}
 	}
 	runner := engine.NewRunner(engine.Options{
-		UI:       u,
-		Parallel: o.parallel,
-		OnError:  onErr,
-		Debug:    o.debug,
-		Force:    o.force,
-		RunUUID:  uuid.NewString(),
-		Cache:    o.cacheStore,
-		Shared:   shared,
-		Template: o.templatePath,
+		UI:        u,
+		Parallel:  o.parallel,
+		OnError:   onErr,
+		Debug:     o.debug,
+		Force:     o.force,
+		RunUUID:   uuid.NewString(),
+		Cache:     o.cacheStore,
+		Shared:    shared,
+		CacheWait: o.cacheWait,
+		Template:  o.templatePath,
 	})
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)

@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"context"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -129,5 +130,63 @@ func TestSharedCacheServerStoppedMidBuildCostsOneWarningNotTheBuild(t *testing.T
 	}
 	if strings.Contains(out.String(), "Shared ") {
 		t.Errorf("the build claims to have shared checkpoints with a stopped server:\n%s", out.String())
+	}
+}
+
+// TestTwoRunnersOnTheSameColdTemplateRunEachProvisionerOnce starts two
+// runners at once: one takes the lease and builds, the other waits for
+// its checkpoints and runs nothing.
+func TestTwoRunnersOnTheSameColdTemplateRunEachProvisionerOnce(t *testing.T) {
+	cli := enginetest.NeedEngine(t)
+	srv := testenv.UseS3(t)
+	repo := enginetest.Unique("imgbuild-e2e-share-lease-")
+	files := filepath.Join(t.TempDir(), "files")
+	writeFiles(t, files, map[string]string{"a.txt": "alpha\n"})
+	url := srv.URL("lease")
+
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	type run struct {
+		cmd *exec.Cmd
+		out *testenv.SyncBuffer
+	}
+	var runs []run
+	// Both runners' images go before either cache is pruned (cleanups run
+	// last-registered first): on this one engine, runner two's checkpoint
+	// images are runner one's, and one's image keeps them.
+	_, env1 := cacheDir(t, cli)
+	_, env2 := cacheDir(t, cli)
+	for i, tag := range []string{"one", "two"} {
+		env := [][]string{env1, env2}[i]
+		removeImage(t, cli, repo+":"+tag)
+		cmd, _, _ := command(ctx, t, env, "build", "-cache-url", url, "-var", "repo="+repo, "-var", "tag="+tag,
+			"-var", "files="+files, template("cached.pkr.hcl"))
+		var out testenv.SyncBuffer
+		cmd.Stdout, cmd.Stderr = &out, &out
+		runs = append(runs, run{cmd, &out})
+	}
+	for _, r := range runs {
+		if err := r.cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	all := ""
+	for i, r := range runs {
+		err := r.cmd.Wait()
+		if err != nil {
+			t.Errorf("runner %d failed: %v\n%s", i+1, err, r.out.String())
+		}
+		all += r.out.String()
+	}
+	for step, marker := range markers {
+		if n := strings.Count(all, marker); n != 1 {
+			t.Errorf("provisioner %d ran %d times in total, want once:\n%s", step, n, all)
+		}
+	}
+	if !strings.Contains(all, "Waiting for ") {
+		t.Errorf("neither runner waited for the other:\n%s", all)
+	}
+	if diffs := diffFiles(imageFiles(t, cli, repo+":two"), imageFiles(t, cli, repo+":one")); len(diffs) > 0 {
+		t.Errorf("the two runners' images differ:\n%s", strings.Join(diffs, "\n"))
 	}
 }
