@@ -87,6 +87,15 @@ func TestSharedCacheLetsAnEmptyRunnerRebuildWithoutRunningAProvisioner(t *testin
 	if strings.Contains(r.stdout, "Shared ") {
 		t.Errorf("a -cache-mode read build stored checkpoints:\n%s", r.stdout)
 	}
+
+	r = imgbuild(t, envC, "cache", "ls", "--cache-url", url)
+	if r.code != 0 || strings.Count(r.stdout, "docker.cached") != 4 {
+		t.Errorf("imgbuild cache ls --cache-url does not list the 4 shared checkpoints:\n%s", r)
+	}
+	r = imgbuild(t, envC, "cache", "prune", "--all", "--cache-url", url)
+	if r.code != 0 || !strings.Contains(r.stdout, "4 checkpoints removed") {
+		t.Errorf("imgbuild cache prune --all --cache-url:\n%s", r)
+	}
 }
 
 // TestSharedCacheServerStoppedMidBuildCostsOneWarningNotTheBuild stops

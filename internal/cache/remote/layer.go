@@ -110,6 +110,9 @@ func (l *Layer) Pull(ctx context.Context, local *cache.Store, keys []cache.Key, 
 			u.Error(fmt.Sprintf("Recording the downloaded checkpoint %s: %s", e.Key.Short(), err))
 			return i
 		}
+		if l.write {
+			l.store.MarkUsed(ctx, e.Key) // for prune --older-than; a failure only ages it
+		}
 		parent = le
 	}
 	return len(keys)
