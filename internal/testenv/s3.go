@@ -40,7 +40,7 @@ func (s S3) URL(prefix string) string { return "s3://" + s.Bucket + "/" + prefix
 // server (AWS_ENDPOINT_URL_S3, its credentials, us-east-1, no AWS files)
 // and creates a bucket of the test's own, emptied and removed when it
 // ends. When the server is not listening it calls Unavailable.
-func UseS3(t *testing.T) S3 {
+func UseS3(t testing.TB) S3 {
 	t.Helper()
 	return useS3At(t, envOr("IMGBUILD_TEST_S3_ENDPOINT", S3Endpoint),
 		envOr("IMGBUILD_TEST_S3_ACCESS_KEY", s3AccessKey), envOr("IMGBUILD_TEST_S3_SECRET_KEY", s3SecretKey))
@@ -56,7 +56,7 @@ func VersityGW() string {
 // it as UseS3 does and returns it with a function that stops the server
 // (for tests of a server that goes away); it is stopped when the test
 // ends in any case.
-func UseOwnS3(t *testing.T) (S3, func()) {
+func UseOwnS3(t testing.TB) (S3, func()) {
 	t.Helper()
 	bin := VersityGW()
 	if _, err := os.Stat(bin); err != nil {
@@ -103,7 +103,7 @@ type s3Option int
 
 const noBucketCleanup s3Option = 1
 
-func useS3At(t *testing.T, endpoint, access, secret string, opts ...s3Option) S3 {
+func useS3At(t testing.TB, endpoint, access, secret string, opts ...s3Option) S3 {
 	t.Helper()
 	u, err := url.Parse(endpoint)
 	if err != nil {
@@ -143,7 +143,7 @@ func useS3At(t *testing.T, endpoint, access, secret string, opts ...s3Option) S3
 	return S3{Endpoint: endpoint, Bucket: bucket, Client: client}
 }
 
-func removeBucket(t *testing.T, client *s3.Client, bucket string) {
+func removeBucket(t testing.TB, client *s3.Client, bucket string) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	p := s3.NewListObjectsV2Paginator(client, &s3.ListObjectsV2Input{Bucket: &bucket})
