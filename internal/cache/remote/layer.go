@@ -6,7 +6,9 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"regexp"
 	"sort"
+	"strings"
 	"sync"
 	"time"
 
@@ -72,6 +74,14 @@ func (l *Layer) Pull(ctx context.Context, local *cache.Store, keys []cache.Key, 
 		}
 		parent = p
 	}
+	// Files are fetched once per Pull however many checkpoints name them
+	// (a docker base layer): kept here by digest, linked for each install.
+	fetched, err := os.MkdirTemp(local.DataDir(), cache.WorkingPrefix+"pull-")
+	if err != nil {
+		u.Error(fmt.Sprintf("Warning: cannot download checkpoints: %s", err))
+		return have
+	}
+	defer os.RemoveAll(fetched)
 	for i := have; i < len(keys) && l.on(); i++ {
 		e, found, err := l.store.Get(ctx, keys[i])
 		if err != nil {
@@ -86,7 +96,7 @@ func (l *Layer) Pull(ctx context.Context, local *cache.Store, keys []cache.Key, 
 			return i
 		}
 		u.Message(fmt.Sprintf("Downloading checkpoint %s (provisioner %d, %s) from %s", e.Key.Short(), e.Step, e.StepName, l.store.URL()))
-		ref, err := l.install(ctx, local, porter, e, parent)
+		ref, err := l.install(ctx, local, fetched, porter, e, parent)
 		if errors.Is(err, ErrCorrupt) {
 			u.Error(fmt.Sprintf("Warning: checkpoint %s in %s is damaged and is not used (the step runs again): %s", e.Key.Short(), l.store.URL(), err))
 			if l.write {
@@ -118,10 +128,15 @@ func (l *Layer) Pull(ctx context.Context, local *cache.Store, keys []cache.Key, 
 	return len(keys)
 }
 
+var (
+	validDigest = regexp.MustCompile(`^sha256:[0-9a-f]{64}$`)
+	validRole   = regexp.MustCompile(`^[a-z0-9-]{1,40}$`)
+)
+
 // install downloads e's files into working names in the local data folder
 // and hands them to the porter; what is left behind on failure is removed
 // (and, after a kill, swept as a working file).
-func (l *Layer) install(ctx context.Context, local *cache.Store, p cache.Porter, e Entry, parent cache.Entry) (string, error) {
+func (l *Layer) install(ctx context.Context, local *cache.Store, fetched string, p cache.Porter, e Entry, parent cache.Entry) (string, error) {
 	files := map[string]string{}
 	defer func() {
 		for _, f := range files {
@@ -129,16 +144,26 @@ func (l *Layer) install(ctx context.Context, local *cache.Store, p cache.Porter,
 		}
 	}()
 	for _, f := range e.Files {
-		tmp, err := os.CreateTemp(local.DataDir(), cache.WorkingPrefix+"download-*")
-		if err != nil {
+		if !validDigest.MatchString(f.Digest) || !validRole.MatchString(f.Role) {
+			return "", fmt.Errorf("%w: entry %s names file %q as %q", ErrCorrupt, e.Key.Short(), f.Digest, f.Role)
+		}
+		have := filepath.Join(fetched, strings.TrimPrefix(f.Digest, "sha256:"))
+		// Fetched before for another checkpoint: still that content? (A
+		// porter may change the file it was given, which is a link.)
+		if d, _, err := fileDigest(have); err == nil && d != f.Digest {
+			os.Remove(have)
+		}
+		if _, err := os.Stat(have); err != nil {
+			if err := l.store.FetchFile(ctx, f, have); err != nil {
+				return "", err
+			}
+		}
+		tmp := filepath.Join(local.DataDir(), cache.WorkingPrefix+"download-"+filepath.Base(fetched)+"-"+f.Role)
+		os.Remove(tmp)
+		if err := os.Link(have, tmp); err != nil {
 			return "", err
 		}
-		tmp.Close()
-		os.Remove(tmp.Name()) // FetchFile creates it exclusively
-		files[f.Role] = tmp.Name()
-		if err := l.store.FetchFile(ctx, f, tmp.Name()); err != nil {
-			return "", err
-		}
+		files[f.Role] = tmp
 	}
 	ref, err := p.Install(ctx, local, e.Entry, parent, files)
 	if err == nil {
