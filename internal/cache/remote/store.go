@@ -268,7 +268,7 @@ func (s *Store) PutFile(ctx context.Context, role, path string) (File, error) {
 		pw.CloseWithError(err)
 	}()
 	up := manager.NewUploader(s.client, func(u *manager.Uploader) {
-		u.PartSize = 16 << 20
+		u.PartSize = 8 << 20 // with 2 in flight: ~30 MiB of buffers; 80 GB at most (10,000 parts)
 		u.Concurrency = 2
 	})
 	_, err = up.Upload(ctx, &s3.PutObjectInput{Bucket: &s.bucket, Key: s.key(blobName(digest)), Body: pr})
