@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
+	"strings"
 
 	"github.com/imgbuild/imgbuild/builders/qemu/qcow"
 	"github.com/imgbuild/imgbuild/internal/cache"
@@ -19,6 +21,10 @@ import (
 type layerPorter struct{}
 
 func init() { cache.RegisterPorter("qemu", layerPorter{}) }
+
+var _ cache.Stacker = layerPorter{}
+
+func (layerPorter) StacksOnParent() {}
 
 func (layerPorter) Files(_ context.Context, _ *cache.Store, e cache.Entry) (map[string]string, func(), error) {
 	if _, err := os.Stat(e.Ref); err != nil {
@@ -46,12 +52,22 @@ func (layerPorter) Install(ctx context.Context, s *cache.Store, e, parent cache.
 		if parent.Key != e.Parent || parent.Builder != "qemu" {
 			return "", fmt.Errorf("checkpoint %s needs %s under it", e.Key.Short(), e.Parent.Short())
 		}
+		// A layer holds the blocks its step changed on one particular
+		// copy of the parent: another runner's copy has other bytes.
+		if e.ParentRef != filepath.Base(parent.Ref) {
+			return "", cache.ErrDiverged
+		}
 		backing = parent.Ref
 	}
 	if err := rebase(ctx, tmp, backing); err != nil {
 		return "", err
 	}
-	layer := qcow.LayerPath(s.DataDir(), string(e.Key))
+	// Keep the writer's name: it is the layer's identity, which the
+	// layers made on it name as their parent.
+	layer := filepath.Join(s.DataDir(), e.Ref)
+	if !layerName.MatchString(e.Ref) || !strings.HasPrefix(e.Ref, string(e.Key)+"-") || strings.HasSuffix(e.Ref, ".final.qcow2") {
+		return "", fmt.Errorf("checkpoint %s names its layer %q", e.Key.Short(), e.Ref)
+	}
 	if err := os.Rename(tmp, layer); err != nil {
 		return "", err
 	}

@@ -65,12 +65,13 @@ func TestQemuSharedCacheLetsAnEmptyRunnerRebuildWithoutBootingAndSurvivesDamageA
 		})
 		return dir
 	}
-	build := func(cacheDir, out string, env ...string) string {
+	run := func(cacheDir, out string, args []string, env ...string) (string, error) {
 		t.Helper()
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 		defer cancel()
-		cmd := exec.CommandContext(ctx, bin, "build", "-cache-url", cacheURL,
-			"-var", "out="+filepath.Join(work, "out-"+out), "-var", "files="+files, tpl)
+		args = append([]string{"build", "-cache-url", cacheURL,
+			"-var", "out=" + filepath.Join(work, "out-"+out), "-var", "files=" + files}, args...)
+		cmd := exec.CommandContext(ctx, bin, append(args, tpl)...)
 		cmd.Dir = work
 		cmd.Env = append(append(os.Environ(), "IMGBUILD_CACHE_DIR="+cacheDir), env...)
 		var buf bytes.Buffer
@@ -79,12 +80,24 @@ func TestQemuSharedCacheLetsAnEmptyRunnerRebuildWithoutBootingAndSurvivesDamageA
 		if qemuRunning(name) {
 			t.Errorf("build %s left a qemu process running", out)
 		}
+		return buf.String(), err
+	}
+	build := func(cacheDir, out string, env ...string) string {
+		t.Helper()
+		s, err := run(cacheDir, out, nil, env...)
 		if err != nil {
-			t.Fatalf("build %s failed: %v\n%s", out, err, buf.String())
+			t.Fatalf("build %s failed: %v\n%s", out, err, s)
 		}
-		return buf.String()
+		return s
 	}
 	image := func(out string) string { return filepath.Join(work, "out-"+out, name) }
+
+	// Runner F makes its own steps 1 and 2 (step 3 fails; read mode: it
+	// stores nothing) before runner A stores its whole chain.
+	dirF := runner("F")
+	if s, err := run(dirF, "f-failed", []string{"-cache-mode", "read", "-var", "fail=true"}); err == nil {
+		t.Fatalf("the build meant to fail at step 3 succeeded:\n%s", s)
+	}
 
 	// Runner A builds cold and shares every step.
 	out := build(runner("A"), "a")
@@ -127,6 +140,21 @@ func TestQemuSharedCacheLetsAnEmptyRunnerRebuildWithoutBootingAndSurvivesDamageA
 	qemuRan(t, "runner D (after the repair)", out)
 	if strings.Contains(out, "Warning") || strings.Count(out, "restored from cache") != 4 {
 		t.Errorf("runner D did not restore all 4 steps cleanly:\n%s", out)
+	}
+
+	// Runner F's steps 1-2 are its own copies: A's step 3 layer holds the
+	// blocks A's step 3 changed on A's copy, so F must not stack it on its
+	// own; F builds 3 and 4 itself and stores nothing on A's chain.
+	out = build(dirF, "f")
+	qemuRan(t, "runner F (own steps 1-2, A's 3-4 stored)", out, 3, 4)
+	if !strings.Contains(out, "another runner's copy") || strings.Contains(out, "Shared ") {
+		t.Errorf("runner F did not refuse A's step 3 on its own step 2, or stored its steps on A's chain:\n%s", out)
+	}
+	treeF := imageTree(t, image("f"))
+	for _, f := range []string{"opt/app/one", "opt/app/combined", "opt/app/files/a.txt", "etc/last"} {
+		if treeF[f] == "" || treeF[f] != cold[f] {
+			t.Errorf("runner F's %s = %q, the cold build's %q", f, treeF[f], cold[f])
+		}
 	}
 
 	// The server unreachable: the build succeeds uncached, one warning.

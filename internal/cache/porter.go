@@ -1,6 +1,9 @@
 package cache
 
-import "context"
+import (
+	"context"
+	"errors"
+)
 
 // A Porter moves a builder's checkpoints between machines as files (the
 // shared cache, -cache-url). Each builder type that can share its
@@ -17,6 +20,21 @@ type Porter interface {
 	// Ref. It takes the files over: moved or removed.
 	Install(ctx context.Context, s *Store, e, parent Entry, files map[string]string) (ref string, err error)
 }
+
+// A Stacker is a Porter whose checkpoints hold only what their step
+// changed (qemu layers): one can be used only on the very parent it was
+// made on, not on another runner's checkpoint of the same key (same
+// inputs, different bytes). Install returns ErrDiverged when parent is
+// not e's; the shared cache never stores a checkpoint on a parent it does
+// not hold.
+type Stacker interface {
+	Porter
+	StacksOnParent()
+}
+
+// ErrDiverged is returned by a Stacker's Install for a checkpoint made on
+// another copy of its parent.
+var ErrDiverged = errors.New("made on another runner's copy of the step before it")
 
 var porters = map[string]Porter{}
 

@@ -97,6 +97,10 @@ func (l *Layer) Pull(ctx context.Context, local *cache.Store, keys []cache.Key, 
 		}
 		u.Message(fmt.Sprintf("Downloading checkpoint %s (provisioner %d, %s) from %s", e.Key.Short(), e.Step, e.StepName, l.store.URL()))
 		ref, err := l.install(ctx, local, fetched, porter, e, parent)
+		if errors.Is(err, cache.ErrDiverged) {
+			u.Message(fmt.Sprintf("Checkpoint %s in %s was %s: the steps from %d on are built here", e.Key.Short(), l.store.URL(), cache.ErrDiverged, e.Step))
+			return i
+		}
 		if errors.Is(err, ErrCorrupt) {
 			u.Error(fmt.Sprintf("Warning: checkpoint %s in %s is damaged and is not used (the step runs again): %s", e.Key.Short(), l.store.URL(), err))
 			if l.write {
@@ -180,6 +184,9 @@ func (l *Layer) Push(ctx context.Context, local *cache.Store, keys []cache.Key, 
 		return
 	}
 	pushed := 0
+	// The stored chain so far: the name of the last stored checkpoint, and
+	// that of this runner's own copy of it.
+	storedRef, ownRef := "", ""
 	for _, k := range keys {
 		if !l.on() || ctx.Err() != nil {
 			return
@@ -192,17 +199,23 @@ func (l *Layer) Push(ctx context.Context, local *cache.Store, keys []cache.Key, 
 		if porter == nil {
 			return
 		}
-		_, found, err := l.store.Get(ctx, k)
+		re, found, err := l.store.Get(ctx, k)
 		if err != nil {
 			l.off(u, "reading entry "+k.Short(), err)
 			return
 		}
+		if _, stacked := porter.(cache.Stacker); stacked && storedRef != ownRef {
+			break // stored: another runner's copy of the parent; ours cannot go on it
+		}
 		if found {
+			storedRef, ownRef = re.Ref, filepath.Base(le.Ref)
 			continue
 		}
+		le.ParentRef = ownRef
 		if !l.push(ctx, local, porter, le, u) {
 			return
 		}
+		storedRef, ownRef = filepath.Base(le.Ref), filepath.Base(le.Ref)
 		pushed++
 	}
 	if pushed > 0 {
