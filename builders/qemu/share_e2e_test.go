@@ -16,6 +16,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
+	"github.com/imgbuild/imgbuild/internal/cache/remote"
 	"github.com/imgbuild/imgbuild/internal/testenv"
 )
 
@@ -93,7 +94,15 @@ func TestQemuSharedCacheLetsAnEmptyRunnerRebuildWithoutBootingAndSurvivesDamageA
 	image := func(out string) string { return filepath.Join(work, "out-"+out, name) }
 
 	// Runner F makes its own steps 1 and 2 (step 3 fails; read mode: it
-	// stores nothing) before runner A stores its whole chain.
+	// stores nothing) before runner A stores its whole chain. The cache
+	// exists already (its salt: read mode does not make one).
+	shared, err := remote.Open(context.Background(), cacheURL)
+	if err == nil {
+		_, err = shared.Salt(context.Background())
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
 	dirF := runner("F")
 	if s, err := run(dirF, "f-failed", []string{"-cache-mode", "read", "-var", "fail=true"}); err == nil {
 		t.Fatalf("the build meant to fail at step 3 succeeded:\n%s", s)

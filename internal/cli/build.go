@@ -273,10 +273,18 @@ func openShared(ctx context.Context, u remote.UI, url string, write bool) (*remo
 	store, err := remote.Open(ctx, url)
 	var salt []byte
 	if err == nil {
-		salt, err = store.Salt(ctx)
+		if write {
+			salt, err = store.Salt(ctx)
+		} else {
+			salt, err = store.ExistingSalt(ctx)
+		}
 	}
 	if err != nil {
 		u.Error(fmt.Sprintf("Warning: the shared cache %s is unreachable, the builds go on with the local cache only: %s", url, err))
+		return nil, nil
+	}
+	if salt == nil { // read mode on a cache no runner wrote yet
+		u.Message(fmt.Sprintf("The shared cache %s is empty; -cache-mode read writes nothing to it", url))
 		return nil, nil
 	}
 	return remote.NewLayer(store, write, Version), salt

@@ -138,6 +138,16 @@ func blobName(digest string) string {
 // last write wins and a runner that read the other may key one build
 // differently: a miss, never a wrong hit.
 func (s *Store) Salt(ctx context.Context) ([]byte, error) {
+	return s.salt(ctx, true)
+}
+
+// ExistingSalt is Salt without making one: nil when the cache is new
+// (for -cache-mode read, which writes nothing).
+func (s *Store) ExistingSalt(ctx context.Context) ([]byte, error) {
+	return s.salt(ctx, false)
+}
+
+func (s *Store) salt(ctx context.Context, create bool) ([]byte, error) {
 	for attempt := 0; attempt < 3; attempt++ {
 		b, found, err := s.small(ctx, "salt")
 		if err != nil {
@@ -148,6 +158,9 @@ func (s *Store) Salt(ctx context.Context) ([]byte, error) {
 		}
 		if found {
 			return nil, fmt.Errorf("the cache's salt object %s is not 32 bytes; remove it to start the cache afresh", aws.ToString(s.key("salt")))
+		}
+		if !create {
+			return nil, nil
 		}
 		salt := make([]byte, 32)
 		if _, err := rand.Read(salt); err != nil {

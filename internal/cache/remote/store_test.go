@@ -128,8 +128,14 @@ func flipStoredByte(t *testing.T, srv testenv.S3, key *string) {
 }
 
 func TestTheFirstEntryWrittenForAKeyStaysAndTheSaltIsSharedByEveryRunner(t *testing.T) {
-	s, _ := openTestStore(t)
+	s, srv := openTestStore(t)
 	ctx := context.Background()
+	if salt, err := s.ExistingSalt(ctx); err != nil || salt != nil {
+		t.Fatalf("ExistingSalt of a new cache = %x, %v; want none", salt, err)
+	}
+	if _, err := srv.Client.HeadObject(ctx, &s3.HeadObjectInput{Bucket: &srv.Bucket, Key: aws.String("ci/cache/salt")}); err == nil {
+		t.Fatal("ExistingSalt wrote a salt")
+	}
 	salt1, err := s.Salt(ctx)
 	if err != nil {
 		t.Fatal(err)
@@ -141,6 +147,9 @@ func TestTheFirstEntryWrittenForAKeyStaysAndTheSaltIsSharedByEveryRunner(t *test
 	salt2, err := other.Salt(ctx)
 	if err != nil || !bytes.Equal(salt1, salt2) {
 		t.Fatalf("a second runner's salt differs (%v)", err)
+	}
+	if salt3, err := other.ExistingSalt(ctx); err != nil || !bytes.Equal(salt3, salt1) {
+		t.Fatalf("ExistingSalt of an existing cache = %x, %v", salt3, err)
 	}
 	k := cache.Key("ab12" + string(bytes.Repeat([]byte("0"), 60)))
 	first := Entry{Entry: cache.Entry{Key: k, StepName: "first"}, Version: "test"}
