@@ -2,12 +2,16 @@ package e2e
 
 import (
 	"context"
+	"encoding/json"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/docker/docker/api/types/image"
 
 	"github.com/imgbuild/imgbuild/internal/cache"
@@ -197,5 +201,119 @@ func TestTwoRunnersOnTheSameColdTemplateRunEachProvisionerOnce(t *testing.T) {
 	}
 	if diffs := diffFiles(imageFiles(t, cli, repo+":two"), imageFiles(t, cli, repo+":one")); len(diffs) > 0 {
 		t.Errorf("the two runners' images differ:\n%s", strings.Join(diffs, "\n"))
+	}
+}
+
+// heavyTemplate's steps each add 16 MiB that does not compress, so that
+// storing them takes long enough to be killed in the middle.
+const heavyTemplate = `
+variable "repo" { type = string }
+source "docker" "heavy" {
+  image  = "` + testenv.BaseImage + `"
+  pull   = false
+  commit = true
+}
+build {
+  sources = ["source.docker.heavy"]
+  provisioner "shell" { inline = ["echo HEAVY-ONE-RAN", "head -c 16777216 /dev/urandom > /one"] }
+  provisioner "shell" { inline = ["echo HEAVY-TWO-RAN", "head -c 16777216 /dev/urandom > /two"] }
+  provisioner "shell" { inline = ["echo HEAVY-THREE-RAN", "head -c 16777216 /dev/urandom > /three"] }
+  post-processor "docker-tag" {
+    repository = var.repo
+    tags       = ["x"]
+  }
+}
+`
+
+// TestARunnerKilledWhileStoringLeavesNoEntryWithoutItsFiles kills -9 a
+// build while it stores its checkpoints: every entry left names files
+// that are all stored, and the next runner builds the image.
+func TestARunnerKilledWhileStoringLeavesNoEntryWithoutItsFiles(t *testing.T) {
+	cli := enginetest.NeedEngine(t)
+	srv := testenv.UseS3(t)
+	repo := enginetest.Unique("imgbuild-e2e-share-kill-")
+	tpl := filepath.Join(t.TempDir(), "heavy.pkr.hcl")
+	if err := os.WriteFile(tpl, []byte(heavyTemplate), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	url := srv.URL("kill")
+	dirA, envA := cacheDir(t, cli)
+	_, envB := cacheDir(t, cli)
+	removeImage(t, cli, repo+":x")
+
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	cmd, _, _ := command(ctx, t, envA, "build", "-cache-url", url, "-var", "repo="+repo, tpl)
+	var out testenv.SyncBuffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	// The checkpoints are stored once the builder is done with its container.
+	for deadline := time.Now().Add(2 * time.Minute); !strings.Contains(out.String(), "Removing the build container"); {
+		if time.Now().After(deadline) {
+			cmd.Process.Kill()
+			cmd.Wait()
+			t.Fatalf("the build never got to storing its checkpoints:\n%s", out.String())
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	// Killed once a first file is stored: its entry comes after all of them.
+	stored := false
+	for deadline := time.Now().Add(time.Minute); !stored && time.Now().Before(deadline); time.Sleep(5 * time.Millisecond) {
+		blobs, err := srv.Client.ListObjectsV2(ctx, &s3.ListObjectsV2Input{Bucket: &srv.Bucket, Prefix: aws.String("kill/blobs/")})
+		stored = err == nil && len(blobs.Contents) > 0
+	}
+	cmd.Process.Kill()
+	cmd.Wait()
+	if !stored {
+		t.Fatalf("the build stored no file within a minute:\n%s", out.String())
+	}
+	if strings.Contains(out.String(), "Shared 3 checkpoint(s)") {
+		t.Logf("the build stored everything before it was killed: this run proves less")
+	}
+
+	// Every entry left is whole.
+	listed := imgbuild(t, envA, "cache", "ls", "--cache-url", url)
+	entries := strings.Count(listed.stdout, "docker.heavy")
+	t.Logf("%d entries stored before the kill", entries)
+	list, err := srv.Client.ListObjectsV2(ctx, &s3.ListObjectsV2Input{Bucket: &srv.Bucket, Prefix: aws.String("kill/entries/")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, o := range list.Contents {
+		obj, err := srv.Client.GetObject(ctx, &s3.GetObjectInput{Bucket: &srv.Bucket, Key: o.Key})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var e struct {
+			Files []struct{ Digest string } `json:"files"`
+		}
+		err = json.NewDecoder(obj.Body).Decode(&e)
+		obj.Body.Close()
+		if err != nil || len(e.Files) == 0 {
+			t.Fatalf("entry %s does not read: %v", *o.Key, err)
+		}
+		for _, f := range e.Files {
+			blob := "kill/blobs/sha256/" + strings.TrimPrefix(f.Digest, "sha256:") + ".zst"
+			if _, err := srv.Client.HeadObject(ctx, &s3.HeadObjectInput{Bucket: &srv.Bucket, Key: &blob}); err != nil {
+				t.Errorf("entry %s names %s, which is not stored: %v", *o.Key, blob, err)
+			}
+		}
+	}
+
+	// The next runner (not waiting for the dead one's lease) builds.
+	r := imgbuild(t, envB, "build", "-cache-url", url, "-cache-wait", "0", "-var", "repo="+repo, tpl)
+	if r.code != 0 {
+		t.Fatalf("the build after the kill failed:\n%s", r)
+	}
+	ran := strings.Count(r.stdout, "-RAN")
+	if ran+entries != 3 && !(entries == 0 && ran == 3) {
+		t.Errorf("after %d stored entries the next runner ran %d steps, want %d:\n%s", entries, ran, 3-entries, r.stdout)
+	}
+	// The killed runner's working files go with its cache's next use.
+	imgbuild(t, envA, "cache", "prune", "--all")
+	if left, _ := filepath.Glob(filepath.Join(dirA, "data", "active-*")); len(left) > 0 {
+		t.Errorf("the killed runner's working files are left: %v", left)
 	}
 }
