@@ -159,6 +159,12 @@ func removeBucket(t testing.TB, client *s3.Client, bucket string) {
 			}
 		}
 	}
+	// A build killed mid-upload leaves an unfinished multipart upload.
+	if ups, err := client.ListMultipartUploads(ctx, &s3.ListMultipartUploadsInput{Bucket: &bucket}); err == nil {
+		for _, u := range ups.Uploads {
+			client.AbortMultipartUpload(ctx, &s3.AbortMultipartUploadInput{Bucket: &bucket, Key: u.Key, UploadId: u.UploadId})
+		}
+	}
 	if _, err := client.DeleteBucket(ctx, &s3.DeleteBucketInput{Bucket: &bucket}); err != nil {
 		t.Errorf("removing bucket %s: %v", bucket, err)
 	}
