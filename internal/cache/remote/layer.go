@@ -63,8 +63,8 @@ func (l *Layer) on() bool {
 // intact); the entries after them found in the object store are
 // downloaded, verified and installed, in order, until one is missing. It
 // returns the new length of the local prefix. A damaged object is
-// reported, its entry removed (readwrite) so that the step is built and
-// stored again, and the prefix ends before it.
+// reported, it and its entry removed (readwrite) so that the step is
+// built and stored again, and the prefix ends before it.
 func (l *Layer) Pull(ctx context.Context, local *cache.Store, keys []cache.Key, have int, u UI) int {
 	var parent cache.Entry
 	if have > 0 {
@@ -159,6 +159,11 @@ func (l *Layer) install(ctx context.Context, local *cache.Store, fetched string,
 		}
 		if _, err := os.Stat(have); err != nil {
 			if err := l.store.FetchFile(ctx, f, have); err != nil {
+				if errors.Is(err, ErrCorrupt) && l.write {
+					// Gone, so that the next runner to store this content
+					// uploads it again (blobs are skipped when present).
+					l.store.deleteObject(ctx, blobName(f.Digest))
+				}
 				return "", err
 			}
 		}
