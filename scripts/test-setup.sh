@@ -12,6 +12,7 @@
 #   registry                Debian's docker-registry, open, on 127.0.0.1:5000
 #   auth registry           the same with htpasswd basic auth, on 127.0.0.1:5001 (docker-push login tests)
 #   moto_server             the EC2 emulator on 127.0.0.1:5055
+#   versitygw               an S3-compatible server on 127.0.0.1:5070 (testdata/s3-server.sh; shared cache)
 #   sshd, qemu, qemu-img    binaries only; tests start their own instances
 #   test VM image           testdata/vm/ (built by testdata/make-test-vm.sh, cached)
 #   ansible-core            $STATE_DIR/ansible-venv/bin (not on PATH; tests add it)
@@ -248,6 +249,7 @@ main() {
       setup_ssh
       setup_qemu
       setup_moto
+      IMGBUILD_TEST_STATE=$STATE_DIR "$HERE/testdata/s3-server.sh"
       setup_plugins
       setup_ansible
       setup_vcsim

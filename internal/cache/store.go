@@ -16,16 +16,19 @@ import (
 
 // Entry describes one checkpoint.
 type Entry struct {
-	Key      Key       `json:"key"`
-	Parent   Key       `json:"parent"`
-	Template string    `json:"template"`  // the template path the build came from
-	Build    string    `json:"build"`     // the build's full name
-	Step     int       `json:"step"`      // 1-based provisioner index
-	StepName string    `json:"step_name"` // e.g. "shell" or the provisioner's name
-	Builder  string    `json:"builder"`   // builder type that can use Ref
-	Ref      string    `json:"ref"`       // builder-specific: an image id, a layer file
-	Size     int64     `json:"size"`
-	Created  time.Time `json:"created"`
+	Key      Key    `json:"key"`
+	Parent   Key    `json:"parent"`
+	Template string `json:"template"`  // the template path the build came from
+	Build    string `json:"build"`     // the build's full name
+	Step     int    `json:"step"`      // 1-based provisioner index
+	StepName string `json:"step_name"` // e.g. "shell" or the provisioner's name
+	Builder  string `json:"builder"`   // builder type that can use Ref
+	Ref      string `json:"ref"`       // builder-specific: an image id, a layer file
+	// ParentRef, in the shared cache, names the parent checkpoint this
+	// one was made on (the base name of its writer's Ref).
+	ParentRef string    `json:"parent_ref,omitempty"`
+	Size      int64     `json:"size"`
+	Created   time.Time `json:"created"`
 }
 
 // Remover deletes what an entry's Ref points at (an image, a file). Each

@@ -18,6 +18,7 @@ import (
 	"golang.org/x/term"
 
 	"github.com/imgbuild/imgbuild/internal/cache"
+	"github.com/imgbuild/imgbuild/internal/cache/remote"
 	"github.com/imgbuild/imgbuild/internal/engine"
 	"github.com/imgbuild/imgbuild/internal/template"
 	"github.com/imgbuild/imgbuild/internal/ui"
@@ -37,6 +38,9 @@ type buildOptions struct {
 	debug           bool
 	cache           bool
 	cacheVMStates   int
+	cacheURL        string // -cache-url (IMGBUILD_CACHE_URL): the shared cache
+	cacheMode       string // -cache-mode: read or readwrite
+	cacheWait       time.Duration
 	// cacheStore and templatePath are set by runBuild under -cache.
 	cacheStore   *cache.Store
 	templatePath string
@@ -72,6 +76,9 @@ func newBuildCmd(s *Streams) *cobra.Command {
 	f.BoolVar(&o.debug, "debug", false, "pause before each step of each build until Enter is pressed")
 	f.IntVar(&o.cacheVMStates, "cache-vm-states", 2, "with -cache, how many of a qemu build's last checkpoints also keep the running VM (memory and devices), so that a rebuild resumes the machine instead of booting it; 0 keeps none")
 	f.BoolVar(&o.cache, "cache", false, "checkpoint the machine after each provisioner and start from the longest unchanged prefix (also IMGBUILD_CACHE=1; checkpoints live in IMGBUILD_CACHE_DIR; see imgbuild cache)")
+	f.StringVar(&o.cacheURL, "cache-url", "", "share checkpoints through S3-compatible storage, s3://bucket/prefix, with the local cache in front (implies -cache; also IMGBUILD_CACHE_URL; AWS credential chain, AWS_ENDPOINT_URL_S3 for other servers)")
+	f.StringVar(&o.cacheMode, "cache-mode", "readwrite", "with -cache-url: readwrite (use and store checkpoints) or read (use only, e.g. for pull-request builds)")
+	f.DurationVar(&o.cacheWait, "cache-wait", 30*time.Minute, "with -cache-url: how long to wait for another runner that is building the same step (0: build it here at once)")
 	return cmd
 }
 
@@ -120,6 +127,19 @@ func runBuild(ctx context.Context, s *Streams, tf *templateFlags, o buildOptions
 	pipes := make(chan os.Signal, 1)
 	signal.Notify(pipes, syscall.SIGPIPE)
 	defer signal.Stop(pipes)
+	if o.cacheMode != "read" && o.cacheMode != "readwrite" {
+		return &ExitError{Code: 1, Err: fmt.Errorf("-cache-mode=%s: use read or readwrite", o.cacheMode)}
+	}
+	if o.cacheURL != "" {
+		o.cache = true
+	} else if o.cache || cacheFromEnv() {
+		o.cacheURL = os.Getenv("IMGBUILD_CACHE_URL")
+	}
+	if o.cacheURL != "" {
+		if _, _, err := remote.ParseURL(o.cacheURL); err != nil {
+			return &ExitError{Code: 1, Err: fmt.Errorf("-cache-url: %w", err)}
+		}
+	}
 	if o.cache || cacheFromEnv() {
 		store, err := openCache()
 		if err != nil {
@@ -162,16 +182,27 @@ func executePlans(ctx context.Context, s *Streams, o buildOptions, onErr engine.
 			u.Say(fmt.Sprintf("Cache: removed %d working file(s) that killed builds left in %s (disks, QMP sockets)", len(swept), o.cacheStore.DataDir()))
 		}
 	}
+	var shared *remote.Layer
+	if o.cacheStore != nil && o.cacheURL != "" {
+		var salt []byte
+		shared, salt = openShared(ctx, u, o.cacheURL, o.cacheMode == "readwrite")
+		if shared != nil {
+			// The shared cache's salt keys the builds, so that every
+			// runner computes the same keys (the local entries too).
+			o.cacheStore = o.cacheStore.WithSalt(salt)
+		}
+	}
 	runner := engine.NewRunner(engine.Options{
-		UI:       u,
-		Parallel: o.parallel,
-		OnError:  onErr,
-		Debug:    o.debug,
-		Force:    o.force,
-		RunUUID:  uuid.NewString(),
-		Cache:    o.cacheStore,
-		Template: o.templatePath,
-
+		UI:            u,
+		Parallel:      o.parallel,
+		OnError:       onErr,
+		Debug:         o.debug,
+		Force:         o.force,
+		RunUUID:       uuid.NewString(),
+		Cache:         o.cacheStore,
+		Shared:        shared,
+		CacheWait:     o.cacheWait,
+		Template:      o.templatePath,
 		CacheVMStates: o.cacheVMStates,
 	})
 	ctx, cancel := context.WithCancelCause(ctx)
@@ -237,4 +268,30 @@ func signalName(sig os.Signal) string {
 func isTerminal(w io.Writer) bool {
 	f, ok := w.(*os.File)
 	return ok && term.IsTerminal(int(f.Fd()))
+}
+
+// openShared connects to the shared cache and reads its salt. When that
+// fails, it says so once and the builds go on with the local cache only:
+// the shared cache must never fail a build.
+func openShared(ctx context.Context, u remote.UI, url string, write bool) (*remote.Layer, []byte) {
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	store, err := remote.Open(ctx, url)
+	var salt []byte
+	if err == nil {
+		if write {
+			salt, err = store.Salt(ctx)
+		} else {
+			salt, err = store.ExistingSalt(ctx)
+		}
+	}
+	if err != nil {
+		u.Error(fmt.Sprintf("Warning: the shared cache %s is unreachable, the builds go on with the local cache only: %s", url, err))
+		return nil, nil
+	}
+	if salt == nil { // read mode on a cache no runner wrote yet
+		u.Message(fmt.Sprintf("The shared cache %s is empty; -cache-mode read writes nothing to it", url))
+		return nil, nil
+	}
+	return remote.NewLayer(store, write, Version), salt
 }

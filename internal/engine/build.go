@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/imgbuild/imgbuild/internal/cache"
+	"github.com/imgbuild/imgbuild/internal/cache/remote"
 	"github.com/imgbuild/imgbuild/internal/plugin"
 	"github.com/imgbuild/imgbuild/internal/template"
 	"github.com/imgbuild/imgbuild/internal/ui"
@@ -53,6 +54,12 @@ type Options struct {
 	// Cache, when not nil (-cache), checkpoints the machine after each
 	// provisioner and resumes builds from their longest cached prefix.
 	Cache *cache.Store
+	// Shared, when not nil (-cache-url), is the shared cache behind Cache:
+	// checkpoints missing locally are downloaded from it, new ones stored.
+	Shared *remote.Layer
+	// CacheWait is how long a build waits for another runner that holds
+	// the shared cache's lease on the step it would build (0: not at all).
+	CacheWait time.Duration
 	// Template is the template's path, recorded in cache entries.
 	Template string
 	// CacheVMStates is how many of a build's last checkpoints keep the
@@ -169,6 +176,15 @@ func (r *Runner) runOne(ctx context.Context, p *template.BuildPlan, u *ui.BuildU
 	}
 	res := Result{Name: p.Name}
 	art, err := runBuilder(ctx, p.Builder, env)
+	if b.cache != nil && r.opts.Shared != nil {
+		if ctx.Err() == nil {
+			// Even after a failure: the steps before it are good checkpoints.
+			r.opts.Shared.Push(ctx, r.opts.Cache, b.cache.keys, u)
+		}
+		if b.cache.release != nil {
+			b.cache.release() // after the push: a waiting runner then finds the checkpoints
+		}
+	}
 	switch {
 	case err != nil:
 		res.Err = err

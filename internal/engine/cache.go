@@ -24,6 +24,9 @@ type buildCache struct {
 	restored int
 	// said is set once the restored steps were announced.
 	said bool
+	// release gives up the shared cache's lease on the first step this
+	// build makes (nil when it holds none); called when the build ends.
+	release func()
 	// noCheckpoint is set after the communicator turned out unable to
 	// checkpoint, so the warning is given once.
 	noCheckpoint bool
@@ -71,6 +74,15 @@ func (b *buildRun) planCache(ctx context.Context, store *cache.Store) (*buildCac
 		if n > 0 {
 			if last, _, err = store.Get(keys[n-1]); err != nil {
 				n = 0
+			}
+		}
+	}
+	if shared := b.opts.Shared; shared != nil && n < len(keys) {
+		var m int
+		m, bc.release = shared.Claim(ctx, store, keys, n, b.opts.CacheWait, u)
+		if m > n {
+			if e, ok, err := store.Get(keys[m-1]); err == nil && ok {
+				n, last = m, e
 			}
 		}
 	}

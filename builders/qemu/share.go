@@ -1,0 +1,96 @@
+package qemu
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/imgbuild/imgbuild/builders/qemu/qcow"
+	"github.com/imgbuild/imgbuild/internal/cache"
+)
+
+// A qemu checkpoint travels (-cache-url) as its qcow2 layer ("layer") and,
+// when there is one, the disk as it was after the shutdown that followed
+// it ("final", an overlay on the layer), so that a runner that downloads
+// every step boots no VM. Both name their backing files by absolute path
+// on the machine that made them: Install points them at this machine's
+// files (qemu-img rebase -u changes the header only).
+type layerPorter struct{}
+
+func init() { cache.RegisterPorter("qemu", layerPorter{}) }
+
+var _ cache.Stacker = layerPorter{}
+
+func (layerPorter) StacksOnParent() {}
+
+func (layerPorter) Files(_ context.Context, _ *cache.Store, e cache.Entry) (map[string]string, func(), error) {
+	if _, err := os.Stat(e.Ref); err != nil {
+		return nil, nil, fmt.Errorf("the layer of checkpoint %s: %w", e.Key.Short(), err)
+	}
+	files := map[string]string{"layer": e.Ref}
+	if final := finalPath(e.Ref); fileExists(final) {
+		files["final"] = final
+	}
+	return files, nil, nil
+}
+
+func (layerPorter) Install(ctx context.Context, s *cache.Store, e, parent cache.Entry, files map[string]string) (string, error) {
+	defer func() {
+		for _, f := range files {
+			os.Remove(f)
+		}
+	}()
+	tmp, ok := files["layer"]
+	if !ok {
+		return "", errors.New("the shared checkpoint has no layer")
+	}
+	backing := ""
+	if e.Parent != "" {
+		if parent.Key != e.Parent || parent.Builder != "qemu" {
+			return "", fmt.Errorf("checkpoint %s needs %s under it", e.Key.Short(), e.Parent.Short())
+		}
+		// A layer holds the blocks its step changed on one particular
+		// copy of the parent: another runner's copy has other bytes.
+		if e.ParentRef != filepath.Base(parent.Ref) {
+			return "", cache.ErrDiverged
+		}
+		backing = parent.Ref
+	}
+	if err := rebase(ctx, tmp, backing); err != nil {
+		return "", err
+	}
+	// Keep the writer's name: it is the layer's identity, which the
+	// layers made on it name as their parent.
+	layer := filepath.Join(s.DataDir(), e.Ref)
+	if !layerName.MatchString(e.Ref) || !strings.HasPrefix(e.Ref, string(e.Key)+"-") || strings.HasSuffix(e.Ref, ".final.qcow2") {
+		return "", fmt.Errorf("checkpoint %s names its layer %q", e.Key.Short(), e.Ref)
+	}
+	if err := os.Rename(tmp, layer); err != nil {
+		return "", err
+	}
+	delete(files, "layer")
+	if final, ok := files["final"]; ok {
+		// Without it a fully cached rebuild boots the VM once to shut it
+		// down: slower, still right, so a failure here is not fatal.
+		if rebase(ctx, final, layer) == nil && os.Rename(final, finalPath(layer)) == nil {
+			delete(files, "final")
+		}
+	}
+	return layer, nil
+}
+
+// rebase points a qcow2 file at another backing file ("" for none)
+// without touching its data: the content is the same, only the path differs.
+func rebase(ctx context.Context, file, backing string) error {
+	args := []string{"rebase", "-u", "-f", "qcow2", "-b", backing}
+	if backing != "" {
+		args = append(args, "-F", "qcow2")
+	}
+	if err := qcow.QemuImg(ctx, append(args, file)...); err != nil {
+		return fmt.Errorf("pointing the downloaded layer at its backing file: %w", err)
+	}
+	return nil
+}

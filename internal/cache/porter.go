@@ -1,0 +1,62 @@
+package cache
+
+import (
+	"context"
+	"errors"
+)
+
+// A Porter moves a builder's checkpoints between machines as files (the
+// shared cache, -cache-url). Each builder type that can share its
+// checkpoints registers one.
+type Porter interface {
+	// Files returns the local files that hold e, by role ("layer",
+	// "final", "image"); a role whose file does not exist is left out.
+	// done, when not nil, removes what Files made to that end (an
+	// exported image) once the files are stored.
+	Files(ctx context.Context, s *Store, e Entry) (files map[string]string, done func(), err error)
+	// Install makes the downloaded files (by role, in the store's data
+	// folder under working names) into a checkpoint on this machine on
+	// top of parent (the zero Entry for the first step), and returns its
+	// Ref. It takes the files over: moved or removed.
+	Install(ctx context.Context, s *Store, e, parent Entry, files map[string]string) (ref string, err error)
+}
+
+// A Stacker is a Porter whose checkpoints hold only what their step
+// changed (qemu layers): one can be used only on the very parent it was
+// made on, not on another runner's checkpoint of the same key (same
+// inputs, different bytes). Install returns ErrDiverged when parent is
+// not e's; the shared cache never stores a checkpoint on a parent it does
+// not hold.
+type Stacker interface {
+	Porter
+	StacksOnParent()
+}
+
+// ErrDiverged is returned by a Stacker's Install for a checkpoint made on
+// another copy of its parent.
+var ErrDiverged = errors.New("made on another runner's copy of the step before it")
+
+var porters = map[string]Porter{}
+
+// RegisterPorter sets how checkpoints of a builder type are shared.
+func RegisterPorter(builderType string, p Porter) {
+	removersMu.Lock()
+	defer removersMu.Unlock()
+	porters[builderType] = p
+}
+
+// PorterFor returns the builder type's Porter, or nil.
+func PorterFor(builderType string) Porter {
+	removersMu.Lock()
+	defer removersMu.Unlock()
+	return porters[builderType]
+}
+
+// WithSalt returns the store keyed with another secret salt: a shared
+// cache's, so that every runner computes the same keys. Entries and files
+// stay in this store's directory.
+func (s *Store) WithSalt(salt []byte) *Store {
+	c := *s
+	c.salt = append([]byte(nil), salt...)
+	return &c
+}

@@ -1,0 +1,138 @@
+package remote
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+
+	"github.com/imgbuild/imgbuild/internal/cache"
+)
+
+// Listed is an entry of the shared cache with when it was last used:
+// stored, or downloaded by a runner (used/<key>, rewritten on each
+// download).
+type Listed struct {
+	Entry
+	LastUsed time.Time
+}
+
+// blobGrace keeps blobs no entry names yet from an age-based prune: a
+// runner uploads a checkpoint's files before its entry.
+const blobGrace = time.Hour
+
+func usedName(k cache.Key) string { return "used/" + string(k) }
+
+// MarkUsed records that k was just used (downloaded).
+func (s *Store) MarkUsed(ctx context.Context, k cache.Key) error {
+	_, err := s.client.PutObject(ctx, &s3.PutObjectInput{
+		Bucket: &s.bucket, Key: s.key(usedName(k)), Body: strings.NewReader(""), ContentLength: aws.Int64(0),
+	})
+	return err
+}
+
+// objects lists the objects under dir/ with their modification times.
+func (s *Store) objects(ctx context.Context, dir string) (map[string]time.Time, error) {
+	out := map[string]time.Time{}
+	p := s3.NewListObjectsV2Paginator(s.client, &s3.ListObjectsV2Input{Bucket: &s.bucket, Prefix: s.key(dir + "/")})
+	for p.HasMorePages() {
+		page, err := p.NextPage(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("listing %s: %w", s.url, err)
+		}
+		for _, o := range page.Contents {
+			out[strings.TrimPrefix(aws.ToString(o.Key), s.prefix+dir+"/")] = aws.ToTime(o.LastModified)
+		}
+	}
+	return out, nil
+}
+
+// List returns every entry, least recently used first.
+func (s *Store) List(ctx context.Context) ([]Listed, error) {
+	names, err := s.objects(ctx, "entries")
+	if err != nil {
+		return nil, err
+	}
+	used, err := s.objects(ctx, "used")
+	if err != nil {
+		return nil, err
+	}
+	var out []Listed
+	for name, mod := range names {
+		k := cache.Key(strings.TrimSuffix(name, ".json"))
+		e, found, err := s.Get(ctx, k)
+		if err != nil {
+			return nil, err
+		}
+		if !found {
+			continue
+		}
+		last := mod
+		if u, ok := used[string(k)]; ok && u.After(last) {
+			last = u
+		}
+		out = append(out, Listed{Entry: e, LastUsed: last})
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].LastUsed.Before(out[j].LastUsed) })
+	return out, nil
+}
+
+// Prune removes the entries last used before cutoff (every one when
+// cutoff is zero) and the entries built on them, then the blobs no
+// remaining entry names (with an age-based prune, only those older than
+// an hour: they may belong to an upload whose entry is not written yet).
+func (s *Store) Prune(ctx context.Context, cutoff time.Time) ([]Listed, error) {
+	all, err := s.List(ctx)
+	if err != nil {
+		return nil, err
+	}
+	doomed := map[cache.Key]bool{}
+	for _, e := range all {
+		if cutoff.IsZero() || e.LastUsed.Before(cutoff) {
+			doomed[e.Key] = true
+		}
+	}
+	for grew := true; grew; {
+		grew = false
+		for _, e := range all {
+			if !doomed[e.Key] && e.Parent != "" && doomed[e.Parent] {
+				doomed[e.Key], grew = true, true
+			}
+		}
+	}
+	var removed []Listed
+	var errs []error
+	needed := map[string]bool{}
+	for _, e := range all {
+		if !doomed[e.Key] {
+			for _, f := range e.Files {
+				needed[strings.TrimPrefix(f.Digest, "sha256:")+".zst"] = true
+			}
+			continue
+		}
+		if err := s.DeleteEntry(ctx, e.Key); err != nil {
+			errs = append(errs, fmt.Errorf("removing entry %s: %w", e.Key.Short(), err))
+			continue
+		}
+		s.deleteObject(ctx, usedName(e.Key))
+		removed = append(removed, e)
+	}
+	blobs, err := s.objects(ctx, "blobs/sha256")
+	if err != nil {
+		return removed, errors.Join(append(errs, err)...)
+	}
+	for name, mod := range blobs {
+		if needed[name] || (!cutoff.IsZero() && time.Since(mod) < blobGrace) {
+			continue
+		}
+		if err := s.deleteObject(ctx, "blobs/sha256/"+name); err != nil {
+			errs = append(errs, fmt.Errorf("removing blob %s: %w", name, err))
+		}
+	}
+	return removed, errors.Join(errs...)
+}

@@ -1,0 +1,75 @@
+package remote
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+
+	"github.com/imgbuild/imgbuild/internal/cache"
+)
+
+func TestPruneByLastUseTakesTheChildrenOfWhatItRemovesAndAllLeavesNoCheckpoint(t *testing.T) {
+	s, srv := openTestStore(t)
+	ctx := context.Background()
+	dir := t.TempDir()
+	put := func(key, parent, content string) cache.Key {
+		t.Helper()
+		p := filepath.Join(dir, key)
+		os.WriteFile(p, []byte(content), 0o600)
+		f, err := s.PutFile(ctx, "layer", p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		k := cache.Key(strings.Repeat(key, 64))
+		e := Entry{Entry: cache.Entry{Key: k, Parent: cache.Key(strings.Repeat(parent, 64*len(parent)))}, Files: []File{f}, Version: "test"}
+		if _, err := s.PutEntry(ctx, e); err != nil {
+			t.Fatal(err)
+		}
+		return k
+	}
+	k1 := put("1", "", "one")
+	k2 := put("2", "1", "two")
+	k3 := put("3", "", "three")
+	// Object times have one-second resolution.
+	time.Sleep(1100 * time.Millisecond)
+	cutoff := time.Now()
+	time.Sleep(1100 * time.Millisecond)
+	for _, k := range []cache.Key{k2, k3} {
+		if err := s.MarkUsed(ctx, k); err != nil {
+			t.Fatal(err)
+		}
+	}
+	removed, err := s.Prune(ctx, cutoff)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[cache.Key]bool{}
+	for _, e := range removed {
+		got[e.Key] = true
+	}
+	if len(got) != 2 || !got[k1] || !got[k2] {
+		t.Errorf("prune removed %v; want k1 (unused) and k2 (used, but built on k1)", got)
+	}
+	left, err := s.List(ctx)
+	if err != nil || len(left) != 1 || left[0].Key != k3 {
+		t.Fatalf("left after prune: %+v, %v; want k3 only", left, err)
+	}
+	if _, err := s.Prune(ctx, time.Time{}); err != nil {
+		t.Fatal(err)
+	}
+	out, err := srv.Client.ListObjectsV2(ctx, &s3.ListObjectsV2Input{Bucket: &srv.Bucket, Prefix: aws.String("ci/cache/")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, o := range out.Contents {
+		if name := aws.ToString(o.Key); strings.Contains(name, "/entries/") || strings.Contains(name, "/blobs/") || strings.Contains(name, "/used/") {
+			t.Errorf("%s is left after prune --all", name)
+		}
+	}
+}
