@@ -26,7 +26,12 @@ variable "third" {
   type    = string
   default = "third v1"
 }
+variable "machine" {
+  type    = string
+  default = "pc"
+}
 source "qemu" "resumed" {
+  machine_type     = var.machine
   iso_url          = "%s"
   iso_checksum     = "sha256:%s"
   disk_image       = true
@@ -109,13 +114,14 @@ func TestQemuCacheResumesTheVMFromItsSavedStateInsteadOfBooting(t *testing.T) {
 			t.Errorf("files left in the cache after prune --all (VM states included): %v", left)
 		}
 	})
+	machine := "pc"
 	build := func(out string, cached bool, third string) string {
 		t.Helper()
 		args := []string{"build"}
 		if cached {
 			args = append(args, "-cache")
 		}
-		args = append(args, "-var", "out="+filepath.Join(work, "out-"+out), "-var", "third="+third, tpl)
+		args = append(args, "-var", "out="+filepath.Join(work, "out-"+out), "-var", "third="+third, "-var", "machine="+machine, tpl)
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 		defer cancel()
 		cmd := exec.CommandContext(ctx, bin, args...)
@@ -221,6 +227,15 @@ func TestQemuCacheResumesTheVMFromItsSavedStateInsteadOfBooting(t *testing.T) {
 	}
 	coldAgain := build("cold-again", true, "third v1")
 	coldBoot = bootIDs(coldAgain)
+	second = oldestState(t, states())
+	// The machine type changed: the disk layers still serve (the board
+	// does not change what the provisioners wrote), the VM state does not.
+	machine = "q35"
+	corrupt("machine-type", func(string) {})
+	machine = "pc"
+	if out := build("pc-again", true, "third v1"); !strings.Contains(out, "Provisioner 3 (shell) restored from cache") {
+		t.Errorf("changing the machine type back lost the checkpoints:\n%s", out)
+	}
 	second = oldestState(t, states())
 	corrupt("other-qemu", func(layer string) {
 		info := strings.TrimSuffix(layer, ".zst") + ".json"
