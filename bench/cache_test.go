@@ -195,7 +195,8 @@ func BenchmarkQemuCacheRebuild(b *testing.B) {
 	if err := os.WriteFile(tpl, []byte(content), 0o644); err != nil {
 		b.Fatal(err)
 	}
-	env := append(os.Environ(), "IMGBUILD_CACHE_DIR="+b.TempDir())
+	cacheDir := b.TempDir()
+	env := append(os.Environ(), "IMGBUILD_CACHE_DIR="+cacheDir)
 	work := b.TempDir()
 	run := func(args ...string) time.Duration {
 		b.Helper()
@@ -221,10 +222,12 @@ func BenchmarkQemuCacheRebuild(b *testing.B) {
 	// checkpoint before it (the default), and booted from that checkpoint's
 	// disk layer (-cache-vm-states 0), each from the same cached prefix.
 	var cold, coldCached, unchanged, lastChanged, lastChangedBoot time.Duration
+	var stateBytes int64
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
 		cold += build()
 		coldCached += build("-cache")
+		stateBytes += vmStateBytes(b, cacheDir)
 		unchanged += build("-cache")
 		lastChanged += build("-cache", "-var", "last=v2")
 		lastChangedBoot += build("-cache", "-cache-vm-states", "0", "-var", "last=v3")
@@ -238,4 +241,18 @@ func BenchmarkQemuCacheRebuild(b *testing.B) {
 	b.ReportMetric(float64(unchanged)/float64(cold), "x-unchanged")
 	b.ReportMetric(float64(lastChanged)/float64(cold), "x-last-changed")
 	b.ReportMetric(float64(lastChangedBoot)/float64(cold), "x-last-changed-booting")
+	b.ReportMetric(float64(stateBytes)/1e6/float64(b.N), "MB-vm-states")
+}
+
+// vmStateBytes is the disk space the VM states in a cache take.
+func vmStateBytes(b *testing.B, cacheDir string) int64 {
+	b.Helper()
+	files, _ := filepath.Glob(filepath.Join(cacheDir, "data", "*.vmstate.zst"))
+	var n int64
+	for _, f := range files {
+		if st, err := os.Stat(f); err == nil {
+			n += st.Size()
+		}
+	}
+	return n
 }

@@ -75,7 +75,8 @@ func BenchmarkQemuResumeDebian(b *testing.B) {
 	if err := os.WriteFile(tpl, []byte(content), 0o644); err != nil {
 		b.Fatal(err)
 	}
-	env := append(os.Environ(), "IMGBUILD_CACHE_DIR="+b.TempDir())
+	cacheDir := b.TempDir()
+	env := append(os.Environ(), "IMGBUILD_CACHE_DIR="+cacheDir)
 	work := b.TempDir()
 	run := func(args ...string) (time.Duration, string) {
 		b.Helper()
@@ -96,10 +97,12 @@ func BenchmarkQemuResumeDebian(b *testing.B) {
 	b.Cleanup(func() { run("cache", "prune", "--all") })
 
 	var boot, cold, resumed, booting, restore time.Duration
+	var stateBytes int64
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
 		d, out := build("-cache")
 		cold += d
+		stateBytes += vmStateBytes(b, cacheDir)
 		// By hand with the accelerator imgbuild chose (KVM only where a
 		// guest really runs under it).
 		accel := "tcg"
@@ -128,6 +131,7 @@ func BenchmarkQemuResumeDebian(b *testing.B) {
 	b.ReportMetric(per(cold), "s-cold")
 	b.ReportMetric(float64(resumed)/float64(cold), "x-last-changed")
 	b.ReportMetric(float64(booting)/float64(cold), "x-last-changed-booting")
+	b.ReportMetric(float64(stateBytes)/1e6/float64(b.N), "MB-vm-states")
 }
 
 // debianBootToSSH boots the Debian VM by hand (no imgbuild) and times it

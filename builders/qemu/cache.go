@@ -211,6 +211,10 @@ func (b *Builder) CacheConfig() any {
 	c.VNCBindAddress, c.VNCPortMin, c.VNCPortMax, c.VNCUsePassword, c.DisableVNC = "", 0, 0, false, false
 	c.HostPortMin, c.HostPortMax, c.SSHHostPortMin, c.SSHHostPortMax = 0, 0, 0, 0
 	c.ResumeClockCommand = ""
+	// The machine type is the emulated board: what the provisioners write
+	// to the disk does not depend on it, so the disk layers stay; a VM
+	// state, which does, is then not restored (its machine differs).
+	c.MachineType = ""
 	return &c
 }
 

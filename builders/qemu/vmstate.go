@@ -25,8 +25,8 @@ import (
 	"github.com/imgbuild/imgbuild/internal/wait"
 )
 
-// VM states (imgbuild build -cache, -cache-vm-states N): the last N
-// checkpoints of a build also keep the running machine, its memory and
+// VM states (imgbuild build -cache, -cache-vm-states N): the N
+// checkpoints before a build's last also keep the running machine, its memory and
 // devices, taken while it is stopped right as its disk becomes the
 // layer. A rebuild that resumes from such a checkpoint restores the
 // machine on a fresh overlay of the layer instead of booting it: the
@@ -55,10 +55,14 @@ type stateInfo struct {
 const resumeAnswerWait = 30 * time.Second
 
 // wantsState reports whether the checkpoint of provisioner index (1-based)
-// keeps the VM's state: one of the build's last VMStates checkpoints.
+// keeps the VM's state: one of the VMStates checkpoints before the
+// build's last, the ones a rebuild resumes from when one of the last
+// steps changed. The last checkpoint's own state would serve only a
+// provisioner added after it, and saving it would cost every rebuild of
+// the edit-and-rerun loop on the last step.
 func (cs *cacheState) wantsState(index int) bool {
-	n := cs.resume.VMStates
-	return n > 0 && index > cs.resume.Checkpoints-n
+	n, last := cs.resume.VMStates, cs.resume.Checkpoints
+	return n > 0 && index < last && index >= last-n
 }
 
 // saveState writes the stopped VM's state beside layer: compressed, to a

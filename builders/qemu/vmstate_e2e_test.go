@@ -26,7 +26,12 @@ variable "third" {
   type    = string
   default = "third v1"
 }
+variable "machine" {
+  type    = string
+  default = "pc"
+}
 source "qemu" "resumed" {
+  machine_type     = var.machine
   iso_url          = "%s"
   iso_checksum     = "sha256:%s"
   disk_image       = true
@@ -109,13 +114,14 @@ func TestQemuCacheResumesTheVMFromItsSavedStateInsteadOfBooting(t *testing.T) {
 			t.Errorf("files left in the cache after prune --all (VM states included): %v", left)
 		}
 	})
+	machine := "pc"
 	build := func(out string, cached bool, third string) string {
 		t.Helper()
 		args := []string{"build"}
 		if cached {
 			args = append(args, "-cache")
 		}
-		args = append(args, "-var", "out="+filepath.Join(work, "out-"+out), "-var", "third="+third, tpl)
+		args = append(args, "-var", "out="+filepath.Join(work, "out-"+out), "-var", "third="+third, "-var", "machine="+machine, tpl)
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 		defer cancel()
 		cmd := exec.CommandContext(ctx, bin, args...)
@@ -143,7 +149,7 @@ func TestQemuCacheResumesTheVMFromItsSavedStateInsteadOfBooting(t *testing.T) {
 		t.Fatalf("the cold build's provisioners did not all run in one boot: %v\n%s", coldBoot, cold)
 	}
 	if got := len(states()); got != 2 {
-		t.Errorf("the cold build kept %d VM states, want 2 (its last two checkpoints)", got)
+		t.Errorf("the cold build kept %d VM states, want 2 (the checkpoints before its last)", got)
 	}
 	ls := exec.Command(bin, "cache", "ls")
 	ls.Env = append(os.Environ(), "IMGBUILD_CACHE_DIR="+cacheDir)
@@ -182,8 +188,8 @@ func TestQemuCacheResumesTheVMFromItsSavedStateInsteadOfBooting(t *testing.T) {
 	}
 
 	// Fallbacks. The rebuild resumes from checkpoint 2, whose state is
-	// the older of the two kept: find it by its info file's age.
-	second := oldestState(t, states())
+	// the newer of the two kept (1 and 2).
+	second := newestState(t, states())
 	corrupt := func(how string, damage func(layer string)) {
 		t.Helper()
 		damage(second)
@@ -221,7 +227,16 @@ func TestQemuCacheResumesTheVMFromItsSavedStateInsteadOfBooting(t *testing.T) {
 	}
 	coldAgain := build("cold-again", true, "third v1")
 	coldBoot = bootIDs(coldAgain)
-	second = oldestState(t, states())
+	second = newestState(t, states())
+	// The machine type changed: the disk layers still serve (the board
+	// does not change what the provisioners wrote), the VM state does not.
+	machine = "q35"
+	corrupt("machine-type", func(string) {})
+	machine = "pc"
+	if out := build("pc-again", true, "third v1"); !strings.Contains(out, "Provisioner 3 (shell) restored from cache") {
+		t.Errorf("changing the machine type back lost the checkpoints:\n%s", out)
+	}
+	second = newestState(t, states())
 	corrupt("other-qemu", func(layer string) {
 		info := strings.TrimSuffix(layer, ".zst") + ".json"
 		raw, err := os.ReadFile(info)
@@ -236,23 +251,23 @@ func TestQemuCacheResumesTheVMFromItsSavedStateInsteadOfBooting(t *testing.T) {
 	})
 }
 
-// oldestState returns the state file saved first among states.
-func oldestState(t *testing.T, states []string) string {
+// newestState returns the state file saved last among states.
+func newestState(t *testing.T, states []string) string {
 	t.Helper()
 	if len(states) == 0 {
 		t.Fatal("no VM state was kept")
 	}
-	oldest, when := "", time.Time{}
+	newest, when := "", time.Time{}
 	for _, s := range states {
 		st, err := os.Stat(s)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if oldest == "" || st.ModTime().Before(when) {
-			oldest, when = s, st.ModTime()
+		if newest == "" || st.ModTime().After(when) {
+			newest, when = s, st.ModTime()
 		}
 	}
-	return oldest
+	return newest
 }
 
 func abs64(n int64) int64 {

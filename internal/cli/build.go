@@ -74,7 +74,7 @@ func newBuildCmd(s *Streams) *cobra.Command {
 	f.BoolVar(&o.machineReadable, "machine-readable", false, "print timestamp,target,type,data rows for programs")
 	f.BoolVar(&o.color, "color", true, "colour the output (only when it goes to a terminal)")
 	f.BoolVar(&o.debug, "debug", false, "pause before each step of each build until Enter is pressed")
-	f.IntVar(&o.cacheVMStates, "cache-vm-states", 2, "with -cache, how many of a qemu build's last checkpoints also keep the running VM (memory and devices), so that a rebuild resumes the machine instead of booting it; 0 keeps none")
+	f.IntVar(&o.cacheVMStates, "cache-vm-states", 2, "with -cache, how many of a qemu build's checkpoints before its last also keep the running VM (memory and devices), so that a rebuild of the last steps resumes the machine instead of booting it; 0 keeps none")
 	f.BoolVar(&o.cache, "cache", false, "checkpoint the machine after each provisioner and start from the longest unchanged prefix (also IMGBUILD_CACHE=1; checkpoints live in IMGBUILD_CACHE_DIR; see imgbuild cache)")
 	f.StringVar(&o.cacheURL, "cache-url", "", "share checkpoints through S3-compatible storage, s3://bucket/prefix, with the local cache in front (implies -cache; also IMGBUILD_CACHE_URL; AWS credential chain, AWS_ENDPOINT_URL_S3 for other servers)")
 	f.StringVar(&o.cacheMode, "cache-mode", "readwrite", "with -cache-url: readwrite (use and store checkpoints) or read (use only, e.g. for pull-request builds)")
@@ -84,7 +84,7 @@ func newBuildCmd(s *Streams) *cobra.Command {
 
 func runBuild(ctx context.Context, s *Streams, tf *templateFlags, o buildOptions, path string) error {
 	if o.cacheVMStates < 0 {
-		return &ExitError{Code: 1, Err: fmt.Errorf("-cache-vm-states %d: give how many of a build's last checkpoints keep the VM's state (0 for none)", o.cacheVMStates)}
+		return &ExitError{Code: 1, Err: fmt.Errorf("-cache-vm-states %d: give how many checkpoints before a build's last keep the VM's state (0 for none)", o.cacheVMStates)}
 	}
 	if ctx == nil {
 		ctx = context.Background()

@@ -51,7 +51,8 @@ type Resume struct {
 	// DataDir is where builders that keep checkpoint files (qemu layers)
 	// write them, named by key; the cache removes them when pruning.
 	DataDir string
-	// VMStates is how many of the build's last checkpoints also keep the
+	// VMStates is how many of the checkpoints before the build's last also
+	// keep the
 	// running machine's state (memory and devices), for builders that can
 	// restore one instead of booting (qemu); 0 keeps none.
 	VMStates int
