@@ -23,21 +23,11 @@ import (
 // Runners are stood for by cache directories: each build below uses its
 // own, so everything it reuses came through the object store.
 func TestQemuSharedCacheLetsAnEmptyRunnerRebuildWithoutBootingAndSurvivesDamageAndOutages(t *testing.T) {
-	vm := needTestVM(t)
 	srv := testenv.UseS3(t)
 	bin := testenv.Binary(t)
 	work := t.TempDir()
-	for _, f := range []*string{&vm.disk, &vm.kernel, &vm.initrd} {
-		cp := filepath.Join(work, filepath.Base(*f))
-		if err := copyFile(*f, cp); err != nil {
-			t.Fatal(err)
-		}
-		*f = cp
-	}
-	sum, err := fileSHA256(vm.disk)
-	if err != nil {
-		t.Fatal(err)
-	}
+	vm := privateTestVM(t, work)
+	sum := vm.diskSHA256
 	name := uniqueName(t)
 	tpl := filepath.Join(work, "cached.pkr.hcl")
 	content := fmt.Sprintf(cacheTemplate, vm.disk, sum, name, vm.password, vm.kernel, vm.initrd)
@@ -51,20 +41,7 @@ func TestQemuSharedCacheLetsAnEmptyRunnerRebuildWithoutBootingAndSurvivesDamageA
 
 	runner := func(label string) string {
 		t.Helper()
-		// Short: the QMP socket lives in the data folder (108 bytes at most).
-		dir, err := os.MkdirTemp("", "imgbuild-e2e-share-")
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() {
-			cmd := exec.Command(bin, "cache", "prune", "--all")
-			cmd.Env = append(os.Environ(), "IMGBUILD_CACHE_DIR="+dir)
-			if out, err := cmd.CombinedOutput(); err != nil {
-				t.Errorf("runner %s: imgbuild cache prune --all: %v\n%s", label, err, out)
-			}
-			os.RemoveAll(dir)
-		})
-		return dir
+		return cacheForTest(t, bin, "share-"+label)
 	}
 	run := func(cacheDir, out string, args []string, env ...string) (string, error) {
 		t.Helper()

@@ -267,3 +267,47 @@ func typeWhenConsoleReady(t *testing.T, b *Builder, env *plugin.BuildEnv) {
 		}
 	}
 }
+
+// privateTestVM is the test VM copied into dir, with its disk's checksum:
+// the cache keys cover its files, and another test process may rebuild
+// testdata/vm while this one runs.
+func privateTestVM(t *testing.T, dir string) testVM {
+	t.Helper()
+	vm := needTestVM(t)
+	for _, f := range []*string{&vm.disk, &vm.kernel, &vm.initrd} {
+		cp := filepath.Join(dir, filepath.Base(*f))
+		if err := copyFile(*f, cp); err != nil {
+			t.Fatal(err)
+		}
+		*f = cp
+	}
+	sum, err := fileSHA256(vm.disk)
+	if err != nil {
+		t.Fatal(err)
+	}
+	vm.diskSHA256 = sum
+	return vm
+}
+
+// cacheForTest is an empty step cache that the test's end prunes with
+// imgbuild (which must leave nothing behind) and removes. Its path is
+// short: the QMP socket lives in its data folder (108 bytes at most).
+func cacheForTest(t *testing.T, bin, label string) string {
+	t.Helper()
+	dir, err := os.MkdirTemp("", "imgbuild-e2e-"+label+"-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		cmd := exec.Command(bin, "cache", "prune", "--all")
+		cmd.Env = append(os.Environ(), "IMGBUILD_CACHE_DIR="+dir)
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Errorf("imgbuild cache prune --all (%s): %v\n%s", label, err, out)
+		}
+		if left, _ := filepath.Glob(filepath.Join(dir, "data", "*")); len(left) > 0 {
+			t.Errorf("files left in the cache (%s) after prune --all: %v", label, left)
+		}
+		os.RemoveAll(dir)
+	})
+	return dir
+}

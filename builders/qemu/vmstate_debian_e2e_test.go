@@ -15,30 +15,15 @@ import (
 	"github.com/imgbuild/imgbuild/internal/testenv"
 )
 
-// debianResumeTemplate builds the Debian bookworm VM (systemd, OpenSSH)
+// debianResumeBuild builds the Debian bookworm VM (systemd, OpenSSH)
 // as its default user, who reaches root through sudo, as with a cloud
 // image. Each provisioner prints the boot id; the third also the clock
 // and whether systemd still runs.
-const debianResumeTemplate = `
+const debianResumeBuild = `
 variable "out" { type = string }
 variable "third" {
   type    = string
   default = "third v1"
-}
-source "qemu" "debian" {
-  iso_url          = "%s"
-  iso_checksum     = "sha256:%s"
-  disk_image       = true
-  headless         = true
-  output_directory = var.out
-  vm_name          = "%s"
-  memory           = 1024
-  cpus             = 2
-  ssh_username     = "%s"
-  ssh_private_key_file = "%s"
-  ssh_timeout      = "4m"
-  shutdown_command = "sudo poweroff"
-  qemuargs = [["-kernel", "%s"], ["-initrd", "%s"], ["-append", "%s"]]
 }
 build {
   sources = ["source.qemu.debian"]
@@ -50,7 +35,7 @@ build {
   }
   provisioner "shell" {
     inline = [
-      "echo BOOT3=$(cat /proc/sys/kernel/random/boot_id) CLOCK3=$(date +%%s) SYSTEMD3=$(systemctl is-system-running || true)",
+      "echo BOOT3=$(cat /proc/sys/kernel/random/boot_id) CLOCK3=$(date +%s) SYSTEMD3=$(systemctl is-system-running || true)",
       "echo '${var.third}' | sudo tee /opt/app/three",
     ]
   }
@@ -69,14 +54,10 @@ func TestQemuCacheResumesADebianSystemdVMFromItsSavedState(t *testing.T) {
 	vm := testenv.DebianVM(t)
 	testenv.NeedCommand(t, "debugfs")
 	bin := testenv.Binary(t)
-	sum, err := fileSHA256(vm.Disk)
-	if err != nil {
-		t.Fatal(err)
-	}
 	work := t.TempDir()
 	name := uniqueName(t)
 	tpl := filepath.Join(work, "debian.pkr.hcl")
-	content := fmt.Sprintf(debianResumeTemplate, vm.Disk, sum, name, vm.User, vm.Key, vm.Kernel, vm.Initrd, vm.SystemdAppend)
+	content := debianSource(t, vm, "debian", name, "var.out", vm.SystemdAppend) + debianResumeBuild
 	if err := os.WriteFile(tpl, []byte(content), 0o644); err != nil {
 		t.Fatal(err)
 	}
@@ -160,4 +141,32 @@ func imageFile(t *testing.T, image, path string) string {
 		t.Fatalf("debugfs cat %s: %v", path, err)
 	}
 	return strings.TrimSpace(string(out))
+}
+
+// debianSource is a qemu source, LABEL, that boots the Debian VM
+// (testdata/make-debian.sh) with appendLine and logs in as its sudo user
+// with its key; out is the output folder as an HCL expression.
+func debianSource(t *testing.T, vm testenv.DebianVMFiles, label, vmName, out, appendLine string) string {
+	t.Helper()
+	sum, err := fileSHA256(vm.Disk)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return fmt.Sprintf(`
+source "qemu" %q {
+  iso_url              = %q
+  iso_checksum         = "sha256:%s"
+  disk_image           = true
+  headless             = true
+  output_directory     = %s
+  vm_name              = %q
+  memory               = 1024
+  cpus                 = 2
+  ssh_username         = %q
+  ssh_private_key_file = %q
+  ssh_timeout          = "4m"
+  shutdown_command     = "sudo poweroff"
+  qemuargs = [["-kernel", %q], ["-initrd", %q], ["-append", %q]]
+}
+`, label, vm.Disk, sum, out, vmName, vm.User, vm.Key, vm.Kernel, vm.Initrd, appendLine)
 }

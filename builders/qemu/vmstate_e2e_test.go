@@ -78,42 +78,18 @@ func bootIDs(out string) map[int]string {
 // cannot be restored (truncated, or made by another QEMU) falls back to
 // booting from the disk layer, said once, and the image is still right.
 func TestQemuCacheResumesTheVMFromItsSavedStateInsteadOfBooting(t *testing.T) {
-	vm := needTestVM(t)
 	bin := testenv.Binary(t)
 	work := t.TempDir()
-	for _, f := range []*string{&vm.disk, &vm.kernel, &vm.initrd} {
-		cp := filepath.Join(work, filepath.Base(*f))
-		if err := copyFile(*f, cp); err != nil {
-			t.Fatal(err)
-		}
-		*f = cp
-	}
-	sum, err := fileSHA256(vm.disk)
-	if err != nil {
-		t.Fatal(err)
-	}
+	vm := privateTestVM(t, work)
+	sum := vm.diskSHA256
 	name := uniqueName(t)
 	tpl := filepath.Join(work, "resumed.pkr.hcl")
 	content := fmt.Sprintf(resumeTemplate, vm.disk, sum, name, vm.password, vm.kernel, vm.initrd)
 	if err := os.WriteFile(tpl, []byte(content), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	cacheDir, err := os.MkdirTemp("", "imgbuild-e2e-vmstate-")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { os.RemoveAll(cacheDir) })
+	cacheDir := cacheForTest(t, bin, "vmstate") // prune must remove the VM states too
 	data := filepath.Join(cacheDir, "data")
-	t.Cleanup(func() {
-		cmd := exec.Command(bin, "cache", "prune", "--all")
-		cmd.Env = append(os.Environ(), "IMGBUILD_CACHE_DIR="+cacheDir)
-		if out, err := cmd.CombinedOutput(); err != nil {
-			t.Errorf("imgbuild cache prune --all: %v\n%s", err, out)
-		}
-		if left, _ := filepath.Glob(filepath.Join(data, "*")); len(left) > 0 {
-			t.Errorf("files left in the cache after prune --all (VM states included): %v", left)
-		}
-	})
 	machine := "pc"
 	build := func(out string, cached bool, third string) string {
 		t.Helper()

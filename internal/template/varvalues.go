@@ -335,29 +335,41 @@ func suggestName(given string, known []string) string {
 // renderLegacyVariables renders the {{ }} in a legacy template's variable
 // values once all are known ({{user `other`}} in a var file's value).
 func (t *Template) renderLegacyVariables() hcl.Diagnostics {
+	raw := t.stringVarValues()
+	rendered, err := t.legacy.RenderVariables(raw)
+	if err != nil {
+		return hcl.Diagnostics{{Severity: hcl.DiagError, Summary: "Invalid variable value", Detail: err.Error() + "."}}
+	}
+	for name, s := range rendered {
+		t.setRendered(name, raw[name], s)
+	}
+	return nil
+}
+
+// stringVarValues are the variables' values that are known strings.
+func (t *Template) stringVarValues() map[string]string {
 	raw := map[string]string{}
 	for name, v := range t.varValues {
 		if u, _ := v.Unmark(); u.IsKnown() && !u.IsNull() && u.Type() == cty.String {
 			raw[name] = u.AsString()
 		}
 	}
-	rendered, err := t.legacy.RenderVariables(raw)
-	if err != nil {
-		return hcl.Diagnostics{{Severity: hcl.DiagError, Summary: "Invalid variable value", Detail: err.Error() + "."}}
+	return raw
+}
+
+// setRendered gives a variable its rendered value (masked when the
+// variable is sensitive), when rendering changed it.
+func (t *Template) setRendered(name, raw, rendered string) {
+	if rendered == raw {
+		return
 	}
-	for name, s := range rendered {
-		if s == raw[name] {
-			continue
-		}
-		v := cty.StringVal(s)
-		if t.variables[name].Sensitive {
-			t.sensitive = append(t.sensitive, s)
-			v = sensitive.Mark(v)
-		}
-		t.varValues[name] = v
-		t.variables[name].Value = v
+	v := cty.StringVal(rendered)
+	if t.variables[name].Sensitive {
+		t.sensitive = append(t.sensitive, rendered)
+		v = sensitive.Mark(v)
 	}
-	return nil
+	t.varValues[name] = v
+	t.variables[name].Value = v
 }
 
 // isLegacyVarFile reports whether a var file is a legacy Packer one: a
@@ -401,12 +413,7 @@ func (t *Template) legacyVarFileValue(name string, val cty.Value) cty.Value {
 // renderLegacyVarFileValues renders the {{ }} of values that came from a
 // legacy var file and were not set again after it.
 func (t *Template) renderLegacyVarFileValues() {
-	raw := map[string]string{}
-	for name, v := range t.varValues {
-		if u, _ := v.Unmark(); u.IsKnown() && !u.IsNull() && u.Type() == cty.String {
-			raw[name] = u.AsString()
-		}
-	}
+	raw := t.stringVarValues()
 	var names []string
 	for name := range t.legacyVarFileValues {
 		if v := t.variables[name]; v.setFrom == "var file" {
@@ -416,16 +423,6 @@ func (t *Template) renderLegacyVarFileValues() {
 	sort.Strings(names)
 	rendered := legacy.RenderVarFileValues(raw, names, legacy.Options{Now: time.Now(), Env: t.opts.Env, TemplateDir: t.baseDir, WorkDir: t.cwd})
 	for _, name := range names {
-		s := rendered[name]
-		if s == raw[name] {
-			continue
-		}
-		v := cty.StringVal(s)
-		if t.variables[name].Sensitive {
-			t.sensitive = append(t.sensitive, s)
-			v = sensitive.Mark(v)
-		}
-		t.varValues[name] = v
-		t.variables[name].Value = v
+		t.setRendered(name, raw[name], rendered[name])
 	}
 }
