@@ -229,16 +229,33 @@ func reconnect(ctx context.Context, comm communicator.Communicator, deadline tim
 	return nil
 }
 
-// remove deletes an uploaded file (skip_clean keeps it).
+// remove deletes an uploaded file (skip_clean keeps it). Like Packer it
+// retries for up to start_retry_timeout: a script that ran "systemctl
+// reboot" exits 0 before the machine goes down, so the first attempt may
+// meet a connection that is dropping or a machine that is still booting.
 func (p *Provisioner) remove(ctx context.Context, env *plugin.ProvisionEnv, file string) error {
-	status, err := env.Comm.Run(ctx, &communicator.Cmd{Command: "rm -f " + shellenv.Quote(file)})
-	if err == nil && status != 0 {
-		err = fmt.Errorf("rm exited with status %d", status)
+	deadline := time.Now().Add(p.cfg.StartRetryTimeout)
+	for {
+		status, err := env.Comm.Run(ctx, &communicator.Cmd{Command: "rm -f " + shellenv.Quote(file)})
+		if err == nil && status != 0 {
+			err = fmt.Errorf("rm exited with status %d", status)
+		}
+		if err == nil {
+			return nil
+		}
+		if ctx.Err() != nil || !time.Now().Before(deadline) {
+			return fmt.Errorf("removing %s from the machine (skip_clean = true keeps it): %w", file, err)
+		}
+		if errors.Is(err, communicator.ErrDisconnected) {
+			if rerr := reconnect(ctx, env.Comm, deadline); rerr != nil {
+				return fmt.Errorf("removing %s from the machine (skip_clean = true keeps it): %w", file, rerr)
+			}
+			continue
+		}
+		if werr := wait.Sleep(ctx, retryPause); werr != nil {
+			return fmt.Errorf("removing %s from the machine (skip_clean = true keeps it): %w", file, err)
+		}
 	}
-	if err != nil {
-		return fmt.Errorf("removing %s from the machine (skip_clean = true keeps it): %w", file, err)
-	}
-	return nil
 }
 
 var errNoComm = errors.New("the shell provisioner needs a connection to the machine, but the source has communicator = \"none\": use shell-local, or set a communicator")
