@@ -230,3 +230,49 @@ func TestShellAndFileProvisionersOnTheDebianVMThroughARealReboot(t *testing.T) {
 		}
 	}
 }
+
+// The failures a real guest produces are explained, as Packer's are, and
+// the sudo password in execute_command does not leak into the error.
+func TestShellProvisionerFailuresOnTheDebianVMAreExplained(t *testing.T) {
+	vm := testenv.DebianVM(t)
+	for _, c := range []struct {
+		name, provisioners string
+		want               []string
+	}{{
+		name: "a reboot without expect_disconnect",
+		provisioners: `
+  provisioner "shell" {
+    execute_command = "echo 'debian' | sudo -S sh '{{.Path}}'"
+    inline          = ["reboot", "sleep 120"]
+  }`,
+		want: []string{"expect_disconnect = true", "dropped"},
+	}, {
+		name: "a noexec /tmp with the default remote_folder",
+		provisioners: `
+  provisioner "shell" {
+    inline = ["sudo mount -t tmpfs -o noexec,mode=1777 tmpfs /tmp"]
+  }
+  provisioner "shell" {
+    inline = ["echo must not run"]
+  }`,
+		want: []string{"Permission denied", "non-zero exit status: 126"},
+	}} {
+		t.Run(c.name, func(t *testing.T) {
+			out, ok, _ := debianBuild(t, vm.FastAppend, c.provisioners)
+			if ok {
+				t.Fatalf("the build succeeded")
+			}
+			for _, w := range c.want {
+				if !strings.Contains(out, w) {
+					t.Errorf("the output does not say %q", w)
+				}
+			}
+			if strings.Contains(out, "echo 'debian'") {
+				t.Errorf("the sudo password's command line is in the output")
+			}
+			if strings.Contains(out, "must not run") && !strings.Contains(out, "echo must not run") {
+				t.Errorf("the script ran from the noexec /tmp")
+			}
+		})
+	}
+}

@@ -35,7 +35,8 @@ func (d *droppingComm) Run(ctx context.Context, cmd *communicator.Cmd) (int, err
 	st, err := d.Communicator.Run(ctx, cmd)
 	if d.dropRuns > 0 && !strings.HasPrefix(cmd.Command, "rm -f") {
 		d.dropRuns--
-		return -1, fmt.Errorf("session ended: %w", communicator.ErrDisconnected)
+		// As the SSH communicator's error, which names the command.
+		return -1, fmt.Errorf("running %q: session ended: %w", cmd.Command, communicator.ErrDisconnected)
 	}
 	return st, err
 }
@@ -64,7 +65,8 @@ func TestShellExpectDisconnectAcceptsDroppedConnectionAndReconnects(t *testing.T
 			env, out, dir := newEnv(t)
 			comm := &droppingComm{Communicator: env.Comm, dropRuns: 1}
 			env.Comm = comm
-			p := prepared(t, Config{Inline: []string{"echo rebooting"}, RemoteFolder: dir, ExpectDisconnect: tt.expect})
+			p := prepared(t, Config{Inline: []string{"echo rebooting"}, RemoteFolder: dir, ExpectDisconnect: tt.expect,
+				ExecuteCommand: "echo 'hunter2' | sh '{{.Path}}'"})
 			err := p.Provision(context.Background(), env)
 			if tt.wantErr == "" {
 				if err != nil {
@@ -77,6 +79,9 @@ func TestShellExpectDisconnectAcceptsDroppedConnectionAndReconnects(t *testing.T
 			}
 			if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
 				t.Fatalf("err = %v, want %q", err, tt.wantErr)
+			}
+			if strings.Contains(err.Error(), "hunter2") {
+				t.Errorf("the error shows the expanded execute_command with its password: %v", err)
 			}
 		})
 	}

@@ -12,6 +12,7 @@ import (
 	"os"
 	"path"
 	"slices"
+	"strconv"
 	"strings"
 	"text/template"
 	"time"
@@ -168,6 +169,7 @@ func (p *Provisioner) uploadAndRunRetrying(ctx context.Context, env *plugin.Prov
 	deadline := time.Now().Add(p.cfg.StartRetryTimeout)
 	for {
 		status, err := p.uploadAndRun(ctx, env, s, cmdline.String())
+		err = withoutCommand(err, cmdline.String())
 		switch {
 		case err == nil:
 			if !slices.Contains(p.cfg.ValidExitCodes, status) {
@@ -214,6 +216,25 @@ func (p *Provisioner) uploadAndRun(ctx context.Context, env *plugin.ProvisionEnv
 	defer stderr.Close()
 	return env.Comm.Run(ctx, &communicator.Cmd{Command: cmdline, Stdout: stdout, Stderr: stderr})
 }
+
+// withoutCommand replaces the expanded execute_command in a communicator's
+// error: it may hold a sudo password ("echo 'pw' | sudo -S ...") or
+// environment values, and the error is printed.
+func withoutCommand(err error, cmdline string) error {
+	if err == nil || !strings.Contains(err.Error(), cmdline) && !strings.Contains(err.Error(), strconv.Quote(cmdline)) {
+		return err
+	}
+	msg := strings.ReplaceAll(err.Error(), strconv.Quote(cmdline), "execute_command")
+	return redactedError{strings.ReplaceAll(msg, cmdline, "execute_command"), err}
+}
+
+type redactedError struct {
+	msg string
+	err error
+}
+
+func (e redactedError) Error() string { return e.msg }
+func (e redactedError) Unwrap() error { return e.err }
 
 // reconnect re-establishes the connection after an expected disconnect.
 func reconnect(ctx context.Context, comm communicator.Communicator, deadline time.Time) error {
