@@ -255,7 +255,7 @@ func TestShellProvisionerFailuresOnTheDebianVMAreExplained(t *testing.T) {
   provisioner "shell" {
     inline = ["echo must not run"]
   }`,
-		want: []string{"Permission denied", "non-zero exit status: 126"},
+		want: []string{"Permission denied", "non-zero exit status: 126", "set remote_folder"},
 	}} {
 		t.Run(c.name, func(t *testing.T) {
 			out, ok, _ := debianBuild(t, vm.FastAppend, c.provisioners)

@@ -173,7 +173,7 @@ func (p *Provisioner) uploadAndRunRetrying(ctx context.Context, env *plugin.Prov
 		switch {
 		case err == nil:
 			if !slices.Contains(p.cfg.ValidExitCodes, status) {
-				return fmt.Errorf("script exited with non-zero exit status: %d; allowed exit codes are: %v", status, p.cfg.ValidExitCodes)
+				return fmt.Errorf("script exited with non-zero exit status: %d; allowed exit codes are: %v%s", status, p.cfg.ValidExitCodes, statusHint(status))
 			}
 		case errors.Is(err, communicator.ErrDisconnected):
 			if !p.cfg.ExpectDisconnect {
@@ -215,6 +215,18 @@ func (p *Provisioner) uploadAndRun(ctx context.Context, env *plugin.ProvisionEnv
 	defer stdout.Close()
 	defer stderr.Close()
 	return env.Comm.Run(ctx, &communicator.Cmd{Command: cmdline, Stdout: stdout, Stderr: stderr})
+}
+
+// statusHint explains the exit statuses the shell gives for a script it
+// could not start.
+func statusHint(status int) string {
+	switch status {
+	case 126:
+		return " (126: the shell could not execute the script; if remote_folder (default /tmp) is mounted noexec, set remote_folder to a folder that allows execution, such as /var/tmp)"
+	case 127:
+		return " (127: a command of execute_command or the script was not found)"
+	}
+	return ""
 }
 
 // withoutCommand replaces the expanded execute_command in a communicator's
