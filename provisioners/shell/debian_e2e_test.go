@@ -129,8 +129,9 @@ func (d diskReader) stat(path string) string {
 // One build on the Debian VM under systemd exercises, in order: sudo in
 // execute_command with environment_vars (Packer's two well-known forms;
 // as in Packer, the variables reach the script only through {{.Vars}}),
-// env_var_format, skip_clean, a reboot with expect_disconnect followed by
-// a provisioner once the guest is back, remote_folder on a noexec /tmp,
+// env_var_format, skip_clean, two reboots with expect_disconnect (one
+// whose script exits before the connection drops, one cut off while it
+// runs), each followed by a provisioner once the guest is back, remote_folder on a noexec /tmp,
 // and the file provisioner's folder upload. The output disk is read after.
 func TestShellAndFileProvisionersOnTheDebianVMThroughARealReboot(t *testing.T) {
 	vm := testenv.DebianVM(t)
@@ -162,6 +163,15 @@ func TestShellAndFileProvisionersOnTheDebianVMThroughARealReboot(t *testing.T) {
   provisioner "shell" {
     expect_disconnect = true
     inline            = ["sudo systemctl reboot"]
+  }
+  provisioner "shell" {
+    pause_before = "5s"
+    inline = ["cat /proc/sys/kernel/random/boot_id | sudo tee /etc/imgbuild-boot-between"]
+  }
+  provisioner "shell" {
+    # This time the connection drops while the script still runs.
+    expect_disconnect = true
+    inline            = ["sudo systemctl reboot", "sleep 300"]
   }
   provisioner "shell" {
     pause_before = "5s"
@@ -203,9 +213,12 @@ func TestShellAndFileProvisionersOnTheDebianVMThroughARealReboot(t *testing.T) {
 			t.Errorf("%s = %q, want %q", file, got, want)
 		}
 	}
-	before, after := d.cat("/etc/imgbuild-boot-before"), d.cat("/etc/imgbuild-boot-after")
-	if len(before) < 32 || len(after) < 32 || before == after {
-		t.Errorf("boot_id before the reboot %q, after %q: want two different ids (a real reboot)", before, after)
+	before, between, after := d.cat("/etc/imgbuild-boot-before"), d.cat("/etc/imgbuild-boot-between"), d.cat("/etc/imgbuild-boot-after")
+	if len(before) < 32 || len(between) < 32 || len(after) < 32 || before == between || between == after {
+		t.Errorf("boot_id before, between and after the reboots: %q, %q, %q: want three different ids (real reboots)", before, between, after)
+	}
+	if !strings.Contains(out, "Remote end disconnected") {
+		t.Errorf("the second reboot should cut the script off, and the output say so")
 	}
 	if !d.exists("/var/tmp/imgbuild-kept.sh") {
 		t.Errorf("skip_clean = true: the script should stay in the guest")
