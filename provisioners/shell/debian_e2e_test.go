@@ -228,10 +228,11 @@ func TestShellAndFileProvisionersOnTheDebianVMThroughARealReboot(t *testing.T) {
 	}
 	// Packer's rule: "tree" makes /home/debian/tree, "tree/" puts the
 	// contents into the destination. Its SSH communicator follows
-	// symbolic links: the link arrives as a copy of its target.
+	// symbolic links: the link arrives as a copy of its target, with mode
+	// 0644 (Packer's fallback for what is not a regular file).
 	for _, root := range []string{"/home/debian/tree", "/home/debian/flat"} {
 		for name, want := range map[string]string{
-			"run.sh": "Mode: 0755", "private": "Mode: 0600", "sub/deep.txt": "Mode: 0644", "link": "Mode: 0755",
+			"run.sh": "Mode: 0755", "private": "Mode: 0600", "sub/deep.txt": "Mode: 0644", "link": "Mode: 0644",
 		} {
 			p := root + "/" + name
 			if got := d.stat(p); !strings.Contains(got, want) || !strings.Contains(got, "Type: regular") {
