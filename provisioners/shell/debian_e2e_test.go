@@ -14,10 +14,11 @@ import (
 )
 
 // debianBuild writes a qemu template on the Debian VM (booted with
-// appendLine) with the given provisioners and runs imgbuild build on it.
-// It returns the combined output, whether the build succeeded, and the
-// output qcow2's path.
-func debianBuild(t *testing.T, appendLine, provisioners string) (string, bool, string) {
+// appendLine) with the given top-level blocks (variables) and provisioners
+// and runs imgbuild build on it, with env added to its environment. It
+// returns the combined output, whether the build succeeded, and the output
+// qcow2's path.
+func debianBuild(t *testing.T, appendLine, topLevel, provisioners string, env ...string) (string, bool, string) {
 	t.Helper()
 	if testing.Short() {
 		t.Skip("boots the Debian VM under TCG")
@@ -26,7 +27,8 @@ func debianBuild(t *testing.T, appendLine, provisioners string) (string, bool, s
 	vm := testenv.DebianVM(t)
 	dir := t.TempDir()
 	out := filepath.Join(dir, "out")
-	tmpl := fmt.Sprintf(`source "qemu" "debian" {
+	tmpl := fmt.Sprintf(`%[9]s
+source "qemu" "debian" {
   iso_url              = %[1]q
   iso_checksum         = "none"
   disk_image           = true
@@ -47,7 +49,7 @@ build {
   sources = ["source.qemu.debian"]
 %[8]s
 }
-`, vm.Disk, out, vm.User, vm.Key, vm.Kernel, vm.Initrd, appendLine, provisioners)
+`, vm.Disk, out, vm.User, vm.Key, vm.Kernel, vm.Initrd, appendLine, provisioners, topLevel)
 	if err := os.WriteFile(filepath.Join(dir, "build.pkr.hcl"), []byte(tmpl), 0o644); err != nil {
 		t.Fatal(err)
 	}
@@ -56,6 +58,7 @@ build {
 	defer cancel()
 	cmd := exec.CommandContext(ctx, testenv.Binary(t), "build", ".")
 	cmd.Dir = dir
+	cmd.Env = append(os.Environ(), env...)
 	b, err := cmd.CombinedOutput()
 	t.Logf("imgbuild build:\n%s", b)
 	return string(b), err == nil, filepath.Join(out, "debian.qcow2")
@@ -194,7 +197,7 @@ func TestShellAndFileProvisionersOnTheDebianVMThroughARealReboot(t *testing.T) {
     destination = "/home/debian/flat"
   }
 `
-	out, ok, image := debianBuild(t, vm.SystemdAppend, provisioners)
+	out, ok, image := debianBuild(t, vm.SystemdAppend, "", provisioners)
 	if !ok {
 		t.Fatalf("build failed")
 	}
@@ -250,10 +253,28 @@ func TestShellAndFileProvisionersOnTheDebianVMThroughARealReboot(t *testing.T) {
 func TestShellProvisionerFailuresOnTheDebianVMAreExplained(t *testing.T) {
 	vm := testenv.DebianVM(t)
 	for _, c := range []struct {
-		name, provisioners string
-		want               []string
+		name, variables, provisioners string
+		env                           []string
+		want                          []string
 	}{{
+		// The password as a sensitive variable, with the debug log on
+		// (it logs the command): masked everywhere.
 		name: "a reboot without expect_disconnect",
+		variables: `
+variable "sudo_password" {
+  type      = string
+  default   = "debian"
+  sensitive = true
+}`,
+		provisioners: `
+  provisioner "shell" {
+    execute_command = "echo '${var.sudo_password}' | sudo -S sh '{{.Path}}'"
+    inline          = ["sudo -n true", "reboot", "sleep 120"]
+  }`,
+		env:  []string{"PACKER_LOG=1"},
+		want: []string{"expect_disconnect = true", "dropped", "shell provisioner command"},
+	}, {
+		name: "the password in execute_command itself",
 		provisioners: `
   provisioner "shell" {
     execute_command = "echo 'debian' | sudo -S sh '{{.Path}}'"
@@ -272,7 +293,7 @@ func TestShellProvisionerFailuresOnTheDebianVMAreExplained(t *testing.T) {
 		want: []string{"Permission denied", "non-zero exit status: 126", "set remote_folder"},
 	}} {
 		t.Run(c.name, func(t *testing.T) {
-			out, ok, _ := debianBuild(t, vm.FastAppend, c.provisioners)
+			out, ok, _ := debianBuild(t, vm.FastAppend, c.variables, c.provisioners, c.env...)
 			if ok {
 				t.Fatalf("the build succeeded")
 			}
