@@ -279,7 +279,7 @@ func (p *Provisioner) remove(ctx context.Context, env *plugin.ProvisionEnv, file
 		if ctx.Err() != nil || !time.Now().Before(deadline) {
 			return fmt.Errorf("removing %s from the machine (skip_clean = true keeps it): %w", file, err)
 		}
-		if errors.Is(err, communicator.ErrDisconnected) {
+		if _, ok := env.Comm.(communicator.Reconnecter); ok && errors.Is(err, communicator.ErrDisconnected) {
 			if rerr := reconnect(ctx, env.Comm, deadline); rerr != nil {
 				return fmt.Errorf("removing %s from the machine (skip_clean = true keeps it): %w", file, rerr)
 			}
