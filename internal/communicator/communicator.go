@@ -35,6 +35,10 @@ type Communicator interface {
 	// UploadDir copies the local directory src to dst, with Packer's
 	// trailing-slash rule: when src ends in "/", the contents of src go
 	// into dst; otherwise dst/<base of src> is created. Modes are kept.
+	// Symbolic links are treated as by the Packer communicator of the same
+	// kind: SSH follows them (a link to a file arrives as a 0644 copy of
+	// the target, a link to a folder as a copy of the folder); docker
+	// keeps them as links.
 	// Paths matching an exclude pattern (filepath.Match on the path
 	// relative to src) are skipped.
 	UploadDir(ctx context.Context, dst, src string, exclude []string) error

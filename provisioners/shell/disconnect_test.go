@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -19,14 +21,22 @@ import (
 type droppingComm struct {
 	communicator.Communicator
 	dropRuns, failUploads int
-	reconnects            int
+	// dropRemoves cuts off that many rm -f runs before they run, as when
+	// a script's "systemctl reboot" returned before the machine went down.
+	dropRemoves int
+	reconnects  int
 }
 
 func (d *droppingComm) Run(ctx context.Context, cmd *communicator.Cmd) (int, error) {
+	if d.dropRemoves > 0 && strings.HasPrefix(cmd.Command, "rm -f") {
+		d.dropRemoves--
+		return -1, fmt.Errorf("session ended: %w", communicator.ErrDisconnected)
+	}
 	st, err := d.Communicator.Run(ctx, cmd)
 	if d.dropRuns > 0 && !strings.HasPrefix(cmd.Command, "rm -f") {
 		d.dropRuns--
-		return -1, fmt.Errorf("session ended: %w", communicator.ErrDisconnected)
+		// As the SSH communicator's error, which names the command.
+		return -1, fmt.Errorf("running %q: session ended: %w", cmd.Command, communicator.ErrDisconnected)
 	}
 	return st, err
 }
@@ -55,7 +65,8 @@ func TestShellExpectDisconnectAcceptsDroppedConnectionAndReconnects(t *testing.T
 			env, out, dir := newEnv(t)
 			comm := &droppingComm{Communicator: env.Comm, dropRuns: 1}
 			env.Comm = comm
-			p := prepared(t, Config{Inline: []string{"echo rebooting"}, RemoteFolder: dir, ExpectDisconnect: tt.expect})
+			p := prepared(t, Config{Inline: []string{"echo rebooting"}, RemoteFolder: dir, ExpectDisconnect: tt.expect,
+				ExecuteCommand: "echo 'hunter2' | sh '{{.Path}}'"})
 			err := p.Provision(context.Background(), env)
 			if tt.wantErr == "" {
 				if err != nil {
@@ -68,6 +79,9 @@ func TestShellExpectDisconnectAcceptsDroppedConnectionAndReconnects(t *testing.T
 			}
 			if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
 				t.Fatalf("err = %v, want %q", err, tt.wantErr)
+			}
+			if strings.Contains(err.Error(), "hunter2") {
+				t.Errorf("the error shows the expanded execute_command with its password: %v", err)
 			}
 		})
 	}
@@ -91,5 +105,24 @@ func TestShellRetriesStartUntilStartRetryTimeout(t *testing.T) {
 	p = prepared(t, Config{Inline: []string{"true"}, RemoteFolder: dir, StartRetryTimeout: time.Millisecond})
 	if err := p.Provision(context.Background(), env); err == nil || !strings.Contains(err.Error(), "start_retry_timeout") {
 		t.Errorf("err = %v, want the retry timeout named", err)
+	}
+}
+
+// A script that asks for a reboot exits 0 before the machine goes down:
+// removing it then meets the dropping connection, and is retried once the
+// machine is back, as Packer's cleanup is.
+func TestShellRemovesTheScriptAfterTheConnectionDroppedUnderTheRemoval(t *testing.T) {
+	env, out, dir := newEnv(t)
+	comm := &droppingComm{Communicator: env.Comm, dropRemoves: 1}
+	env.Comm = comm
+	p := prepared(t, Config{Inline: []string{"echo rebooting"}, RemoteFolder: dir, RemoteFile: "reboot.sh", ExpectDisconnect: true})
+	if err := p.Provision(context.Background(), env); err != nil {
+		t.Fatalf("Provision: %v\n%s", err, out)
+	}
+	if comm.reconnects != 1 {
+		t.Errorf("reconnects = %d, want 1", comm.reconnects)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "reboot.sh")); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("the script is still on the machine (%v)", err)
 	}
 }

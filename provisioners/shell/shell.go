@@ -12,6 +12,7 @@ import (
 	"os"
 	"path"
 	"slices"
+	"strconv"
 	"strings"
 	"text/template"
 	"time"
@@ -190,10 +191,11 @@ func (p *Provisioner) uploadAndRunRetrying(ctx context.Context, env *plugin.Prov
 	deadline := time.Now().Add(p.cfg.StartRetryTimeout)
 	for {
 		status, err := p.uploadAndRun(ctx, env, s, cmdline.String())
+		err = withoutCommand(err, cmdline.String())
 		switch {
 		case err == nil:
 			if !slices.Contains(p.cfg.ValidExitCodes, status) {
-				return fmt.Errorf("script exited with non-zero exit status: %d; allowed exit codes are: %v", status, p.cfg.ValidExitCodes)
+				return fmt.Errorf("script exited with non-zero exit status: %d; allowed exit codes are: %v%s", status, p.cfg.ValidExitCodes, statusHint(status))
 			}
 		case errors.Is(err, communicator.ErrDisconnected):
 			if !p.cfg.ExpectDisconnect {
@@ -237,6 +239,37 @@ func (p *Provisioner) uploadAndRun(ctx context.Context, env *plugin.ProvisionEnv
 	return env.Comm.Run(ctx, &communicator.Cmd{Command: cmdline, Stdout: stdout, Stderr: stderr})
 }
 
+// statusHint explains the exit statuses the shell gives for a script it
+// could not start.
+func statusHint(status int) string {
+	switch status {
+	case 126:
+		return " (126: the shell could not execute the script; if remote_folder (default /tmp) is mounted noexec, set remote_folder to a folder that allows execution, such as /var/tmp)"
+	case 127:
+		return " (127: a command of execute_command or the script was not found)"
+	}
+	return ""
+}
+
+// withoutCommand replaces the expanded execute_command in a communicator's
+// error: it may hold a sudo password ("echo 'pw' | sudo -S ...") or
+// environment values, and the error is printed.
+func withoutCommand(err error, cmdline string) error {
+	if err == nil || !strings.Contains(err.Error(), cmdline) && !strings.Contains(err.Error(), strconv.Quote(cmdline)) {
+		return err
+	}
+	msg := strings.ReplaceAll(err.Error(), strconv.Quote(cmdline), "execute_command")
+	return redactedError{strings.ReplaceAll(msg, cmdline, "execute_command"), err}
+}
+
+type redactedError struct {
+	msg string
+	err error
+}
+
+func (e redactedError) Error() string { return e.msg }
+func (e redactedError) Unwrap() error { return e.err }
+
 // reconnect re-establishes the connection after an expected disconnect.
 func reconnect(ctx context.Context, comm communicator.Communicator, deadline time.Time) error {
 	rc, ok := comm.(communicator.Reconnecter)
@@ -251,16 +284,33 @@ func reconnect(ctx context.Context, comm communicator.Communicator, deadline tim
 	return nil
 }
 
-// remove deletes an uploaded file (skip_clean keeps it).
+// remove deletes an uploaded file (skip_clean keeps it). Like Packer it
+// retries for up to start_retry_timeout: a script that ran "systemctl
+// reboot" exits 0 before the machine goes down, so the first attempt may
+// meet a connection that is dropping or a machine that is still booting.
 func (p *Provisioner) remove(ctx context.Context, env *plugin.ProvisionEnv, file string) error {
-	status, err := env.Comm.Run(ctx, &communicator.Cmd{Command: "rm -f " + shellenv.Quote(file)})
-	if err == nil && status != 0 {
-		err = fmt.Errorf("rm exited with status %d", status)
+	deadline := time.Now().Add(p.cfg.StartRetryTimeout)
+	for {
+		status, err := env.Comm.Run(ctx, &communicator.Cmd{Command: "rm -f " + shellenv.Quote(file)})
+		if err == nil && status != 0 {
+			err = fmt.Errorf("rm exited with status %d", status)
+		}
+		if err == nil {
+			return nil
+		}
+		if ctx.Err() != nil || !time.Now().Before(deadline) {
+			return fmt.Errorf("removing %s from the machine (skip_clean = true keeps it): %w", file, err)
+		}
+		if _, ok := env.Comm.(communicator.Reconnecter); ok && errors.Is(err, communicator.ErrDisconnected) {
+			if rerr := reconnect(ctx, env.Comm, deadline); rerr != nil {
+				return fmt.Errorf("removing %s from the machine (skip_clean = true keeps it): %w", file, rerr)
+			}
+			continue
+		}
+		if werr := wait.Sleep(ctx, retryPause); werr != nil {
+			return fmt.Errorf("removing %s from the machine (skip_clean = true keeps it): %w", file, err)
+		}
 	}
-	if err != nil {
-		return fmt.Errorf("removing %s from the machine (skip_clean = true keeps it): %w", file, err)
-	}
-	return nil
 }
 
 var errNoComm = errors.New("the shell provisioner needs a connection to the machine, but the source has communicator = \"none\": use shell-local, or set a communicator")

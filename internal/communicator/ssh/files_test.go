@@ -304,3 +304,31 @@ func TestDownloadDirFollowsTheTrailingSlashRuleAndKeepsModes(t *testing.T) {
 		}
 	}
 }
+
+// Symbolic links are followed as Packer's SSH communicator follows them: a
+// link to a folder arrives as a copy of the folder, a link to a file as a
+// regular file with the target's contents and mode 0644 (Packer takes the
+// link's own mode, which is not a regular file's, and falls back to 0644).
+func TestUploadDirCopiesTheTargetsOfSymbolicLinksAsPackerDoes(t *testing.T) {
+	comms := transferComms(t)
+	src := makeTree(t)
+	for link, target := range map[string]string{"link.sh": "run.sh", "sublink": "sub/deep"} {
+		if err := os.Symlink(target, filepath.Join(src, link)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, m := range methods {
+		t.Run(m, func(t *testing.T) {
+			c := comms[m]
+			dst := remoteTempDir(t, c) + "/dst"
+			if err := c.UploadDir(context.Background(), dst, src+"/", treeExclude); err != nil {
+				t.Fatal(err)
+			}
+			got := mustRun(t, c, "cd "+dst+" && stat -c '%n %F %a' link.sh sublink sublink/c.txt && cat link.sh")
+			want := "link.sh regular file 644\nsublink directory 755\nsublink/c.txt regular file 640\ncontents of run.sh\n"
+			if got != want {
+				t.Errorf("remote:\n%s\nwant:\n%s", got, want)
+			}
+		})
+	}
+}

@@ -58,7 +58,10 @@ type localEntry struct {
 
 // walkLocal calls fn for every entry under root in lexical order, parents
 // before children, and leaveDir after a directory's contents. Symbolic
-// links are followed (their targets are copied), to a bounded depth.
+// links are followed (their targets are copied), to a bounded depth; a
+// link to a file arrives with mode 0644 whatever its target's mode, as
+// with Packer's SSH communicator (which takes the mode of the link, not a
+// regular file, and falls back to 0644), so images match Packer's.
 func walkLocal(root string, exclude []string, fn func(e localEntry) error, leaveDir func(e localEntry) error) error {
 	var walk func(abs, rel string, depth int) error
 	walk = func(abs, rel string, depth int) error {
@@ -78,6 +81,9 @@ func walkLocal(root string, exclude []string, fn func(e localEntry) error, leave
 			info, err := os.Stat(childAbs)
 			if err != nil {
 				return err
+			}
+			if de.Type()&fs.ModeSymlink != 0 && info.Mode().IsRegular() {
+				info = linkedFile{info}
 			}
 			e := localEntry{rel: childRel, abs: childAbs, info: info}
 			switch {
@@ -105,6 +111,12 @@ func walkLocal(root string, exclude []string, fn func(e localEntry) error, leave
 	}
 	return walk(root, "", 0)
 }
+
+// linkedFile is a file reached through a symbolic link: Packer uploads it
+// with mode 0644.
+type linkedFile struct{ fs.FileInfo }
+
+func (linkedFile) Mode() fs.FileMode { return 0o644 }
 
 // createLocal creates (or truncates) a local file with exactly mode.
 func createLocal(name string, mode fs.FileMode) (*os.File, error) {
