@@ -146,21 +146,10 @@ func (p *Provisioner) runScript(ctx context.Context, env *plugin.ProvisionEnv, s
 	rctx, cancel := cleanupContext(ctx)
 	defer cancel()
 	rerr := p.remove(rctx, env, p.cfg.RemotePath)
-	if err == nil && errors.Is(rerr, communicator.ErrDisconnected) {
-		// The script ended and the machine went away at once: it rebooted
-		// or shut down, as a script's last command often does.
-		if !p.cfg.ExpectDisconnect {
-			return fmt.Errorf("the connection to the machine dropped right after the script (set expect_disconnect = true if the script reboots it): %w", rerr)
-		}
-		env.UI.Say("Remote end disconnected after the script (expect_disconnect is set).")
-		if rerr = reconnect(ctx, env.Comm, time.Now().Add(p.cfg.StartRetryTimeout)); rerr == nil {
-			rerr = p.remove(rctx, env, p.cfg.RemotePath)
-		}
-		if rerr != nil {
-			// A reboot may well have emptied /tmp: nothing to hold the build for.
-			env.UI.Say(fmt.Sprintf("The script %s could not be removed after the disconnect: %s", p.cfg.RemotePath, rerr))
-			rerr = nil
-		}
+	if err == nil && errors.Is(rerr, communicator.ErrDisconnected) && !p.cfg.ExpectDisconnect {
+		// The script ended and the machine went away for good right after:
+		// a reboot or shutdown as the script's last command, most likely.
+		return fmt.Errorf("the machine went away right after the script (set expect_disconnect = true if the script reboots it): %w", rerr)
 	}
 	if err == nil {
 		err = rerr
