@@ -42,6 +42,18 @@ func Upgrade(file string, src []byte, opts Options, schema SchemaFunc, annotate 
 	return hclwrite.Format([]byte(w.b.String())), diags
 }
 
+// fileHeader opens an annotated upgrade: what the file is and how to
+// carry on with it.
+const fileHeader = `# Written by imgbuild hcl2_upgrade from a legacy JSON template. Check it
+# before relying on it; the JSON template stays the reference until you do.
+# The blocks below may be split across several files of one directory (for
+# example the variable blocks in variables.pkr.hcl): every file needs the
+# .pkr.hcl suffix, and imgbuild reads the directory as one template
+# ('imgbuild inspect DIR' lists what it holds). Go-template calls ({{ ... }})
+# are not evaluated in HCL2: use HCL2 expressions such as ${var.name}.
+
+`
+
 type hclWriter struct {
 	b        strings.Builder
 	schema   SchemaFunc
@@ -59,8 +71,11 @@ func (w *hclWriter) comment(text string) {
 }
 
 func (w *hclWriter) document(doc *out) {
-	w.line(0, "# Written by imgbuild hcl2_upgrade from a legacy JSON template.")
-	w.line(0, "")
+	if w.annotate {
+		// As Packer's -with-annotations: a file header for people new to
+		// HCL2; without annotations only the TODO comments are written.
+		w.b.WriteString(fileHeader)
+	}
 	if p := doc.get("packer"); p != nil {
 		w.comment("The Packer version the template needs (min_packer_version).")
 		w.block(0, "packer", nil, p, &Schema{})

@@ -77,3 +77,39 @@ func TestUpgradeKeepsWhatHCL2CannotExpressWithATODO(t *testing.T) {
 		t.Error("a direct translation accepted what it cannot run")
 	}
 }
+
+// -with-annotations has Packer's meaning: explanatory comments (a file
+// header and one per block group) only when asked for; without it the
+// file carries no comment but the TODOs.
+func TestUpgradeWritesExplanatoryCommentsOnlyWithAnnotations(t *testing.T) {
+	src := `{"variables": {"v": "x"},
+  "builders": [{"type": "null", "communicator": "none", "name": "n-{{timestamp}}"}],
+  "provisioners": [{"type": "shell-local", "inline": ["echo {{user ` + "`v`" + `}}"]}]}`
+	plain, diags := Upgrade("t.json", []byte(src), Options{Now: time.Now()}, nil, false)
+	if diags.HasErrors() {
+		t.Fatal(diags)
+	}
+	for _, l := range strings.Split(string(plain), "\n") {
+		if c := strings.TrimSpace(l); strings.HasPrefix(c, "#") && !strings.HasPrefix(c, "# TODO") {
+			t.Errorf("without annotations the output has the comment %q:\n%s", c, plain)
+		}
+	}
+	annotated, diags := Upgrade("t.json", []byte(src), Options{Now: time.Now()}, nil, true)
+	if diags.HasErrors() {
+		t.Fatal(diags)
+	}
+	text := string(annotated)
+	for _, want := range []string{
+		"# Written by imgbuild hcl2_upgrade", // the file header
+		"user variables",                     // the variables' comment
+		"local.timestamp",                    // the locals' comment
+		"# The build:",                       // the build's comment
+	} {
+		if !strings.Contains(text, want) {
+			t.Errorf("the annotated output lacks %q:\n%s", want, text)
+		}
+	}
+	if _, d := hclsyntax.ParseConfig(annotated, "up.pkr.hcl", hcl.InitialPos); d.HasErrors() {
+		t.Fatalf("the annotated output is not HCL: %v\n%s", d, text)
+	}
+}
