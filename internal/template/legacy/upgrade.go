@@ -39,8 +39,25 @@ func Upgrade(file string, src []byte, opts Options, schema SchemaFunc, annotate 
 	}
 	w := &hclWriter{schema: schema, annotate: annotate}
 	w.document(doc)
-	return hclwrite.Format([]byte(w.b.String())), diags
+	text := w.b.String()
+	note := ""
+	if strings.Contains(text, "local.timestamp}") {
+		note = timestampNote
+	}
+	text = strings.Replace(text, timestampNoteMark, note, 1)
+	return hclwrite.Format([]byte(text)), diags
 }
+
+// timestampNote is written, annotated or not, where the template uses
+// {{timestamp}}: the upgraded template's value has another format, so
+// names and tags built from it change.
+const (
+	timestampNoteMark = "\x00timestamp-note\x00"
+	timestampNote     = `# TODO: {{timestamp}} gave Unix seconds (1796361144); HCL2 has no function for them,
+# so the timestamp local is the UTC time as YYYYMMDDhhmmss (20261204051224), as Packer's
+# hcl2_upgrade writes it. Names and tags built from it change format.
+`
+)
 
 // fileHeader opens an annotated upgrade: what the file is and how to
 // carry on with it.
@@ -92,6 +109,11 @@ func (w *hclWriter) document(doc *out) {
 		w.comment("{{timestamp}} is local.timestamp: one value per run. A variable whose default computes a")
 		w.comment("value when the template runs ({{uuid}}, {{template_dir}}, {{user `other`}}...) is read")
 		w.comment("through a local of its name: HCL2 defaults cannot do that. Left empty, the local computes it.")
+		if l.get("timestamp") != nil {
+			// A placeholder until the whole file is written: the note is
+			// kept where the template uses the timestamp.
+			w.b.WriteString(timestampNoteMark)
+		}
 		w.block(0, "locals", nil, l, &Schema{})
 		w.line(0, "")
 	}

@@ -113,3 +113,28 @@ func TestUpgradeWritesExplanatoryCommentsOnlyWithAnnotations(t *testing.T) {
 		t.Fatalf("the annotated output is not HCL: %v\n%s", d, text)
 	}
 }
+
+// {{timestamp}} is Unix seconds in a JSON template; HCL2 has no function
+// for them, so the upgrade's local.timestamp has another format. The
+// upgraded file says so in a TODO, annotated or not, and only where the
+// template uses {{timestamp}}.
+func TestUpgradeSaysTheTimestampChangesFormat(t *testing.T) {
+	withTS := `{"builders": [{"type": "null", "communicator": "none"}],
+  "provisioners": [{"type": "shell-local", "inline": ["echo {{timestamp}}"]}]}`
+	out, diags := Upgrade("t.json", []byte(withTS), Options{Now: time.Now()}, nil, false)
+	if diags.HasErrors() {
+		t.Fatal(diags)
+	}
+	if !strings.Contains(string(out), "# TODO: {{timestamp}} gave Unix seconds") {
+		t.Errorf("the upgrade does not say that the timestamp changes format:\n%s", out)
+	}
+	without := `{"builders": [{"type": "null", "communicator": "none"}],
+  "provisioners": [{"type": "shell-local", "inline": ["echo {{uuid}}"]}]}`
+	out, diags = Upgrade("t.json", []byte(without), Options{Now: time.Now()}, nil, false)
+	if diags.HasErrors() {
+		t.Fatal(diags)
+	}
+	if strings.Contains(string(out), "Unix seconds") {
+		t.Errorf("a template without {{timestamp}} got the timestamp note:\n%s", out)
+	}
+}
