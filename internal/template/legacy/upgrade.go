@@ -3,6 +3,7 @@ package legacy
 import (
 	"encoding/json"
 	"fmt"
+	"regexp"
 	"sort"
 	"strconv"
 	"strings"
@@ -39,21 +40,58 @@ func Upgrade(file string, src []byte, opts Options, schema SchemaFunc, annotate 
 	}
 	w := &hclWriter{schema: schema, annotate: annotate}
 	w.document(doc)
-	text := w.b.String()
-	note := ""
-	if strings.Contains(text, "local.timestamp}") {
-		note = timestampNote
+	if usesTimestamp(w.b.String()) {
+		w = &hclWriter{schema: schema, annotate: annotate, timestampNote: true}
+	} else {
+		// As Packer's upgrader: no timestamp local where nothing reads it.
+		dropTimestampLocal(doc)
+		w = &hclWriter{schema: schema, annotate: annotate}
 	}
-	text = strings.Replace(text, timestampNoteMark, note, 1)
-	return hclwrite.Format([]byte(text)), diags
+	w.document(doc)
+	return hclwrite.Format([]byte(w.b.String())), diags
+}
+
+var timestampRef = regexp.MustCompile(`\blocal\.timestamp\b`)
+
+// usesTimestamp says whether the HCL text reads local.timestamp outside
+// comments.
+func usesTimestamp(text string) bool {
+	for _, l := range strings.Split(text, "\n") {
+		if !strings.HasPrefix(strings.TrimSpace(l), "#") && timestampRef.MatchString(l) {
+			return true
+		}
+	}
+	return false
+}
+
+func dropTimestampLocal(doc *out) {
+	l := doc.get("locals")
+	if l == nil {
+		return
+	}
+	for i, k := range l.keys {
+		if k == "timestamp" {
+			l.keys = append(l.keys[:i:i], l.keys[i+1:]...)
+			l.vals = append(l.vals[:i:i], l.vals[i+1:]...)
+			break
+		}
+	}
+	if len(l.keys) == 0 {
+		for i, k := range doc.keys {
+			if k == "locals" {
+				doc.keys = append(doc.keys[:i:i], doc.keys[i+1:]...)
+				doc.vals = append(doc.vals[:i:i], doc.vals[i+1:]...)
+				break
+			}
+		}
+	}
 }
 
 // timestampNote is written, annotated or not, where the template uses
 // {{timestamp}}: the upgraded template's value has another format, so
 // names and tags built from it change.
 const (
-	timestampNoteMark = "\x00timestamp-note\x00"
-	timestampNote     = `# TODO: {{timestamp}} gave Unix seconds (1796361144); HCL2 has no function for them,
+	timestampNote = `# TODO: {{timestamp}} gave Unix seconds (1796361144); HCL2 has no function for them,
 # so the timestamp local is the UTC time as YYYYMMDDhhmmss (20261204051224), as Packer's
 # hcl2_upgrade writes it. Names and tags built from it change format.
 `
@@ -75,6 +113,9 @@ type hclWriter struct {
 	b        strings.Builder
 	schema   SchemaFunc
 	annotate bool
+	// timestampNote: the template reads local.timestamp, so the upgrade
+	// says how its format changed.
+	timestampNote bool
 }
 
 func (w *hclWriter) line(indent int, text string) {
@@ -109,10 +150,8 @@ func (w *hclWriter) document(doc *out) {
 		w.comment("{{timestamp}} is local.timestamp: one value per run. A variable whose default computes a")
 		w.comment("value when the template runs ({{uuid}}, {{template_dir}}, {{user `other`}}...) is read")
 		w.comment("through a local of its name: HCL2 defaults cannot do that. Left empty, the local computes it.")
-		if l.get("timestamp") != nil {
-			// A placeholder until the whole file is written: the note is
-			// kept where the template uses the timestamp.
-			w.b.WriteString(timestampNoteMark)
+		if w.timestampNote {
+			w.b.WriteString(timestampNote)
 		}
 		w.block(0, "locals", nil, l, &Schema{})
 		w.line(0, "")

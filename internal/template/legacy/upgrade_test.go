@@ -83,15 +83,22 @@ func TestUpgradeKeepsWhatHCL2CannotExpressWithATODO(t *testing.T) {
 // file carries no comment but the TODOs.
 func TestUpgradeWritesExplanatoryCommentsOnlyWithAnnotations(t *testing.T) {
 	src := `{"variables": {"v": "x"},
-  "builders": [{"type": "null", "communicator": "none", "name": "n-{{timestamp}}"}],
-  "provisioners": [{"type": "shell-local", "inline": ["echo {{user ` + "`v`" + `}}"]}]}`
+  "builders": [{"type": "null", "communicator": "none"}],
+  "provisioners": [{"type": "shell-local", "inline": ["echo {{user ` + "`v`" + `}} {{timestamp}}"]}]}`
 	plain, diags := Upgrade("t.json", []byte(src), Options{Now: time.Now()}, nil, false)
 	if diags.HasErrors() {
 		t.Fatal(diags)
 	}
+	inTODO := false // a TODO's following comment lines are its own
 	for _, l := range strings.Split(string(plain), "\n") {
-		if c := strings.TrimSpace(l); strings.HasPrefix(c, "#") && !strings.HasPrefix(c, "# TODO") {
+		c := strings.TrimSpace(l)
+		switch {
+		case strings.HasPrefix(c, "# TODO"):
+			inTODO = true
+		case strings.HasPrefix(c, "#") && !inTODO:
 			t.Errorf("without annotations the output has the comment %q:\n%s", c, plain)
+		case !strings.HasPrefix(c, "#"):
+			inTODO = false
 		}
 	}
 	annotated, diags := Upgrade("t.json", []byte(src), Options{Now: time.Now()}, nil, true)
@@ -117,7 +124,7 @@ func TestUpgradeWritesExplanatoryCommentsOnlyWithAnnotations(t *testing.T) {
 // {{timestamp}} is Unix seconds in a JSON template; HCL2 has no function
 // for them, so the upgrade's local.timestamp has another format. The
 // upgraded file says so in a TODO, annotated or not, and only where the
-// template uses {{timestamp}}.
+// template uses {{timestamp}}; elsewhere there is no timestamp local.
 func TestUpgradeSaysTheTimestampChangesFormat(t *testing.T) {
 	withTS := `{"builders": [{"type": "null", "communicator": "none"}],
   "provisioners": [{"type": "shell-local", "inline": ["echo {{timestamp}}"]}]}`
@@ -136,5 +143,8 @@ func TestUpgradeSaysTheTimestampChangesFormat(t *testing.T) {
 	}
 	if strings.Contains(string(out), "Unix seconds") {
 		t.Errorf("a template without {{timestamp}} got the timestamp note:\n%s", out)
+	}
+	if strings.Contains(string(out), "timestamp = ") {
+		t.Errorf("a template without {{timestamp}} got a timestamp local (Packer's upgrader writes none):\n%s", out)
 	}
 }
