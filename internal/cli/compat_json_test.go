@@ -28,9 +28,8 @@ func TestValidateGivesPackersVerdictOnTheJSONCompatCorpus(t *testing.T) {
 // ../shared/compat-json, beside the template in a scratch copy of its set
 // (so that path.root is the template's folder): hcl2_upgrade succeeds or
 // fails as Packer's does, and the HCL2 template validates with the entry's
-// arguments wherever Packer's own upgrade gives one that validates. (Where Packer's does not, the
-// result is logged: a var file with {{user}} in its values, for one,
-// stays a legacy file.)
+// arguments wherever the JSON template does (the verdict test checks that
+// ours on the JSON template is Packer's).
 func TestHCL2UpgradeOfTheJSONCorpusValidates(t *testing.T) {
 	dir, entries := compatCorpus(t, "compat-json")
 	installCompatPlugins(t)
