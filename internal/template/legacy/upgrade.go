@@ -3,6 +3,7 @@ package legacy
 import (
 	"encoding/json"
 	"fmt"
+	"regexp"
 	"sort"
 	"strconv"
 	"strings"
@@ -39,13 +40,82 @@ func Upgrade(file string, src []byte, opts Options, schema SchemaFunc, annotate 
 	}
 	w := &hclWriter{schema: schema, annotate: annotate}
 	w.document(doc)
+	if usesTimestamp(w.b.String()) {
+		w = &hclWriter{schema: schema, annotate: annotate, timestampNote: true}
+	} else {
+		// As Packer's upgrader: no timestamp local where nothing reads it.
+		dropTimestampLocal(doc)
+		w = &hclWriter{schema: schema, annotate: annotate}
+	}
+	w.document(doc)
 	return hclwrite.Format([]byte(w.b.String())), diags
 }
+
+var timestampRef = regexp.MustCompile(`\blocal\.timestamp\b`)
+
+// usesTimestamp says whether the HCL text reads local.timestamp outside
+// comments.
+func usesTimestamp(text string) bool {
+	for _, l := range strings.Split(text, "\n") {
+		if !strings.HasPrefix(strings.TrimSpace(l), "#") && timestampRef.MatchString(l) {
+			return true
+		}
+	}
+	return false
+}
+
+func dropTimestampLocal(doc *out) {
+	l := doc.get("locals")
+	if l == nil {
+		return
+	}
+	for i, k := range l.keys {
+		if k == "timestamp" {
+			l.keys = append(l.keys[:i:i], l.keys[i+1:]...)
+			l.vals = append(l.vals[:i:i], l.vals[i+1:]...)
+			break
+		}
+	}
+	if len(l.keys) == 0 {
+		for i, k := range doc.keys {
+			if k == "locals" {
+				doc.keys = append(doc.keys[:i:i], doc.keys[i+1:]...)
+				doc.vals = append(doc.vals[:i:i], doc.vals[i+1:]...)
+				break
+			}
+		}
+	}
+}
+
+// timestampNote is written, annotated or not, where the template uses
+// {{timestamp}}: the upgraded template's value has another format, so
+// names and tags built from it change.
+const (
+	timestampNote = `# TODO: {{timestamp}} gave Unix seconds (1796361144); HCL2 has no function for them,
+# so the timestamp local is the UTC time as YYYYMMDDhhmmss (20261204051224), as Packer's
+# hcl2_upgrade writes it. Names and tags built from it change format.
+`
+)
+
+// fileHeader opens an annotated upgrade: what the file is and how to
+// carry on with it.
+const fileHeader = `# Written by imgbuild hcl2_upgrade from a legacy JSON template. Check it
+# before relying on it; the JSON template stays the reference until you do.
+# The blocks below may be split across several files of one directory (for
+# example the variable blocks in variables.pkr.hcl): every file needs the
+# .pkr.hcl suffix, and imgbuild reads the directory as one template
+# ('imgbuild inspect DIR' lists what it holds). Go-template calls ({{ ... }})
+# are not evaluated in HCL2: use HCL2 expressions such as ${var.name}.
+
+`
 
 type hclWriter struct {
 	b        strings.Builder
 	schema   SchemaFunc
 	annotate bool
+	// timestampNote: the template reads local.timestamp, so the upgrade
+	// says how its format changed.
+	timestampNote bool
 }
 
 func (w *hclWriter) line(indent int, text string) {
@@ -59,8 +129,11 @@ func (w *hclWriter) comment(text string) {
 }
 
 func (w *hclWriter) document(doc *out) {
-	w.line(0, "# Written by imgbuild hcl2_upgrade from a legacy JSON template.")
-	w.line(0, "")
+	if w.annotate {
+		// As Packer's -with-annotations: a file header for people new to
+		// HCL2; without annotations only the TODO comments are written.
+		w.b.WriteString(fileHeader)
+	}
 	if p := doc.get("packer"); p != nil {
 		w.comment("The Packer version the template needs (min_packer_version).")
 		w.block(0, "packer", nil, p, &Schema{})
@@ -77,6 +150,9 @@ func (w *hclWriter) document(doc *out) {
 		w.comment("{{timestamp}} is local.timestamp: one value per run. A variable whose default computes a")
 		w.comment("value when the template runs ({{uuid}}, {{template_dir}}, {{user `other`}}...) is read")
 		w.comment("through a local of its name: HCL2 defaults cannot do that. Left empty, the local computes it.")
+		if w.timestampNote {
+			w.b.WriteString(timestampNote)
+		}
 		w.block(0, "locals", nil, l, &Schema{})
 		w.line(0, "")
 	}
