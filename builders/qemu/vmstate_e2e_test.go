@@ -111,6 +111,9 @@ func TestQemuCacheResumesTheVMFromItsSavedStateInsteadOfBooting(t *testing.T) {
 		if qemuRunning(name) {
 			t.Errorf("build %s left a qemu process running", out)
 		}
+		if strings.Contains(buf.String(), "Saving the VM's state with this checkpoint failed") {
+			t.Errorf("build %s could not save a VM state:\n%s", out, buf.String())
+		}
 		return buf.String()
 	}
 	image := func(out string) string { return filepath.Join(work, "out-"+out, name) }
@@ -203,6 +206,9 @@ func TestQemuCacheResumesTheVMFromItsSavedStateInsteadOfBooting(t *testing.T) {
 	}
 	coldAgain := build("cold-again", true, "third v1")
 	coldBoot = bootIDs(coldAgain)
+	if got := len(states()); got != 2 {
+		t.Fatalf("the second cold build kept %d VM states, want 2:\n%s", got, coldAgain)
+	}
 	second = newestState(t, states())
 	// The machine type changed: the disk layers still serve (the board
 	// does not change what the provisioners wrote), the VM state does not.

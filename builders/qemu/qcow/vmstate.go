@@ -54,15 +54,25 @@ func (q *QMP) SaveState(ctx context.Context, w io.Writer) error {
 		<-copied
 		return fmt.Errorf("saving the VM state: %w", err)
 	}
-	status := q.waitMigration(ctx)
-	r.Close() // QEMU closed its end on completion; this ends a stuck copy too
-	if cerr := <-copied; status == nil && cerr != nil && !errors.Is(cerr, os.ErrClosed) {
-		status = cerr
+	if err := q.waitMigration(ctx); err != nil {
+		r.Close() // ends the copy
+		<-copied
+		return fmt.Errorf("saving the VM state: %w", err)
 	}
-	if status != nil {
-		return fmt.Errorf("saving the VM state: %w", status)
+	// QEMU closes its end of the pipe once the migration completed: the
+	// copy ends at EOF with the whole stream. (Closing our end first would
+	// cut off what is still in the pipe.)
+	select {
+	case err := <-copied:
+		if err != nil {
+			return fmt.Errorf("saving the VM state: %w", err)
+		}
+		return nil
+	case <-ctx.Done():
+		r.Close()
+		<-copied
+		return fmt.Errorf("saving the VM state: %w", context.Cause(ctx))
 	}
-	return nil
 }
 
 // LoadState feeds a saved state to a QEMU started with "-incoming defer"

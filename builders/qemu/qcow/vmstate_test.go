@@ -125,3 +125,31 @@ func TestStateSavedFromOneQEMURestoresInAnother(t *testing.T) {
 		t.Errorf("the error does not say what failed: %v (%s)", err, stderr)
 	}
 }
+
+// slowWriter takes its time with every write, as a loaded machine does.
+type slowWriter struct{ buf bytes.Buffer }
+
+func (w *slowWriter) Write(p []byte) (int, error) {
+	time.Sleep(30 * time.Millisecond)
+	return w.buf.Write(p)
+}
+
+// A writer slower than QEMU gets the whole stream: the migration is
+// complete in QEMU before the pipe is drained, and what is still in the
+// pipe must not be cut off.
+func TestSaveStateWaitsForTheWholeStreamWhenTheWriterIsSlow(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	src, _, _ := startMachine(t)
+	if err := src.Stop(ctx); err != nil {
+		t.Fatal(err)
+	}
+	var w slowWriter
+	if err := src.SaveState(ctx, &w); err != nil {
+		t.Fatal(err)
+	}
+	dst, _, _ := startMachine(t, "-incoming", "defer")
+	if err := dst.LoadState(ctx, bytes.NewReader(w.buf.Bytes())); err != nil {
+		t.Fatalf("the state written slowly does not restore (%d bytes): %v", w.buf.Len(), err)
+	}
+}
