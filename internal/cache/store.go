@@ -270,19 +270,14 @@ func (s *Store) Prune(ctx context.Context, cutoff time.Time) ([]Entry, error) {
 		return nil, err
 	}
 	doomed := map[Key]bool{}
+	parentOf := map[Key]Key{}
 	for _, e := range all {
 		if cutoff.IsZero() || e.Created.Before(cutoff) {
 			doomed[e.Key] = true
 		}
+		parentOf[e.Key] = e.Parent
 	}
-	for grew := true; grew; {
-		grew = false
-		for _, e := range all {
-			if !doomed[e.Key] && e.Parent != "" && doomed[e.Parent] {
-				doomed[e.Key], grew = true, true
-			}
-		}
-	}
+	WithDescendants(doomed, parentOf)
 	var removed []Entry
 	var errs []error
 	// Newest first: a child is always newer than its parent.
@@ -315,4 +310,18 @@ func (s *Store) LongestPrefix(keys []Key) (int, Entry, error) {
 		last = e
 	}
 	return len(keys), last, nil
+}
+
+// WithDescendants adds to doomed, transitively, every checkpoint whose
+// parent is doomed: a checkpoint is of no use without the one it was
+// made on. parentOf maps each key to its parent ("" for a root).
+func WithDescendants(doomed map[Key]bool, parentOf map[Key]Key) {
+	for grew := true; grew; {
+		grew = false
+		for k, p := range parentOf {
+			if !doomed[k] && p != "" && doomed[p] {
+				doomed[k], grew = true, true
+			}
+		}
+	}
 }

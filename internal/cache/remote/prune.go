@@ -92,19 +92,14 @@ func (s *Store) Prune(ctx context.Context, cutoff time.Time) ([]Listed, error) {
 		return nil, err
 	}
 	doomed := map[cache.Key]bool{}
+	parentOf := map[cache.Key]cache.Key{}
 	for _, e := range all {
 		if cutoff.IsZero() || e.LastUsed.Before(cutoff) {
 			doomed[e.Key] = true
 		}
+		parentOf[e.Key] = e.Parent
 	}
-	for grew := true; grew; {
-		grew = false
-		for _, e := range all {
-			if !doomed[e.Key] && e.Parent != "" && doomed[e.Parent] {
-				doomed[e.Key], grew = true, true
-			}
-		}
-	}
+	cache.WithDescendants(doomed, parentOf)
 	var removed []Listed
 	var errs []error
 	needed := map[string]bool{}
