@@ -50,11 +50,11 @@ type cacheState struct {
 
 	// VM states (vmstate.go): incoming starts QEMU waiting for a saved
 	// state; resumed is set once one was restored; checkpoints counts the
-	// checkpoints made; states are the layers whose state this build
-	// saved, oldest first.
+	// checkpoints made; machine is this build's machine identity, computed
+	// once (its QEMU, accelerator and command line do not change).
 	incoming, resumed bool
 	checkpoints       int
-	states            []string
+	machine           *machineID
 }
 
 func init() {
@@ -331,8 +331,6 @@ func checkpoint(ctx context.Context, st *state, comm communicator.Communicator, 
 		if serr := saveState(ctx, st, layer); serr != nil {
 			_ = removeState(layer)
 			st.ui.Error("Saving the VM's state with this checkpoint failed (" + serr.Error() + "); a rebuild from it will boot the VM")
-		} else {
-			cs.keepLastStates(layer)
 		}
 	}
 	if withState {

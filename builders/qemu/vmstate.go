@@ -68,7 +68,7 @@ func (cs *cacheState) wantsState(index int) bool {
 // saveState writes the stopped VM's state beside layer: compressed, to a
 // temporary name first, then the info file that makes it usable.
 func saveState(ctx context.Context, st *state, layer string) (err error) {
-	machine, version, err := machineIdentity(ctx, st)
+	id, err := st.cache.machineIdentity(ctx, st)
 	if err != nil {
 		return err
 	}
@@ -100,7 +100,7 @@ func saveState(ctx context.Context, st *state, layer string) (err error) {
 	if err := os.Rename(tmp, stateFile(layer)); err != nil {
 		return err
 	}
-	info, _ := json.Marshal(stateInfo{Machine: machine, QEMU: version, Saved: time.Now().UTC()})
+	info, _ := json.Marshal(stateInfo{Machine: id.digest, QEMU: id.version, Saved: time.Now().UTC()})
 	return writeFileAtomic(stateInfoFile(layer), info)
 }
 
@@ -113,16 +113,6 @@ func removeState(layer string) error {
 		}
 	}
 	return errors.Join(errs...)
-}
-
-// keepLastStates records a state saved in this build and removes the
-// build's states older than the last VMStates.
-func (cs *cacheState) keepLastStates(layer string) {
-	cs.states = append(cs.states, layer)
-	for len(cs.states) > cs.resume.VMStates {
-		_ = removeState(cs.states[0])
-		cs.states = cs.states[1:]
-	}
 }
 
 // usableState reports whether the layer has a complete state made for
@@ -139,13 +129,13 @@ func usableState(ctx context.Context, st *state, layer string) (bool, string) {
 	if _, err := os.Stat(stateFile(layer)); err != nil {
 		return false, "the state file is gone"
 	}
-	machine, version, err := machineIdentity(ctx, st)
+	id, err := st.cache.machineIdentity(ctx, st)
 	if err != nil {
 		return false, err.Error()
 	}
-	if machine != info.Machine {
-		if version != info.QEMU {
-			return false, fmt.Sprintf("it was saved by %s, this is %s", info.QEMU, version)
+	if id.digest != info.Machine {
+		if id.version != info.QEMU {
+			return false, fmt.Sprintf("it was saved by %s, this is %s", info.QEMU, id.version)
 		}
 		return false, "it was saved from a differently configured machine (accelerator or devices)"
 	}
@@ -295,28 +285,46 @@ var identityDropped = map[string]bool{"-name": true, "-qmp": true, "-vnc": true,
 
 var hostPort = regexp.MustCompile(`hostfwd=tcp:[^:]*:\d+-`)
 
+// machineID names the machine a build starts: digest covers everything
+// a saved state needs to be restorable into it; version is QEMU's, to say
+// why when the digests differ.
+type machineID struct{ digest, version string }
+
 // machineIdentity describes the machine this build starts, for telling
 // whether a saved state can be restored into it: the QEMU binary (its
 // version, size and time), the accelerator, and the command line with
 // the paths and ports that change from run to run taken out. The rest of
-// the configuration is in the checkpoint's key already.
-func machineIdentity(ctx context.Context, st *state) (machine, version string, err error) {
+// the configuration is in the checkpoint's key already. It is computed
+// once per build.
+func (cs *cacheState) machineIdentity(ctx context.Context, st *state) (*machineID, error) {
+	if cs.machine != nil {
+		return cs.machine, nil
+	}
 	binary, err := exec.LookPath(st.cfg.QemuBinary)
 	if err != nil {
-		return "", "", err
+		return nil, err
 	}
 	fi, err := os.Stat(binary)
 	if err != nil {
-		return "", "", err
+		return nil, err
 	}
 	out, err := exec.CommandContext(ctx, binary, "--version").Output()
 	if err != nil {
-		return "", "", fmt.Errorf("%s --version: %w", binary, err)
+		return nil, fmt.Errorf("%s --version: %w", binary, err)
 	}
-	version, _, _ = strings.Cut(strings.TrimSpace(string(out)), "\n")
-	args, err := buildArgs(st)
+	version, _, _ := strings.Cut(strings.TrimSpace(string(out)), "\n")
+	described := st
+	if st.cfg.VTPM && st.tpm == nil {
+		// Asked before QEMU (and its vTPM) starts, on a resume: describe
+		// the machine as it will start, the vTPM's socket being a
+		// placeholder like the other run-dependent paths.
+		withTPM := *st
+		withTPM.tpm = &swtpm{socket: "TPM"}
+		described = &withTPM
+	}
+	args, err := buildArgs(described)
 	if err != nil {
-		return "", "", err
+		return nil, err
 	}
 	variable := map[string]string{st.outputDir: "OUTPUT", st.qmpPath: "QMP", st.cdPath: "CD", st.floppyPath: "FLOPPY", st.efiVarsPath: "EFIVARS"}
 	for i, p := range st.diskPaths {
@@ -341,7 +349,8 @@ func machineIdentity(ctx context.Context, st *state) (machine, version string, e
 		a = hostPort.ReplaceAllString(a, "hostfwd=tcp::PORT-")
 		fmt.Fprintf(h, "%s\x00", a)
 	}
-	return hex.EncodeToString(h.Sum(nil)), version, nil
+	cs.machine = &machineID{digest: hex.EncodeToString(h.Sum(nil)), version: version}
+	return cs.machine, nil
 }
 
 func shortLayer(layer string) string {
