@@ -1,7 +1,7 @@
 package bench
 
 import (
-	"bufio"
+	"context"
 	"fmt"
 	"net"
 	"os"
@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/imgbuild/imgbuild/internal/testenv"
+	"github.com/imgbuild/imgbuild/internal/wait"
 )
 
 // debianCacheTemplate: the Debian bookworm VM (systemd) with three
@@ -153,19 +154,8 @@ func debianBootToSSH(b *testing.B, accel, disk, kernel, initrd, appendLine strin
 		b.Fatal(err)
 	}
 	defer func() { _ = cmd.Process.Kill(); _ = cmd.Wait() }()
-	addr := "127.0.0.1:" + strconv.Itoa(port)
-	for deadline := time.Now().Add(5 * time.Minute); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
-		conn, err := net.DialTimeout("tcp", addr, time.Second)
-		if err != nil {
-			continue
-		}
-		_ = conn.SetReadDeadline(time.Now().Add(2 * time.Second))
-		line, err := bufio.NewReader(conn).ReadString('\n')
-		conn.Close()
-		if err == nil && strings.HasPrefix(line, "SSH-") {
-			return time.Since(start)
-		}
+	if err := wait.ForGreeting(context.Background(), "127.0.0.1:"+strconv.Itoa(port), "SSH-", 5*time.Minute); err != nil {
+		b.Fatalf("the Debian VM's SSH server: %v", err)
 	}
-	b.Fatal("the Debian VM's SSH server did not answer within 5 minutes")
-	return 0
+	return time.Since(start)
 }

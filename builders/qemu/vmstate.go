@@ -212,33 +212,10 @@ func restoreState(ctx context.Context, st *state) error {
 	if st.cfg.Type == communicator.TypeNone || st.cfg.SkipNatMapping {
 		return nil
 	}
-	return sshAnswers(rctx, st.sshHost, st.sshPort, resumeAnswerWait)
-}
-
-// sshAnswers waits until an SSH server greets on host:port.
-func sshAnswers(ctx context.Context, host string, port int, bound time.Duration) error {
-	deadline := time.Now().Add(bound)
-	addr := net.JoinHostPort(host, strconv.Itoa(port))
-	for {
-		conn, err := (&net.Dialer{Timeout: 2 * time.Second}).DialContext(ctx, "tcp", addr)
-		if err == nil {
-			_ = conn.SetReadDeadline(time.Now().Add(3 * time.Second))
-			line, rerr := bufio.NewReader(conn).ReadString('\n')
-			conn.Close()
-			if rerr == nil && strings.HasPrefix(line, "SSH-") {
-				return nil
-			}
-		}
-		if ctx.Err() != nil {
-			return context.Cause(ctx)
-		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("the restored guest's SSH server did not answer within %s", bound)
-		}
-		if err := wait.Sleep(ctx, 200*time.Millisecond); err != nil {
-			return err
-		}
+	if err := wait.ForGreeting(rctx, net.JoinHostPort(st.sshHost, strconv.Itoa(st.sshPort)), "SSH-", resumeAnswerWait); err != nil {
+		return fmt.Errorf("the restored guest's SSH server did not answer: %w", err)
 	}
+	return nil
 }
 
 // stepBootUnlessResumed types the boot command only into a booting VM.

@@ -1,15 +1,17 @@
 package testenv
 
 import (
-	"bufio"
+	"context"
+	"errors"
 	"fmt"
 	"net"
 	"os/exec"
 	"strconv"
-	"strings"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/imgbuild/imgbuild/internal/wait"
 )
 
 // QEMUBoot is a Linux guest to boot by direct kernel boot: an image test's
@@ -64,24 +66,20 @@ func BootQEMU(t testing.TB, b QEMUBoot) map[int]int {
 		_ = cmd.Process.Kill()
 		<-exited
 	})
-	addr := "127.0.0.1:" + strconv.Itoa(ports[22])
-	for deadline := time.Now().Add(4 * time.Minute); ; {
-		if conn, err := net.DialTimeout("tcp", addr, time.Second); err == nil {
-			_ = conn.SetReadDeadline(time.Now().Add(3 * time.Second))
-			line, err := bufio.NewReader(conn).ReadString('\n')
-			conn.Close()
-			if err == nil && strings.HasPrefix(line, "SSH-") {
-				return ports
-			}
-		}
+	// Waiting ends early, with its cause, if QEMU exits.
+	errExited := errors.New("qemu exited before the guest was up")
+	ctx, cancel := context.WithCancelCause(context.Background())
+	defer cancel(nil)
+	go func() {
 		select {
 		case <-exited:
-			t.Fatalf("qemu exited before the guest was up: %s\nconsole:\n%s", qemuErr, console)
-		default:
+			cancel(errExited)
+		case <-ctx.Done():
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("the guest's SSH server did not answer within 4 minutes; console:\n%s", console)
-		}
-		time.Sleep(300 * time.Millisecond)
+	}()
+	addr := "127.0.0.1:" + strconv.Itoa(ports[22])
+	if err := wait.ForGreeting(ctx, addr, "SSH-", 4*time.Minute); err != nil {
+		t.Fatalf("the guest's SSH server did not answer: %v: %s\nconsole:\n%s", err, qemuErr, console)
 	}
+	return ports
 }

@@ -5,10 +5,11 @@
 package sshd
 
 import (
-	"bufio"
+	"context"
 	"crypto/ed25519"
 	"crypto/rand"
 	"encoding/pem"
+	"errors"
 	"fmt"
 	"net"
 	"os"
@@ -23,6 +24,7 @@ import (
 	gossh "golang.org/x/crypto/ssh"
 
 	"github.com/imgbuild/imgbuild/internal/testenv"
+	"github.com/imgbuild/imgbuild/internal/wait"
 )
 
 // The login that tests use. scripts/test-setup.sh (setup_ssh) creates it;
@@ -171,25 +173,26 @@ func (s *Server) start() error {
 	s.cmd = cmd
 	s.exited = make(chan struct{})
 	go func() { cmd.Wait(); close(s.exited) }()
-	deadline := time.Now().Add(15 * time.Second)
-	for time.Now().Before(deadline) {
+	// Waiting ends early if sshd exits.
+	errExited := errors.New("sshd exited at start")
+	ctx, cancel := context.WithCancelCause(context.Background())
+	defer cancel(nil)
+	go func() {
 		select {
 		case <-s.exited:
-			return fmt.Errorf("sshd exited at start: %s", s.Log())
-		default:
+			cancel(errExited)
+		case <-ctx.Done():
 		}
-		if c, err := net.DialTimeout("tcp", s.Addr(), time.Second); err == nil {
-			c.SetReadDeadline(time.Now().Add(5 * time.Second))
-			line, _ := bufio.NewReader(c).ReadString('\n')
-			c.Close()
-			if strings.HasPrefix(line, "SSH-") {
-				return nil
-			}
-		}
-		time.Sleep(50 * time.Millisecond)
+	}()
+	err := wait.ForGreeting(ctx, s.Addr(), "SSH-", 15*time.Second)
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, errExited):
+		return fmt.Errorf("sshd exited at start: %s", s.Log())
 	}
 	s.Stop()
-	return fmt.Errorf("sshd did not answer on %s within 15s: %s", s.Addr(), s.Log())
+	return fmt.Errorf("sshd did not answer: %w: %s", err, s.Log())
 }
 
 // Log returns sshd's log so far.
