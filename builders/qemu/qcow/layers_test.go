@@ -19,12 +19,20 @@ import (
 // through QMP; it is killed when the test ends.
 func startQEMU(t *testing.T, disk string) *QMP {
 	t.Helper()
-	bin := testenv.NeedCommand(t, "qemu-system-x86_64")
 	testenv.NeedCommand(t, "qemu-img")
+	q, _, _ := runQEMU(t, "-machine", "none", "-S", "-drive", "file="+disk+",if=none,id=d0,format=qcow2")
+	return q
+}
+
+// runQEMU runs QEMU with args, no display and no default devices,
+// reachable through QMP; it is killed when the test ends. It returns the
+// process and its error output too.
+func runQEMU(t *testing.T, args ...string) (*QMP, *exec.Cmd, *bytes.Buffer) {
+	t.Helper()
+	bin := testenv.NeedCommand(t, "qemu-system-x86_64")
 	sock := filepath.Join(t.TempDir(), "qmp.sock")
-	cmd := exec.Command(bin, "-nodefaults", "-display", "none", "-machine", "none", "-S",
-		"-drive", "file="+disk+",if=none,id=d0,format=qcow2",
-		"-qmp", "unix:"+sock+",server=on,wait=off")
+	args = append([]string{"-nodefaults", "-display", "none", "-qmp", "unix:" + sock + ",server=on,wait=off"}, args...)
+	cmd := exec.Command(bin, args...)
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
@@ -42,7 +50,7 @@ func startQEMU(t *testing.T, disk string) *QMP {
 		t.Fatalf("%v\n%s", err, stderr.String())
 	}
 	t.Cleanup(func() { q.Close() })
-	return q
+	return q, cmd, &stderr
 }
 
 // write has QEMU itself write 64 KiB of pattern at offset through the

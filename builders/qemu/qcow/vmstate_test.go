@@ -7,40 +7,15 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
-
-	"github.com/imgbuild/imgbuild/internal/testenv"
 )
 
 // startMachine runs a small PC (no disk: its firmware finds nothing to
 // boot and waits) with extra arguments, reachable through QMP.
 func startMachine(t *testing.T, extra ...string) (*QMP, *exec.Cmd, *bytes.Buffer) {
 	t.Helper()
-	bin := testenv.NeedCommand(t, "qemu-system-x86_64")
-	sock := filepath.Join(t.TempDir(), "qmp.sock")
-	args := append([]string{"-nodefaults", "-display", "none", "-machine", "pc,accel=tcg", "-m", "64",
-		"-qmp", "unix:" + sock + ",server=on,wait=off"}, extra...)
-	cmd := exec.Command(bin, args...)
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	if err := cmd.Start(); err != nil {
-		t.Fatalf("starting qemu: %v", err)
-	}
-	t.Cleanup(func() {
-		_ = cmd.Process.Kill()
-		_ = cmd.Wait()
-	})
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	q, err := DialQMP(ctx, sock)
-	if err != nil {
-		t.Fatalf("%v\n%s", err, stderr.String())
-	}
-	t.Cleanup(func() { q.Close() })
-	return q, cmd, &stderr
+	return runQEMU(t, append([]string{"-machine", "pc,accel=tcg", "-m", "64"}, extra...)...)
 }
 
 func status(t *testing.T, q *QMP) string {
