@@ -32,6 +32,12 @@ type Stacker interface {
 	StacksOnParent()
 }
 
+// UI is where a shared cache reports what it does.
+type UI interface {
+	Message(msg string)
+	Error(msg string)
+}
+
 // ErrDiverged is returned by a Stacker's Install for a checkpoint made on
 // another copy of its parent.
 var ErrDiverged = errors.New("made on another runner's copy of the step before it")

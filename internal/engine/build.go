@@ -12,7 +12,6 @@ import (
 	"time"
 
 	"github.com/imgbuild/imgbuild/internal/cache"
-	"github.com/imgbuild/imgbuild/internal/cache/remote"
 	"github.com/imgbuild/imgbuild/internal/plugin"
 	"github.com/imgbuild/imgbuild/internal/template"
 	"github.com/imgbuild/imgbuild/internal/ui"
@@ -56,7 +55,7 @@ type Options struct {
 	Cache *cache.Store
 	// Shared, when not nil (-cache-url), is the shared cache behind Cache:
 	// checkpoints missing locally are downloaded from it, new ones stored.
-	Shared *remote.Layer
+	Shared SharedCache
 	// CacheWait is how long a build waits for another runner that holds
 	// the shared cache's lease on the step it would build (0: not at all).
 	CacheWait time.Duration

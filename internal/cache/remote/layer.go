@@ -16,10 +16,7 @@ import (
 )
 
 // UI is where the shared cache reports what it does.
-type UI interface {
-	Message(msg string)
-	Error(msg string)
-}
+type UI = cache.UI
 
 // Layer is the shared cache behind the local one: Pull brings the
 // checkpoints the local cache lacks (read-through), Push stores the ones
