@@ -182,11 +182,10 @@ func executePlans(ctx context.Context, s *Streams, o buildOptions, onErr engine.
 			u.Say(fmt.Sprintf("Cache: removed %d working file(s) that killed builds left in %s (disks, QMP sockets)", len(swept), o.cacheStore.DataDir()))
 		}
 	}
-	var shared *remote.Layer
+	var shared engine.SharedCache // a nil interface, not a nil *remote.Layer
 	if o.cacheStore != nil && o.cacheURL != "" {
-		var salt []byte
-		shared, salt = openShared(ctx, u, o.cacheURL, o.cacheMode == "readwrite")
-		if shared != nil {
+		if layer, salt := openShared(ctx, u, o.cacheURL, o.cacheMode == "readwrite"); layer != nil {
+			shared = layer
 			// The shared cache's salt keys the builds, so that every
 			// runner computes the same keys (the local entries too).
 			o.cacheStore = o.cacheStore.WithSalt(salt)
