@@ -88,7 +88,7 @@ func TestQemuSharedCacheLetsAnEmptyRunnerRebuildWithoutBootingAndSurvivesDamageA
 	// Runner A builds cold and shares every step.
 	out := build(runner("A"), "a")
 	qemuRan(t, "runner A (cold)", out, 1, 2, 3, 4)
-	if !strings.Contains(out, "Shared 4 checkpoint(s)") {
+	if strings.Count(out, ") shared in ") != 4 {
 		t.Errorf("runner A did not share its 4 checkpoints:\n%s", out)
 	}
 	cold := imageTree(t, image("a"))
@@ -112,7 +112,7 @@ func TestQemuSharedCacheLetsAnEmptyRunnerRebuildWithoutBootingAndSurvivesDamageA
 	if strings.Count(out, "is damaged and is not used") != 1 {
 		t.Errorf("runner C did not report the damaged checkpoint once:\n%s", out)
 	}
-	if !strings.Contains(out, "Shared 1 checkpoint(s)") {
+	if strings.Count(out, ") shared in ") != 1 {
 		t.Errorf("runner C did not share step 4 again:\n%s", out)
 	}
 	treeC := imageTree(t, image("c"))
@@ -133,7 +133,7 @@ func TestQemuSharedCacheLetsAnEmptyRunnerRebuildWithoutBootingAndSurvivesDamageA
 	// own; F builds 3 and 4 itself and stores nothing on A's chain.
 	out = build(dirF, "f")
 	qemuRan(t, "runner F (own steps 1-2, A's 3-4 stored)", out, 3, 4)
-	if !strings.Contains(out, "another runner's copy") || strings.Contains(out, "Shared ") {
+	if !strings.Contains(out, "another runner's copy") || strings.Contains(out, ") shared in ") {
 		t.Errorf("runner F did not refuse A's step 3 on its own step 2, or stored its steps on A's chain:\n%s", out)
 	}
 	treeF := imageTree(t, image("f"))

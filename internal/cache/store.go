@@ -295,21 +295,23 @@ func (s *Store) Prune(ctx context.Context, cutoff time.Time) ([]Entry, error) {
 	return removed, errors.Join(errs...)
 }
 
-// LongestPrefix returns how many of keys (in chain order) have entries,
-// counting from the first, and the entry of the last one found.
+// LongestPrefix returns the length of the longest prefix of keys (in
+// chain order) that is cached, and the entry of its last step: that of
+// the deepest key with an entry. Keys chain, so an entry stands for the
+// whole prefix it ends; the entries before it may be missing (a shared
+// cache installs only the deepest checkpoint of a builder whose
+// checkpoints each hold the whole machine).
 func (s *Store) LongestPrefix(keys []Key) (int, Entry, error) {
-	var last Entry
-	for i, k := range keys {
-		e, ok, err := s.Get(k)
+	for i := len(keys) - 1; i >= 0; i-- {
+		e, ok, err := s.Get(keys[i])
 		if err != nil {
-			return i, last, err
+			return 0, Entry{}, err
 		}
-		if !ok {
-			return i, last, nil
+		if ok {
+			return i + 1, e, nil
 		}
-		last = e
 	}
-	return len(keys), last, nil
+	return 0, Entry{}, nil
 }
 
 // WithDescendants adds to doomed, transitively, every checkpoint whose

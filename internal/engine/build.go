@@ -172,17 +172,17 @@ func (r *Runner) runOne(ctx context.Context, p *template.BuildPlan, u *ui.BuildU
 			// The builder need not call Provision: say it here.
 			b.sayRestored()
 		}
+		if b.cache != nil && r.opts.Shared != nil {
+			b.cache.pusher = startSharePusher(ctx, r.opts.Shared, r.opts.Cache, b.cache.keys, u)
+		}
 	}
 	res := Result{Name: p.Name}
 	art, err := runBuilder(ctx, p.Builder, env)
-	if b.cache != nil && r.opts.Shared != nil {
-		if ctx.Err() == nil {
-			// Even after a failure: the steps before it are good checkpoints.
-			r.opts.Shared.Push(ctx, r.opts.Cache, b.cache.keys, u)
-		}
-		if b.cache.release != nil {
-			b.cache.release() // after the push: a waiting runner then finds the checkpoints
-		}
+	if b.cache != nil && b.cache.pusher != nil {
+		b.cache.pusher.finish(ctx)
+	}
+	if b.cache != nil && b.cache.release != nil {
+		b.cache.release() // after the push: a waiting runner then finds the checkpoints
 	}
 	switch {
 	case err != nil:

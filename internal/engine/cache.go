@@ -27,6 +27,9 @@ type buildCache struct {
 	// release gives up the shared cache's lease on the first step this
 	// build makes (nil when it holds none); called when the build ends.
 	release func()
+	// pusher stores the checkpoints in the shared cache as they are made
+	// (nil without -cache-url).
+	pusher *sharePusher
 	// noCheckpoint is set after the communicator turned out unable to
 	// checkpoint, so the warning is given once.
 	noCheckpoint bool
@@ -70,11 +73,8 @@ func (b *buildRun) planCache(ctx context.Context, store *cache.Store) (*buildCac
 			break
 		}
 		u.Message(fmt.Sprintf("Checkpoint %s (provisioner %d) is gone; it will be made again", last.Key.Short(), n))
-		n--
-		if n > 0 {
-			if last, _, err = store.Get(keys[n-1]); err != nil {
-				n = 0
-			}
+		if n, last, err = store.LongestPrefix(keys[:n-1]); err != nil {
+			n = 0
 		}
 	}
 	if shared := b.opts.Shared; shared != nil && n < len(keys) {
@@ -250,6 +250,9 @@ func (b *buildRun) checkpoint(ctx context.Context, comm communicator.Communicato
 		return
 	}
 	b.ui.Message(fmt.Sprintf("Provisioner %d (%s) saved to cache %s", i+1, label, key.Short()))
+	if bc.pusher != nil {
+		bc.pusher.checkpointed(i)
+	}
 }
 
 // provisionerLabel names a provisioner block in cache messages: its

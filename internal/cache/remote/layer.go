@@ -29,6 +29,9 @@ type Layer struct {
 	version  string // the imgbuild recorded in the entries it writes
 	mu       sync.Mutex
 	disabled bool
+	// seen maps the keys whose entries this run found or stored in the
+	// object store to their writers' refs.
+	seen map[cache.Key]string
 }
 
 // NewLayer wraps store; write is false for -cache-mode read.
@@ -57,11 +60,15 @@ func (l *Layer) on() bool {
 }
 
 // Pull extends the local prefix: keys[:have] are in the local store (and
-// intact); the entries after them found in the object store are
-// downloaded, verified and installed, in order, until one is missing. It
-// returns the new length of the local prefix. A damaged object is
-// reported, it and its entry removed (readwrite) so that the step is
-// built and stored again, and the prefix ends before it.
+// intact); the entries after them found in the object store, up to the
+// first missing one, are downloaded, verified and installed. It returns
+// the new length of the local prefix. A checkpoint that holds the whole
+// machine (a docker image) needs nothing before it, so only the deepest
+// is installed, or, when that fails, the deepest that installs; stacked
+// checkpoints (qemu layers) are installed in order, each on the one
+// before. A damaged object is reported, it and its entry removed
+// (readwrite) so that the step is built and stored again, and the prefix
+// ends before it.
 func (l *Layer) Pull(ctx context.Context, local *cache.Store, keys []cache.Key, have int, u UI) int {
 	var parent cache.Entry
 	if have > 0 {
@@ -71,6 +78,14 @@ func (l *Layer) Pull(ctx context.Context, local *cache.Store, keys []cache.Key, 
 		}
 		parent = p
 	}
+	found := l.stored(ctx, keys[have:], u)
+	if len(found) == 0 {
+		return have
+	}
+	porter := cache.PorterFor(found[0].Builder)
+	if porter == nil {
+		return have
+	}
 	// Files are fetched once per Pull however many checkpoints name them
 	// (a docker base layer): kept here by digest, linked for each install.
 	fetched, err := os.MkdirTemp(local.DataDir(), cache.WorkingPrefix+"pull-")
@@ -79,54 +94,90 @@ func (l *Layer) Pull(ctx context.Context, local *cache.Store, keys []cache.Key, 
 		return have
 	}
 	defer os.RemoveAll(fetched)
-	for i := have; i < len(keys) && l.on(); i++ {
-		e, found, err := l.store.Get(ctx, keys[i])
-		if err != nil {
-			l.off(u, "reading entry "+keys[i].Short(), err)
-			return i
-		}
-		if !found {
-			return i
-		}
-		porter := cache.PorterFor(e.Builder)
-		if porter == nil {
-			return i
-		}
-		u.Message(fmt.Sprintf("Downloading checkpoint %s (provisioner %d, %s) from %s", e.Key.Short(), e.Step, e.StepName, l.store.URL()))
-		ref, err := l.install(ctx, local, fetched, porter, e, parent)
-		if errors.Is(err, cache.ErrDiverged) {
-			u.Message(fmt.Sprintf("Checkpoint %s in %s was %s: the steps from %d on are built here", e.Key.Short(), l.store.URL(), cache.ErrDiverged, e.Step))
-			return i
-		}
-		if errors.Is(err, ErrCorrupt) {
-			u.Error(fmt.Sprintf("Warning: checkpoint %s in %s is damaged and is not used (the step runs again): %s", e.Key.Short(), l.store.URL(), err))
-			if l.write {
-				if derr := l.store.DeleteEntry(ctx, e.Key); derr != nil {
-					l.off(u, "removing the damaged entry "+e.Key.Short(), derr)
+	if _, stacked := porter.(cache.Stacker); !stacked {
+		for j := len(found) - 1; j >= 0; j-- {
+			if _, err := l.pullOne(ctx, local, fetched, porter, found[j], parent, u); err == nil {
+				if l.write {
+					// Used too, through it: prune --older-than removes a
+					// checkpoint with the ones before it.
+					for _, e := range found[:j] {
+						l.store.MarkUsed(ctx, e.Key)
+					}
 				}
+				return have + j + 1
+			} else if !errors.Is(err, ErrCorrupt) {
+				return have
 			}
-			return i
 		}
+		return have
+	}
+	for j, e := range found {
+		le, err := l.pullOne(ctx, local, fetched, porter, e, parent, u)
 		if err != nil {
-			if ctx.Err() != nil {
-				return i
-			}
-			l.off(u, "downloading checkpoint "+e.Key.Short(), err)
-			return i
-		}
-		le := e.Entry
-		le.Ref = ref
-		le.Created = time.Now().UTC()
-		if err := local.Put(le); err != nil {
-			u.Error(fmt.Sprintf("Recording the downloaded checkpoint %s: %s", e.Key.Short(), err))
-			return i
-		}
-		if l.write {
-			l.store.MarkUsed(ctx, e.Key) // for prune --older-than; a failure only ages it
+			return have + j
 		}
 		parent = le
 	}
-	return len(keys)
+	return have + len(found)
+}
+
+// stored returns the object store's entries for keys, in order, up to the
+// first one it lacks.
+func (l *Layer) stored(ctx context.Context, keys []cache.Key, u UI) []Entry {
+	var found []Entry
+	for _, k := range keys {
+		if !l.on() {
+			break
+		}
+		e, ok, err := l.store.Get(ctx, k)
+		if err != nil {
+			l.off(u, "reading entry "+k.Short(), err)
+			break
+		}
+		if !ok {
+			break
+		}
+		found = append(found, e)
+	}
+	return found
+}
+
+// pullOne downloads and installs one checkpoint and records it in the
+// local store. Whatever goes wrong is said here; the error tells the
+// caller whether an earlier checkpoint may still do (ErrCorrupt).
+func (l *Layer) pullOne(ctx context.Context, local *cache.Store, fetched string, porter cache.Porter, e Entry, parent cache.Entry, u UI) (cache.Entry, error) {
+	u.Message(fmt.Sprintf("Downloading checkpoint %s (provisioner %d, %s) from %s", e.Key.Short(), e.Step, e.StepName, l.store.URL()))
+	ref, err := l.install(ctx, local, fetched, porter, e, parent)
+	switch {
+	case errors.Is(err, cache.ErrDiverged):
+		u.Message(fmt.Sprintf("Checkpoint %s in %s was %s: the steps from %d on are built here", e.Key.Short(), l.store.URL(), cache.ErrDiverged, e.Step))
+		return cache.Entry{}, err
+	case errors.Is(err, ErrCorrupt):
+		u.Error(fmt.Sprintf("Warning: checkpoint %s in %s is damaged and is not used (the step runs again): %s", e.Key.Short(), l.store.URL(), err))
+		l.forget(e.Key)
+		if l.write {
+			if derr := l.store.DeleteEntry(ctx, e.Key); derr != nil {
+				l.off(u, "removing the damaged entry "+e.Key.Short(), derr)
+			}
+		}
+		return cache.Entry{}, err
+	case err != nil:
+		if ctx.Err() == nil {
+			l.off(u, "downloading checkpoint "+e.Key.Short(), err)
+		}
+		return cache.Entry{}, err
+	}
+	le := e.Entry
+	le.Ref = ref
+	le.Created = time.Now().UTC()
+	if err := local.Put(le); err != nil {
+		u.Error(fmt.Sprintf("Recording the downloaded checkpoint %s: %s", e.Key.Short(), err))
+		return cache.Entry{}, err
+	}
+	if l.write {
+		l.store.MarkUsed(ctx, e.Key) // for prune --older-than; a failure only ages it
+	}
+	return le, nil
 }
 
 var (
@@ -181,75 +232,121 @@ func (l *Layer) install(ctx context.Context, local *cache.Store, fetched string,
 // Push stores in the object store the checkpoints of keys that the local
 // store has and the object store lacks: files first, then the entry, so
 // that an entry is only ever seen complete. In read mode it does nothing.
+// A build calls it after each checkpoint it makes and at its end, so
+// what it found or stored before is remembered rather than asked again.
 func (l *Layer) Push(ctx context.Context, local *cache.Store, keys []cache.Key, u UI) {
 	if !l.write {
 		return
 	}
-	pushed := 0
 	// The stored chain so far: the name of the last stored checkpoint, and
-	// that of this runner's own copy of it.
+	// that of this runner's own copy of it ("" when it has none).
 	storedRef, ownRef := "", ""
 	for _, k := range keys {
 		if !l.on() || ctx.Err() != nil {
 			return
 		}
-		le, ok, err := local.Get(k)
-		if err != nil || !ok {
+		le, have, err := local.Get(k)
+		if err != nil {
+			break
+		}
+		ref, found, err := l.storedRef(ctx, k)
+		if err != nil {
+			l.off(u, "reading entry "+k.Short(), err)
+			return
+		}
+		if found {
+			storedRef, ownRef = ref, ""
+			if have {
+				ownRef = filepath.Base(le.Ref)
+			}
+			continue
+		}
+		if !have {
 			break // the chain ends here
 		}
 		porter := cache.PorterFor(le.Builder)
 		if porter == nil {
 			return
 		}
-		re, found, err := l.store.Get(ctx, k)
-		if err != nil {
-			l.off(u, "reading entry "+k.Short(), err)
-			return
-		}
 		if _, stacked := porter.(cache.Stacker); stacked && storedRef != ownRef {
 			break // stored: another runner's copy of the parent; ours cannot go on it
 		}
-		if found {
-			storedRef, ownRef = re.Ref, filepath.Base(le.Ref)
-			continue
-		}
 		le.ParentRef = ownRef
-		if !l.push(ctx, local, porter, le, u) {
+		stored, ok := l.push(ctx, local, porter, le, u)
+		if !ok {
 			return
 		}
-		storedRef, ownRef = filepath.Base(le.Ref), filepath.Base(le.Ref)
-		pushed++
-	}
-	if pushed > 0 {
-		u.Message(fmt.Sprintf("Shared %d checkpoint(s) in %s", pushed, l.store.URL()))
+		storedRef, ownRef = stored, filepath.Base(le.Ref)
+		l.remember(k, storedRef)
+		u.Message(fmt.Sprintf("Checkpoint %s (provisioner %d) shared in %s", k.Short(), le.Step, l.store.URL()))
 	}
 }
 
-// push stores one checkpoint: its files, then its entry.
-func (l *Layer) push(ctx context.Context, local *cache.Store, porter cache.Porter, le cache.Entry, u UI) bool {
+// storedRef returns the writer's ref of k's entry in the object store, if
+// it has one: remembered once seen, since entries are not rewritten.
+func (l *Layer) storedRef(ctx context.Context, k cache.Key) (string, bool, error) {
+	l.mu.Lock()
+	ref, ok := l.seen[k]
+	l.mu.Unlock()
+	if ok {
+		return ref, true, nil
+	}
+	e, found, err := l.store.Get(ctx, k)
+	if err != nil || !found {
+		return "", false, err
+	}
+	l.remember(k, e.Ref)
+	return e.Ref, true, nil
+}
+
+func (l *Layer) forget(k cache.Key) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	delete(l.seen, k)
+}
+
+func (l *Layer) remember(k cache.Key, ref string) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.seen == nil {
+		l.seen = map[cache.Key]string{}
+	}
+	l.seen[k] = ref
+}
+
+// push stores one checkpoint: its files, then its entry. It returns the
+// ref the stored entry names: this runner's, or that of a runner that
+// stored the same step first.
+func (l *Layer) push(ctx context.Context, local *cache.Store, porter cache.Porter, le cache.Entry, u UI) (string, bool) {
 	files, done, err := porter.Files(ctx, local, le)
 	if done != nil {
 		defer done()
 	}
 	if err != nil {
 		u.Error(fmt.Sprintf("Warning: checkpoint %s is not shared: %s", le.Key.Short(), err))
-		return false
+		return "", false
 	}
 	re := Entry{Entry: le, Version: l.version}
-	re.Ref = filepath.Base(le.Ref) // the writer's; for humans only
+	re.Ref = filepath.Base(le.Ref) // the writer's: tells runners' copies apart
 	for _, role := range sortedRoles(files) {
 		f, err := l.store.PutFile(ctx, role, files[role])
 		if err != nil {
 			l.off(u, "uploading checkpoint "+le.Key.Short(), err)
-			return false
+			return "", false
 		}
 		re.Files = append(re.Files, f)
 	}
-	if _, err := l.store.PutEntry(ctx, re); err != nil {
+	written, err := l.store.PutEntry(ctx, re)
+	if err != nil {
 		l.off(u, "recording checkpoint "+le.Key.Short(), err)
-		return false
+		return "", false
 	}
-	return true
+	if !written {
+		if first, found, err := l.store.Get(ctx, le.Key); err == nil && found {
+			return first.Ref, true
+		}
+	}
+	return re.Ref, true
 }
 
 func sortedRoles(m map[string]string) []string {

@@ -53,7 +53,7 @@ func TestADamagedSharedBlobIsRemovedWithItsEntryAndStoredAgainByTheNextPush(t *t
 	layer := NewLayer(s, true, "test")
 	u := &recordUI{}
 	layer.Push(ctx, a, keys, u)
-	if !strings.Contains(u.text(), "Shared 2 checkpoint(s)") {
+	if strings.Count(u.text(), ") shared in ") != 2 {
 		t.Fatalf("push: %s", u.text())
 	}
 	e, _, _ := s.Get(ctx, keys[0])
@@ -67,16 +67,69 @@ func TestADamagedSharedBlobIsRemovedWithItsEntryAndStoredAgainByTheNextPush(t *t
 	if left, _ := filepath.Glob(filepath.Join(b.DataDir(), "*")); len(left) != 0 {
 		t.Errorf("the damaged download left %v", left)
 	}
-	// Runner A (or whoever builds step 1 again) stores it again: the blob
-	// is uploaded anew, not skipped as present.
+	// Both entries name the damaged blob (the pull tries the deepest
+	// first, then the one before): both are gone, and runner A (or whoever
+	// builds the steps again) stores them again, the blob uploaded anew,
+	// not skipped as present.
+	if strings.Count(u.text(), "is damaged") != 2 {
+		t.Errorf("the pull did not report both checkpoints naming the damaged blob:\n%s", u.text())
+	}
 	u = &recordUI{}
 	layer.Push(ctx, a, keys, u)
-	if !strings.Contains(u.text(), "Shared 1 checkpoint(s)") {
+	if strings.Count(u.text(), ") shared in ") != 2 {
 		t.Fatalf("push after the damage: %s", u.text())
 	}
 	c, _ := cache.Open(t.TempDir())
 	u = &recordUI{}
 	if n := layer.Pull(ctx, c, keys, 0, u); n != 2 || strings.Contains(u.text(), "Warning") {
 		t.Fatalf("pull after the repair = %d:\n%s", n, u.text())
+	}
+}
+
+// A checkpoint that holds the whole machine needs none before it: an
+// empty runner downloads only the deepest stored one, and when that one
+// is damaged, the one before it.
+func TestAPullOfWholeMachineCheckpointsInstallsOnlyTheDeepest(t *testing.T) {
+	s, srv := openTestStore(t)
+	ctx := context.Background()
+	keys := append(testKeys(), cache.Key(strings.Repeat("c", 64)))
+	a, _ := cache.Open(t.TempDir())
+	for i, k := range keys {
+		p := a.DataPath(k, ".data")
+		if err := os.WriteFile(p, []byte(strings.Repeat(string(rune('x'+i)), 5000)), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		e := cache.Entry{Key: k, Builder: "test-copy", Step: i + 1, Ref: p}
+		if i > 0 {
+			e.Parent = keys[i-1]
+		}
+		if err := a.Put(e); err != nil {
+			t.Fatal(err)
+		}
+	}
+	layer := NewLayer(s, true, "test")
+	layer.Push(ctx, a, keys, &recordUI{})
+
+	b, _ := cache.Open(t.TempDir())
+	u := &recordUI{}
+	if n := layer.Pull(ctx, b, keys, 0, u); n != 3 {
+		t.Fatalf("pull = %d, want 3:\n%s", n, u.text())
+	}
+	if strings.Count(u.text(), "Downloading checkpoint") != 1 || !strings.Contains(u.text(), "(provisioner 3, ") {
+		t.Errorf("the pull did not download the deepest checkpoint alone:\n%s", u.text())
+	}
+	if n, last, err := b.LongestPrefix(keys); n != 3 || last.Key != keys[2] || err != nil {
+		t.Errorf("the local prefix after the pull = %d %s %v, want 3 ending at the deepest", n, last.Key.Short(), err)
+	}
+
+	e, _, _ := s.Get(ctx, keys[2])
+	flipStoredByte(t, srv, aws.String("ci/cache/"+blobName(e.Files[0].Digest)))
+	c, _ := cache.Open(t.TempDir())
+	u = &recordUI{}
+	if n := layer.Pull(ctx, c, keys, 0, u); n != 2 {
+		t.Fatalf("pull with the deepest damaged = %d, want 2:\n%s", n, u.text())
+	}
+	if strings.Count(u.text(), "is damaged") != 1 || strings.Count(u.text(), "Downloading checkpoint") != 2 {
+		t.Errorf("the pull did not fall back from the damaged deepest checkpoint to the one before:\n%s", u.text())
 	}
 }

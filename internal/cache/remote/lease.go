@@ -6,23 +6,31 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"io"
 	"os"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/aws/smithy-go"
 
 	"github.com/imgbuild/imgbuild/internal/cache"
 	"github.com/imgbuild/imgbuild/internal/wait"
 )
 
-// A lease says that a runner is building a step no runner has stored
-// yet, so that another runner on the same cold step waits for its
-// checkpoint instead of building it too. It is an object,
-// leases/<key>.json, made with If-None-Match, with an expiry the holder
-// pushes forward while it builds; a holder that dies stops renewing and
-// the lease is taken over once it has expired.
+// A lease says that a runner is building steps no runner has stored
+// yet, so that another runner on the same cold steps waits for their
+// checkpoints instead of building them too. It is an object,
+// leases/<key>.json (the key of the first step the holder builds), made
+// with If-None-Match, with an expiry the holder pushes forward while it
+// builds. Every write after the first is conditional on the ETag the
+// holder last wrote (If-Match): a holder that stalled past the expiry and
+// was taken over cannot renew or delete its successor's lease. A holder
+// that dies stops renewing, and the lease is taken over once it has
+// expired, again by a conditional write, so that one of several waiters
+// wins.
 
 // LeaseTTL is how long a lease lasts without renewal; it is renewed
 // every third of that. Clocks of runners may differ by less than this.
@@ -36,6 +44,13 @@ type leaseBody struct {
 	Expires time.Time `json:"expires"`
 }
 
+// heldLease is a lease as read: its body and the ETag that names this
+// version of it.
+type heldLease struct {
+	leaseBody
+	etag string
+}
+
 func leaseName(k cache.Key) string { return "leases/" + string(k) + ".json" }
 
 // holderID names this process in leases (host, pid, a random suffix).
@@ -46,38 +61,120 @@ var holderID = func() string {
 	return fmt.Sprintf("%s/%d/%s", host, os.Getpid(), hex.EncodeToString(b[:]))
 }()
 
-// tryLease takes the lease on k when no live one exists; it returns the
-// current holder's lease when another runner has it.
-func (s *Store) tryLease(ctx context.Context, k cache.Key) (bool, leaseBody, error) {
-	for attempt := 0; attempt < 2; attempt++ {
-		body := leaseBody{Holder: holderID, Expires: time.Now().Add(LeaseTTL).UTC()}
-		b, _ := json.Marshal(body)
-		ok, err := s.putIfAbsent(ctx, leaseName(k), b)
-		if err != nil || ok {
-			return ok, body, err
-		}
-		cur, found, err := s.small(ctx, leaseName(k))
-		if err != nil {
-			return false, leaseBody{}, err
-		}
-		var held leaseBody
-		if found && json.Unmarshal(cur, &held) == nil && time.Now().Before(held.Expires) {
-			return false, held, nil
-		}
-		// Expired (its holder died), torn, or released meanwhile: take over.
-		if err := s.deleteObject(ctx, leaseName(k)); err != nil {
-			return false, leaseBody{}, err
-		}
-	}
-	return false, leaseBody{}, nil
+func newLeaseBody() []byte {
+	b, _ := json.Marshal(leaseBody{Holder: holderID, Expires: time.Now().Add(LeaseTTL).UTC()})
+	return b
 }
 
-func (s *Store) renewLease(ctx context.Context, k cache.Key) error {
-	b, _ := json.Marshal(leaseBody{Holder: holderID, Expires: time.Now().Add(LeaseTTL).UTC()})
-	_, err := s.client.PutObject(ctx, &s3.PutObjectInput{
+// tryLease takes the lease on k when no live one exists and returns its
+// ETag; when another runner holds a live one, it returns that lease.
+func (s *Store) tryLease(ctx context.Context, k cache.Key) (etag string, held heldLease, err error) {
+	for attempt := 0; attempt < 3; attempt++ {
+		etag, err := s.putLease(ctx, k, ifAbsent)
+		if err != nil || etag != "" {
+			return etag, heldLease{}, err
+		}
+		cur, found, err := s.readLease(ctx, k)
+		if err != nil {
+			return "", heldLease{}, err
+		}
+		if !found {
+			continue // released meanwhile
+		}
+		if cur.etag != "" && time.Now().Before(cur.Expires) {
+			return "", cur, nil
+		}
+		// Expired (its holder died) or torn: take it over, unless another
+		// waiter did first (then the loop reads theirs).
+		cond := cur.etag
+		if cond == "" {
+			cond = noETag
+		}
+		if etag, err := s.putLease(ctx, k, cond); err != nil || etag != "" {
+			return etag, heldLease{}, err
+		}
+	}
+	return "", heldLease{}, nil
+}
+
+// readLease reads k's lease; found is false when there is none.
+func (s *Store) readLease(ctx context.Context, k cache.Key) (heldLease, bool, error) {
+	out, err := s.client.GetObject(ctx, &s3.GetObjectInput{Bucket: &s.bucket, Key: s.key(leaseName(k))})
+	if isNotFound(err) {
+		return heldLease{}, false, nil
+	}
+	if err != nil {
+		return heldLease{}, false, err
+	}
+	defer out.Body.Close()
+	b, err := io.ReadAll(io.LimitReader(out.Body, 4<<10))
+	if err != nil {
+		return heldLease{}, false, err
+	}
+	h := heldLease{etag: aws.ToString(out.ETag)}
+	if json.Unmarshal(b, &h.leaseBody) != nil {
+		h.Expires = time.Time{} // torn: as good as expired
+	}
+	return h, true, nil
+}
+
+// Conditions of putLease besides an ETag.
+const (
+	ifAbsent = ""  // only when no lease exists
+	noETag   = "-" // unconditionally: the server gives no ETags
+)
+
+// putLease writes this runner's lease on k under cond: ifAbsent, noETag,
+// or the ETag of the version it must replace (If-Match). It returns the
+// new version's ETag (noETag from a server that gives none), or "" when
+// the condition did not hold.
+func (s *Store) putLease(ctx context.Context, k cache.Key, cond string) (string, error) {
+	b := newLeaseBody()
+	in := &s3.PutObjectInput{
 		Bucket: &s.bucket, Key: s.key(leaseName(k)), Body: bytes.NewReader(b), ContentLength: aws.Int64(int64(len(b))),
-	})
+	}
+	switch cond {
+	case ifAbsent:
+		in.IfNoneMatch = aws.String("*")
+	case noETag:
+	default:
+		in.IfMatch = aws.String(cond)
+	}
+	out, err := s.client.PutObject(ctx, in)
+	if isPreconditionFailed(err) || isNotFound(err) {
+		return "", nil
+	}
+	if err != nil {
+		return "", err
+	}
+	if etag := aws.ToString(out.ETag); etag != "" {
+		return etag, nil
+	}
+	return noETag, nil
+}
+
+// dropLease deletes k's lease if it is still the version etag names.
+func (s *Store) dropLease(ctx context.Context, k cache.Key, etag string) error {
+	in := &s3.DeleteObjectInput{Bucket: &s.bucket, Key: s.key(leaseName(k))}
+	if etag != noETag {
+		// Not every server honours If-Match on a delete; the ETag is
+		// compared first where it does not.
+		cur, found, err := s.readLease(ctx, k)
+		if err != nil || !found || cur.etag != etag {
+			return err
+		}
+		in.IfMatch = aws.String(etag)
+	}
+	_, err := s.client.DeleteObject(ctx, in)
+	if isPreconditionFailed(err) || isNotFound(err) {
+		return nil
+	}
 	return err
+}
+
+func isPreconditionFailed(err error) bool {
+	var ae smithy.APIError
+	return errors.As(err, &ae) && (ae.ErrorCode() == "PreconditionFailed" || ae.ErrorCode() == "ConditionalRequestConflict")
 }
 
 func (s *Store) deleteObject(ctx context.Context, name string) error {
@@ -87,46 +184,56 @@ func (s *Store) deleteObject(ctx context.Context, name string) error {
 
 // Claim is Pull for a build that may have to build the first missing
 // step: in readwrite mode it takes that step's lease, or, while another
-// runner holds it, waits (at most maxWait) for that runner's checkpoint,
-// pulls it and tries the next missing step. It returns the local prefix
-// length and a release for the lease it holds (nil when none): call it
-// once the build pushed its checkpoints, or ended.
+// runner holds it, waits (at most maxWait) for that runner's checkpoints,
+// pulling each as it is stored, until the holder releases the lease (it
+// has stored all it will) or dies; then it tries the next missing step.
+// It returns the local prefix length and a release for the lease it holds
+// (nil when none): call it once the build pushed its checkpoints, or
+// ended.
 func (l *Layer) Claim(ctx context.Context, local *cache.Store, keys []cache.Key, have int, maxWait time.Duration, u UI) (int, func()) {
 	n := l.Pull(ctx, local, keys, have, u)
 	if !l.write || maxWait <= 0 {
 		return n, nil
 	}
 	deadline := time.Now().Add(maxWait)
-	said := cache.Key("")
+	var waitingOn cache.Key // the key of the lease another runner holds
 	for n < len(keys) && l.on() && ctx.Err() == nil {
-		k := keys[n]
-		ok, held, err := l.store.tryLease(ctx, k)
-		if err != nil {
-			l.off(u, "taking the lease on step "+k.Short(), err)
-			return n, nil
-		}
-		if ok {
-			return n, l.hold(k)
+		if waitingOn == "" {
+			k := keys[n]
+			etag, held, err := l.store.tryLease(ctx, k)
+			if err != nil {
+				l.off(u, "taking the lease on step "+k.Short(), err)
+				return n, nil
+			}
+			if etag != "" {
+				return n, l.hold(k, etag)
+			}
+			waitingOn = k
+			u.Message(fmt.Sprintf("Waiting for %s, which is building provisioner %d (%s) on, for its checkpoints (-cache-wait=0 builds here at once)", held.Holder, n+1, k.Short()))
 		}
 		if time.Now().After(deadline) {
-			u.Error(fmt.Sprintf("Warning: gave up waiting for %s to build provisioner %d after %s; building it here too", held.Holder, n+1, maxWait))
+			u.Error(fmt.Sprintf("Warning: gave up waiting for the runner building provisioner %d after %s; building it here too", n+1, maxWait))
 			return n, nil
-		}
-		if said != k {
-			said = k
-			u.Message(fmt.Sprintf("Waiting for %s, which is building provisioner %d (%s), for its checkpoint (-cache-wait=0 builds it here at once)", held.Holder, n+1, k.Short()))
 		}
 		if wait.Sleep(ctx, pollEvery) != nil {
 			return n, nil
+		}
+		cur, found, err := l.store.readLease(ctx, waitingOn)
+		if err != nil {
+			l.off(u, "reading the lease on step "+waitingOn.Short(), err)
+			return n, nil
+		}
+		if !found || !time.Now().Before(cur.Expires) {
+			waitingOn = "" // released or dead: pull what it stored, then lease the next step
 		}
 		n = l.Pull(ctx, local, keys, n, u)
 	}
 	return n, nil
 }
 
-// hold renews the lease on k until the returned release is called, which
-// deletes it.
-func (l *Layer) hold(k cache.Key) func() {
+// hold renews the lease on k (written as version etag) until the
+// returned release is called, which deletes it.
+func (l *Layer) hold(k cache.Key, etag string) func() {
 	stop := make(chan struct{})
 	done := make(chan struct{})
 	go func() {
@@ -139,8 +246,17 @@ func (l *Layer) hold(k cache.Key) func() {
 				return
 			case <-t.C:
 				ctx, cancel := context.WithTimeout(context.Background(), LeaseTTL/3)
-				l.store.renewLease(ctx, k) // a failed renewal: another runner may take over, which is safe
+				next, err := l.store.putLease(ctx, k, etag)
 				cancel()
+				switch {
+				case err != nil:
+					// Tried again at the next tick; another runner may take
+					// over meanwhile, which is safe (it builds the step too).
+				case next == "":
+					return // taken over after we failed to renew in time: no longer ours
+				default:
+					etag = next
+				}
 			}
 		}
 	}()
@@ -149,6 +265,6 @@ func (l *Layer) hold(k cache.Key) func() {
 		<-done
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
-		l.store.deleteObject(ctx, leaseName(k))
+		l.store.dropLease(ctx, k, etag)
 	}
 }

@@ -32,8 +32,8 @@ func TestALiveLeaseMakesTheSecondRunnerWaitAndThenBuildWhenItGivesUp(t *testing.
 		t.Fatal(err)
 	}
 	keys := testKeys()
-	if ok, _, err := s.tryLease(ctx, keys[0]); err != nil || !ok {
-		t.Fatalf("the first runner did not get the lease: %v, %v", ok, err)
+	if etag, _, err := s.tryLease(ctx, keys[0]); err != nil || etag == "" {
+		t.Fatalf("the first runner did not get the lease: %q, %v", etag, err)
 	}
 	u := &recordUI{}
 	n, release := NewLayer(s, true, "test").Claim(ctx, local, keys, 0, 3*time.Second, u)
@@ -74,5 +74,46 @@ func TestAnExpiredLeaseIsTakenOverAndAReleasedOneIsGone(t *testing.T) {
 	release()
 	if _, err := srv.Client.HeadObject(ctx, &s3.HeadObjectInput{Bucket: &srv.Bucket, Key: name}); err == nil {
 		t.Error("the released lease is still stored")
+	}
+}
+
+// A runner that stalled past its lease's expiry and was taken over must
+// neither renew nor delete its successor's lease: both are conditional
+// on the version it wrote.
+func TestATakenOverLeaseCannotBeRenewedOrReleasedByItsOldHolder(t *testing.T) {
+	s, srv := openTestStore(t)
+	ctx := context.Background()
+	k := testKeys()[0]
+	old, _, err := s.tryLease(ctx, k)
+	if err != nil || old == "" {
+		t.Fatalf("taking the lease: %q, %v", old, err)
+	}
+	// Its expiry passes (written as the stalled holder's last renewal).
+	stale, _ := json.Marshal(leaseBody{Holder: holderID, Expires: time.Now().Add(-time.Second)})
+	name := aws.String("ci/cache/" + leaseName(k))
+	out, err := srv.Client.PutObject(ctx, &s3.PutObjectInput{Bucket: &srv.Bucket, Key: name, Body: bytes.NewReader(stale)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	expired := aws.ToString(out.ETag)
+	successor, _, err := s.tryLease(ctx, k)
+	if err != nil || successor == "" || successor == expired {
+		t.Fatalf("the expired lease was not taken over: %q, %v", successor, err)
+	}
+	if next, err := s.putLease(ctx, k, expired); err != nil || next != "" {
+		t.Errorf("the old holder renewed its successor's lease: %q, %v", next, err)
+	}
+	if err := s.dropLease(ctx, k, expired); err != nil {
+		t.Fatal(err)
+	}
+	cur, found, err := s.readLease(ctx, k)
+	if err != nil || !found || cur.etag != successor {
+		t.Errorf("the successor's lease is gone or changed after the old holder's release: %+v, %v, %v", cur, found, err)
+	}
+	if err := s.dropLease(ctx, k, successor); err != nil {
+		t.Fatal(err)
+	}
+	if _, found, _ := s.readLease(ctx, k); found {
+		t.Error("the successor's release left its lease")
 	}
 }

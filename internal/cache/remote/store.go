@@ -47,7 +47,14 @@ type Entry struct {
 	cache.Entry
 	Files   []File `json:"files"`
 	Version string `json:"imgbuild_version"`
+	// Format is the layout of entries and blobs the writer used; a reader
+	// takes an entry of a later format for a miss (an older imgbuild on a
+	// cache that newer ones write). 0, from before formats, is 1.
+	Format int `json:"format,omitempty"`
 }
+
+// entryFormat is the layout this imgbuild writes and reads.
+const entryFormat = 1
 
 // File is one file of a checkpoint: its role for the builder's Porter
 // ("layer", "final"), and the digest and size of its uncompressed content.
@@ -203,8 +210,7 @@ func (s *Store) putIfAbsent(ctx context.Context, name string, b []byte) (bool, e
 		ContentLength: aws.Int64(int64(len(b))),
 		IfNoneMatch:   aws.String("*"),
 	})
-	var ae smithy.APIError
-	if errors.As(err, &ae) && (ae.ErrorCode() == "PreconditionFailed" || ae.ErrorCode() == "ConditionalRequestConflict") {
+	if isPreconditionFailed(err) {
 		return false, nil
 	}
 	return err == nil, err
@@ -225,8 +231,8 @@ func (s *Store) Get(ctx context.Context, k cache.Key) (Entry, bool, error) {
 		return Entry{}, false, err
 	}
 	var e Entry
-	if err := json.Unmarshal(b, &e); err != nil || e.Key != k {
-		return Entry{}, false, nil // foreign or torn: a miss
+	if err := json.Unmarshal(b, &e); err != nil || e.Key != k || e.Format > entryFormat {
+		return Entry{}, false, nil // foreign, torn or of a later imgbuild: a miss
 	}
 	return e, true, nil
 }
@@ -236,6 +242,7 @@ func (s *Store) Get(ctx context.Context, k cache.Key) (Entry, bool, error) {
 // leave the first one's entry; both name complete content, so either is
 // right. A server that ignores the condition keeps the last one written.
 func (s *Store) PutEntry(ctx context.Context, e Entry) (written bool, err error) {
+	e.Format = entryFormat
 	b, err := json.MarshalIndent(e, "", "  ")
 	if err != nil {
 		return false, err
