@@ -11,7 +11,8 @@
 #   id_ed25519(.pub)     key accepted for root
 # Login: root / vm-password (password) or the key. The guest has the static
 # address 10.0.2.15 on QEMU's user network, sshd on port 22, and a shell on
-# tty1 (the VNC console) for boot_command tests. `poweroff` stops it cleanly.
+# tty1 (the VNC console) for boot_command tests. `poweroff` stops it cleanly,
+# at once (its PID 1 is a script: see below).
 # Run it as root (scripts/test-setup.sh does): the image files must be
 # owned by root for sshd to accept them.
 set -euo pipefail
@@ -97,15 +98,39 @@ printf 'root:x:0:\nnogroup:x:65534:\n' >"$root/etc/group"
 echo imgbuild-test >"$root/etc/hostname"
 echo 'nameserver 10.0.2.3' >"$root/etc/resolv.conf"
 
-# busybox init: set-up scripts, a shell on tty1 (typed into over VNC), and a
-# clean remount on poweroff so that everything written reaches the disk.
-cat >"$root/etc/inittab" <<'EOF'
-::sysinit:/etc/rc
-::once:/etc/rc.services
-tty1::respawn:-/bin/sh
-::shutdown:/etc/rc.shutdown
-::ctrlaltdel:/sbin/reboot
+# PID 1: what busybox init would do with an inittab (the set-up scripts, a
+# login shell on tty1 typed into over VNC, a clean remount at shutdown),
+# without the two one-second pauses busybox init makes before powering off
+# (for a console to catch up after signalling every process): 2 s of every
+# test build's shutdown with nothing to wait for. poweroff and halt (USR2,
+# USR1 to PID 1) power off, reboot and Ctrl-Alt-Del (TERM, INT) reboot.
+rm "$root/sbin/init"
+cat >"$root/sbin/init" <<'EOF'
+#!/bin/sh
+PATH=/sbin:/usr/sbin:/bin:/usr/bin
+export PATH
+/etc/rc
+/etc/rc.services &
+(
+  export TERM=linux HOME=/root
+  while :; do
+    setsid -c /bin/sh -l </dev/tty1 >/dev/tty1 2>&1
+    sleep 0.1
+  done
+) &
+stop() {
+  /etc/rc.shutdown
+  echo "$1" >/proc/sysrq-trigger
+}
+trap 'stop o' USR1 USR2
+trap 'stop b' TERM INT
+# PID 1 never exits; waiting also reaps the orphans it inherits.
+while :; do
+  sleep 3600 &
+  wait $!
+done
 EOF
+chmod 755 "$root/sbin/init"
 cat >"$root/etc/rc" <<'EOF'
 #!/bin/sh
 mount -t proc proc /proc

@@ -23,10 +23,23 @@ type Listed struct {
 }
 
 // blobGrace keeps blobs no entry names yet from an age-based prune: a
-// runner uploads a checkpoint's files before its entry.
-const blobGrace = time.Hour
+// runner uploads a checkpoint's files before its entry, or finds a blob
+// stored already and names it in an entry it writes later (it then
+// marks the blob reused, reused/<hex>, and the grace counts from then).
+var blobGrace = time.Hour
 
 func usedName(k cache.Key) string { return "used/" + string(k) }
+
+func reusedName(digest string) string { return "reused/" + strings.TrimPrefix(digest, "sha256:") }
+
+// markReused records that a runner is about to name the stored blob of
+// digest in a new entry: an age-based prune then keeps it for blobGrace.
+func (s *Store) markReused(ctx context.Context, digest string) error {
+	_, err := s.client.PutObject(ctx, &s3.PutObjectInput{
+		Bucket: &s.bucket, Key: s.key(reusedName(digest)), Body: strings.NewReader(""), ContentLength: aws.Int64(0),
+	})
+	return err
+}
 
 // MarkUsed records that k was just used (downloaded).
 func (s *Store) MarkUsed(ctx context.Context, k cache.Key) error {
@@ -121,13 +134,26 @@ func (s *Store) Prune(ctx context.Context, cutoff time.Time) ([]Listed, error) {
 	if err != nil {
 		return removed, errors.Join(append(errs, err)...)
 	}
+	reused, err := s.objects(ctx, "reused")
+	if err != nil {
+		return removed, errors.Join(append(errs, err)...)
+	}
 	for name, mod := range blobs {
+		hex := strings.TrimSuffix(name, ".zst")
+		if r, ok := reused[hex]; ok && r.After(mod) {
+			mod = r
+		}
 		if needed[name] || (!cutoff.IsZero() && time.Since(mod) < blobGrace) {
+			delete(reused, hex)
 			continue
 		}
 		if err := s.deleteObject(ctx, "blobs/sha256/"+name); err != nil {
 			errs = append(errs, fmt.Errorf("removing blob %s: %w", name, err))
+			delete(reused, hex)
 		}
+	}
+	for hex := range reused { // of blobs removed now, or gone before
+		s.deleteObject(ctx, "reused/"+hex)
 	}
 	return removed, errors.Join(errs...)
 }

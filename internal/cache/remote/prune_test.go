@@ -73,3 +73,46 @@ func TestPruneByLastUseTakesTheChildrenOfWhatItRemovesAndAllLeavesNoCheckpoint(t
 		}
 	}
 }
+
+// A blob no entry names any longer, but which a runner just found stored
+// and will name in the entry it writes next, survives a prune by age:
+// finding it marked it reused, and the grace counts from then.
+func TestAPruneByAgeKeepsABlobARunnerIsAboutToNameAgain(t *testing.T) {
+	s, srv := openTestStore(t)
+	ctx := context.Background()
+	grace := blobGrace
+	blobGrace = 2 * time.Second
+	t.Cleanup(func() { blobGrace = grace })
+	p := filepath.Join(t.TempDir(), "layer")
+	os.WriteFile(p, []byte("a layer two checkpoints share"), 0o600)
+	f, err := s.PutFile(ctx, "layer", p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	old := Entry{Entry: cache.Entry{Key: cache.Key(strings.Repeat("1", 64))}, Files: []File{f}}
+	if _, err := s.PutEntry(ctx, old); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(3 * time.Second) // the blob is past its grace
+	if _, err := s.PutFile(ctx, "layer", p); err != nil { // another runner finds it stored
+		t.Fatal(err)
+	}
+	blob := aws.String("ci/cache/" + blobName(f.Digest))
+	if _, err := s.Prune(ctx, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := srv.Client.HeadObject(ctx, &s3.HeadObjectInput{Bucket: &srv.Bucket, Key: blob}); err != nil {
+		t.Fatalf("the prune removed a blob a runner had just found stored: %v", err)
+	}
+	time.Sleep(3 * time.Second) // nobody named it: its grace ends
+	if _, err := s.Prune(ctx, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := srv.Client.HeadObject(ctx, &s3.HeadObjectInput{Bucket: &srv.Bucket, Key: blob}); err == nil {
+		t.Error("an unnamed blob past its grace is still stored")
+	}
+	out, _ := srv.Client.ListObjectsV2(ctx, &s3.ListObjectsV2Input{Bucket: &srv.Bucket, Prefix: aws.String("ci/cache/reused/")})
+	if len(out.Contents) != 0 {
+		t.Errorf("%d reuse marks are left with their blob gone", len(out.Contents))
+	}
+}

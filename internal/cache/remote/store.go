@@ -268,7 +268,9 @@ func (s *Store) PutFile(ctx context.Context, role, path string) (File, error) {
 	f := File{Role: role, Digest: digest, Size: size}
 	_, err = s.client.HeadObject(ctx, &s3.HeadObjectInput{Bucket: &s.bucket, Key: s.key(blobName(digest))})
 	if err == nil {
-		return f, nil
+		// Stored already: marked, so that a prune by age running before
+		// this runner's entry names it does not take it away.
+		return f, s.markReused(ctx, digest)
 	}
 	if !isNotFound(err) {
 		return File{}, err
