@@ -26,12 +26,13 @@ func (copyPorter) Install(_ context.Context, s *cache.Store, e, _ cache.Entry, f
 
 func init() { cache.RegisterPorter("test-copy", copyPorter{}) }
 
-// checkpoints records two checkpoints with the same content (one blob).
-func checkpoints(t *testing.T, s *cache.Store, keys []cache.Key) {
+// checkpoints records a checkpoint for each key, with content(i) as the
+// content of the i-th.
+func checkpoints(t *testing.T, s *cache.Store, keys []cache.Key, content func(i int) string) {
 	t.Helper()
 	for i, k := range keys {
 		p := s.DataPath(k, ".data")
-		if err := os.WriteFile(p, []byte(strings.Repeat("shared content ", 1000)), 0o600); err != nil {
+		if err := os.WriteFile(p, []byte(content(i)), 0o600); err != nil {
 			t.Fatal(err)
 		}
 		e := cache.Entry{Key: k, Builder: "test-copy", Step: i + 1, Ref: p}
@@ -49,7 +50,7 @@ func TestADamagedSharedBlobIsRemovedWithItsEntryAndStoredAgainByTheNextPush(t *t
 	ctx := context.Background()
 	keys := testKeys()
 	a, _ := cache.Open(t.TempDir())
-	checkpoints(t, a, keys)
+	checkpoints(t, a, keys, func(int) string { return strings.Repeat("shared content ", 1000) }) // one blob
 	layer := NewLayer(s, true, "test")
 	u := &recordUI{}
 	layer.Push(ctx, a, keys, u)
@@ -94,19 +95,7 @@ func TestAPullOfWholeMachineCheckpointsInstallsOnlyTheDeepest(t *testing.T) {
 	ctx := context.Background()
 	keys := append(testKeys(), cache.Key(strings.Repeat("c", 64)))
 	a, _ := cache.Open(t.TempDir())
-	for i, k := range keys {
-		p := a.DataPath(k, ".data")
-		if err := os.WriteFile(p, []byte(strings.Repeat(string(rune('x'+i)), 5000)), 0o600); err != nil {
-			t.Fatal(err)
-		}
-		e := cache.Entry{Key: k, Builder: "test-copy", Step: i + 1, Ref: p}
-		if i > 0 {
-			e.Parent = keys[i-1]
-		}
-		if err := a.Put(e); err != nil {
-			t.Fatal(err)
-		}
-	}
+	checkpoints(t, a, keys, func(i int) string { return strings.Repeat(string(rune('x'+i)), 5000) })
 	layer := NewLayer(s, true, "test")
 	layer.Push(ctx, a, keys, &recordUI{})
 
