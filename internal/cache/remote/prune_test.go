@@ -94,7 +94,8 @@ func TestAPruneByAgeKeepsABlobARunnerIsAboutToNameAgain(t *testing.T) {
 		t.Fatal(err)
 	}
 	time.Sleep(3 * time.Second) // the blob is past its grace
-	if _, err := s.PutFile(ctx, "layer", p); err != nil { // another runner finds it stored
+	// Another runner finds it stored.
+	if _, err := s.PutFile(ctx, "layer", p); err != nil {
 		t.Fatal(err)
 	}
 	blob := aws.String("ci/cache/" + blobName(f.Digest))
