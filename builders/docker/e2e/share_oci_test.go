@@ -1,0 +1,199 @@
+package e2e
+
+import (
+	"context"
+	"net"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/docker/docker/api/types/image"
+
+	"github.com/imgbuild/imgbuild/internal/cache"
+	"github.com/imgbuild/imgbuild/internal/dockerengine/enginetest"
+	"github.com/imgbuild/imgbuild/internal/testenv"
+)
+
+// TestOCICacheLetsAnEmptyRunnerRebuildFromPlainImages: runner A builds
+// cold and pushes its checkpoints to a registry as images, then goes
+// away with everything it made. A checkpoint is an image docker itself
+// pulls and runs; runner B, with an empty cache, rebuilds without running
+// a provisioner; runner C, with a changed last step, pulls the prefix and
+// runs only that step. cache ls and prune work on the registry.
+func TestOCICacheLetsAnEmptyRunnerRebuildFromPlainImages(t *testing.T) {
+	cli := enginetest.NeedEngine(t)
+	reg := testenv.UseRegistry(t)
+	repo := enginetest.Unique("imgbuild-e2e-oci-")
+	files := filepath.Join(t.TempDir(), "files")
+	writeFiles(t, files, map[string]string{"a.txt": "alpha\n", "b.txt": "beta\n"})
+	url := reg.URL()
+
+	build := func(env []string, tag string, extra ...string) string {
+		t.Helper()
+		removeImage(t, cli, repo+":"+tag)
+		args := append([]string{"build", "-cache-url", url, "-var", "repo=" + repo, "-var", "tag=" + tag,
+			"-var", "files=" + files}, extra...)
+		r := imgbuild(t, env, append(args, template("cached.pkr.hcl"))...)
+		noContainersLeft(t, cli, "cached", r.stdout)
+		if r.code != 0 {
+			t.Fatalf("build %s failed:\n%s", tag, r)
+		}
+		return r.stdout
+	}
+
+	dirA, envA := cacheDir(t, cli)
+	out := build(envA, "a")
+	ran(t, "runner A (cold)", out, 1, 2, 3, 4)
+	if !strings.Contains(out, "Shared 4 checkpoint(s) in "+url) {
+		t.Errorf("runner A did not share its 4 checkpoints:\n%s", out)
+	}
+	coldFiles := imageFiles(t, cli, repo+":a")
+
+	// Runner A goes away with everything it made.
+	store, err := cache.Open(dirA)
+	if err != nil {
+		t.Fatal(err)
+	}
+	entriesA, _ := store.List()
+	if len(entriesA) != 4 {
+		t.Fatalf("runner A has %d local entries, want 4", len(entriesA))
+	}
+	if _, err := cli.ImageRemove(context.Background(), repo+":a", image.RemoveOptions{PruneChildren: true}); err != nil {
+		t.Fatal(err)
+	}
+	if r := imgbuild(t, envA, "cache", "prune", "--all"); r.code != 0 {
+		t.Fatalf("imgbuild cache prune --all:\n%s", r)
+	}
+	for _, e := range entriesA {
+		if _, err := cli.ImageInspect(context.Background(), e.Ref); err == nil {
+			t.Fatalf("checkpoint image %s of runner A is still in the engine", e.Ref)
+		}
+	}
+
+	// The last checkpoint is a plain image: docker pulls it by its key
+	// and runs it, and it carries no label of the cache's.
+	last := entriesA[len(entriesA)-1]
+	for _, e := range entriesA {
+		if e.Step == 4 {
+			last = e
+		}
+	}
+	name := reg.Name() + ":" + string(last.Key)
+	if out, err := exec.Command("docker", "pull", "-q", name).CombinedOutput(); err != nil {
+		t.Fatalf("docker pull %s: %v\n%s", name, err, out)
+	}
+	if got := dockerRun(t, name, "cat", "/etc/last"); got != "last v1\n" {
+		t.Errorf("the checkpoint image %s holds /etc/last = %q, want the fourth step's %q", name, got, "last v1\n")
+	}
+	if info, err := cli.ImageInspect(context.Background(), name); err != nil || len(info.Config.Labels) != 0 || info.ID != last.Ref {
+		t.Errorf("pulled checkpoint %s: id %s labels %v (%v), want id %s and no labels", name, info.ID, info.Config.Labels, err, last.Ref)
+	}
+	if _, err := cli.ImageRemove(context.Background(), name, image.RemoveOptions{PruneChildren: true}); err != nil {
+		t.Fatal(err)
+	}
+
+	_, envB := cacheDir(t, cli)
+	out = build(envB, "b")
+	ran(t, "runner B (empty, shared cache)", out)
+	if strings.Count(out, "Downloading checkpoint") != 4 || strings.Count(out, "restored from cache") != 4 {
+		t.Errorf("runner B did not download and restore 4 steps:\n%s", out)
+	}
+	if strings.Contains(out, "Shared ") {
+		t.Errorf("runner B shared checkpoints the registry already had:\n%s", out)
+	}
+	if diffs := diffFiles(imageFiles(t, cli, repo+":b"), coldFiles); len(diffs) > 0 {
+		t.Errorf("runner B's image differs from runner A's cold build:\n%s", strings.Join(diffs, "\n"))
+	}
+
+	_, envC := cacheDir(t, cli)
+	out = build(envC, "c", "-var", "last=changed")
+	ran(t, "runner C (empty, last step changed)", out, 4)
+	if strings.Count(out, "Downloading checkpoint") != 3 || !strings.Contains(out, "Shared 1 checkpoint(s)") {
+		t.Errorf("runner C did not download the 3 unchanged steps and share the changed one:\n%s", out)
+	}
+	if got := dockerRun(t, repo+":c"); got != "changed\n" {
+		t.Errorf("runner C's image says %q, want the changed last step's %q", got, "changed\n")
+	}
+
+	r := imgbuild(t, envC, "cache", "ls", "--cache-url", url)
+	if r.code != 0 || strings.Count(r.stdout, "docker.cached") != 5 {
+		t.Errorf("imgbuild cache ls --cache-url does not list the 5 shared checkpoints:\n%s", r)
+	}
+	r = imgbuild(t, envC, "cache", "prune", "--older-than", "1h", "--cache-url", url)
+	if r.code != 0 || !strings.Contains(r.stdout, "0 checkpoints removed") {
+		t.Errorf("imgbuild cache prune --older-than 1h removed checkpoints used a moment ago:\n%s", r)
+	}
+	r = imgbuild(t, envC, "cache", "prune", "--all", "--cache-url", url)
+	if r.code != 0 || !strings.Contains(r.stdout, "5 checkpoints removed") {
+		t.Errorf("imgbuild cache prune --all --cache-url:\n%s", r)
+	}
+	if tags, err := reg.Tags(); err != nil || len(tags) != 1 || tags[0] != "imgbuild-salt" {
+		t.Errorf("after prune --all the repository holds %v (%v), want only the salt", tags, err)
+	}
+}
+
+// TestOCICacheRegistryGoneCostsOneWarningNotTheBuild: a registry that
+// does not answer when the build starts, and one that stops while the
+// first provisioner runs, each cost one warning; the build succeeds.
+func TestOCICacheRegistryGoneCostsOneWarningNotTheBuild(t *testing.T) {
+	cli := enginetest.NeedEngine(t)
+	repo := enginetest.Unique("imgbuild-e2e-oci-gone-")
+	files := filepath.Join(t.TempDir(), "files")
+	writeFiles(t, files, map[string]string{"a.txt": "alpha\n"})
+	removeImage(t, cli, repo+":x")
+	args := func(url string) []string {
+		return []string{"build", "-cache-url", url, "-var", "repo=" + repo, "-var", "tag=x", "-var", "files=" + files, template("cached.pkr.hcl")}
+	}
+	oneWarning := func(phase, out string) {
+		t.Helper()
+		ran(t, phase, out, 1, 2, 3, 4)
+		if n := strings.Count(out, "Warning: the shared cache"); n != 1 {
+			t.Errorf("%s: %d warnings about the shared cache, want 1:\n%s", phase, n, out)
+		}
+		if strings.Contains(out, "Shared ") {
+			t.Errorf("%s: the build claims to have shared checkpoints:\n%s", phase, out)
+		}
+	}
+
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	closed := l.Addr().String()
+	l.Close()
+	_, env := cacheDir(t, cli)
+	r := imgbuild(t, env, args("oci://"+closed+"/nobody-listens")...)
+	noContainersLeft(t, cli, "cached", r.stdout)
+	if r.code != 0 {
+		t.Fatalf("the build failed with the registry unreachable:\n%s", r)
+	}
+	oneWarning("registry unreachable at the start", r.stdout)
+
+	reg, stop := testenv.StartRegistry(t)
+	_, env = cacheDir(t, cli)
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	cmd, _, _ := command(ctx, t, env, args(reg.URL())...)
+	var buf testenv.SyncBuffer
+	cmd.Stdout, cmd.Stderr = &buf, &buf
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	for deadline := time.Now().Add(time.Minute); !strings.Contains(buf.String(), markers[1]); {
+		if time.Now().After(deadline) {
+			cmd.Process.Kill()
+			cmd.Wait()
+			t.Fatalf("provisioner 1 never ran:\n%s", buf.String())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	stop()
+	err = cmd.Wait()
+	noContainersLeft(t, cli, "cached", buf.String())
+	if err != nil {
+		t.Fatalf("the build failed when the registry stopped: %v\n%s", err, buf.String())
+	}
+	oneWarning("registry stopped mid-build", buf.String())
+}
