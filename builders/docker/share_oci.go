@@ -3,15 +3,19 @@ package docker
 import (
 	"context"
 	"fmt"
+	"os"
 	"regexp"
 	"time"
 
 	"github.com/docker/docker/api/types/image"
 	"github.com/docker/docker/client"
+	"github.com/docker/docker/errdefs"
+	"github.com/google/uuid"
 
 	"github.com/imgbuild/imgbuild/internal/cache"
 	"github.com/imgbuild/imgbuild/internal/cache/ocicache"
 	"github.com/imgbuild/imgbuild/internal/dockerengine"
+	"github.com/imgbuild/imgbuild/internal/ledger"
 	"github.com/imgbuild/imgbuild/internal/secret"
 )
 
@@ -19,10 +23,29 @@ import (
 // checkpoint image itself, pushed and pulled by the engine, which moves
 // only the layers the other side lacks. The names the transfer needs
 // (host/repo:<key>, host/repo@digest) are removed from the engine after
-// it: locally a checkpoint is only ever CacheRepo:<key12>.
+// it: locally a checkpoint is only ever CacheRepo:<key12>. Such a name
+// would keep the image after cache prune, so it is in the resource
+// ledger while it exists: imgbuild cleanup removes what a killed build
+// left.
 type registryImager struct{}
 
-func init() { ocicache.RegisterImager("docker", registryImager{}) }
+// KindTransferName is the ledger kind of a name a checkpoint image has
+// only while the engine pushes or pulls it (ID the name, Endpoint the
+// engine's address).
+const KindTransferName = "docker-transfer-name"
+
+// transferRun stands for this process's run in the ledger: the shared
+// cache pushes for every build of the run.
+var transferRun = uuid.NewString()
+
+func init() {
+	ocicache.RegisterImager("docker", registryImager{})
+	ledger.Register(ledger.Cleaner{
+		Name:  "docker shared-cache image names",
+		Kinds: []string{KindTransferName},
+		Find:  findTransferNames,
+	})
+}
 
 var pushedDigest = regexp.MustCompile(`digest: (sha256:[0-9a-f]{64})`)
 
@@ -36,10 +59,11 @@ func (registryImager) PushImage(ctx context.Context, e cache.Entry, name string,
 		return "", err
 	}
 	defer cli.Close()
+	recordTransfer(cli, ledger.Created, name)
+	defer untag(cli, name)
 	if err := cli.ImageTag(ctx, e.Ref, name); err != nil {
 		return "", fmt.Errorf("tagging checkpoint image %s as %s: %w", short(e.Ref), name, err)
 	}
-	defer untag(cli, name)
 	rc, err := cli.ImagePush(ctx, name, image.PushOptions{RegistryAuth: auth})
 	if err != nil {
 		return "", fmt.Errorf("pushing %s: %s", name, secret.Mask(err.Error()))
@@ -69,6 +93,8 @@ func (registryImager) PullImage(ctx context.Context, e cache.Entry, name, digest
 	}
 	defer cli.Close()
 	ref := name + "@" + digest
+	recordTransfer(cli, ledger.Created, ref)
+	defer untag(cli, ref)
 	rc, err := cli.ImagePull(ctx, ref, image.PullOptions{RegistryAuth: auth})
 	if err == nil {
 		_, err = dockerengine.ReadStream(rc, nil)
@@ -77,7 +103,6 @@ func (registryImager) PullImage(ctx context.Context, e cache.Entry, name, digest
 	if err != nil {
 		return "", fmt.Errorf("pulling %s: %s", ref, secret.Mask(err.Error()))
 	}
-	defer untag(cli, ref)
 	info, err := cli.ImageInspect(ctx, ref)
 	if err != nil {
 		return "", fmt.Errorf("inspecting the pulled %s: %w", ref, err)
@@ -95,9 +120,70 @@ func (registryImager) PullImage(ctx context.Context, e cache.Entry, name, digest
 
 // untag removes one name of an image (the image itself only when no
 // other name holds it), with a context of its own: it also runs after a
-// cancel. A failure leaves a harmless extra name.
+// cancel. A failure leaves the name in the ledger for imgbuild cleanup.
 func untag(cli *client.Client, name string) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	_, _ = cli.ImageRemove(ctx, name, image.RemoveOptions{})
+	if _, err := cli.ImageRemove(ctx, name, image.RemoveOptions{}); err == nil || errdefs.IsNotFound(err) {
+		recordTransfer(cli, ledger.Deleted, name)
+	}
+}
+
+// recordTransfer writes a transfer name's fate to the resource ledger
+// (nothing without a state directory: the ledger only serves cleanup).
+func recordTransfer(cli *client.Client, action, name string) {
+	l, err := ledger.Open("")
+	if err != nil {
+		return
+	}
+	host, _ := os.Hostname()
+	_ = l.Append(ledger.Entry{Run: transferRun, Action: action, Kind: KindTransferName, ID: name,
+		Endpoint: cli.DaemonHost(), PID: os.Getpid(), Host: host})
+}
+
+// findTransferNames returns the transfer names that killed runs left and
+// the engine still has; those it no longer has are marked deleted.
+func findTransferNames(ctx context.Context, q ledger.Query) ([]ledger.Leftover, error) {
+	var names []ledger.Entry
+	for _, e := range ledger.Outstanding(q.Entries, q.Run) {
+		if e.Kind == KindTransferName && (q.Skip == nil || !q.Skip(e.Run)) {
+			names = append(names, e)
+		}
+	}
+	if len(names) == 0 {
+		return nil, nil
+	}
+	cli, err := dockerengine.Connect(ctx)
+	if err != nil {
+		fmt.Fprintf(q.Notes, "note: %d shared-cache image name(s) in the ledger were not checked: %v\n", len(names), err)
+		return nil, nil
+	}
+	var found []ledger.Leftover
+	for _, e := range names {
+		if e.Endpoint != "" && e.Endpoint != cli.DaemonHost() {
+			continue
+		}
+		deleted := ledger.Entry{Run: e.Run, Action: ledger.Deleted, Kind: e.Kind, ID: e.ID, Endpoint: e.Endpoint}
+		if _, err := cli.ImageInspect(ctx, e.ID); errdefs.IsNotFound(err) {
+			_ = q.Ledger.Append(deleted)
+			continue
+		} else if err != nil {
+			cli.Close()
+			return nil, fmt.Errorf("checking image name %s: %w", e.ID, err)
+		}
+		found = append(found, ledger.Leftover{
+			What: fmt.Sprintf("docker image name %s (a shared-cache transfer of run %s)", e.ID, e.Run),
+			Remove: func(ctx context.Context) error {
+				if _, err := cli.ImageRemove(ctx, e.ID, image.RemoveOptions{PruneChildren: true}); err != nil && !errdefs.IsNotFound(err) {
+					return err
+				}
+				return q.Ledger.Append(deleted)
+			},
+		})
+	}
+	if len(found) == 0 {
+		cli.Close()
+	}
+	// Otherwise the client stays open for the removals; the process ends soon after.
+	return found, nil
 }

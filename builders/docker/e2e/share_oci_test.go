@@ -3,12 +3,15 @@ package e2e
 import (
 	"context"
 	"net"
+	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/docker/docker/api/types/filters"
 	"github.com/docker/docker/api/types/image"
 
 	"github.com/imgbuild/imgbuild/internal/cache"
@@ -29,10 +32,12 @@ func TestOCICacheLetsAnEmptyRunnerRebuildFromPlainImages(t *testing.T) {
 	files := filepath.Join(t.TempDir(), "files")
 	writeFiles(t, files, map[string]string{"a.txt": "alpha\n", "b.txt": "beta\n"})
 	url := reg.URL()
+	ledgerEnv := "XDG_STATE_HOME=" + t.TempDir() // this test's own ledger
 
 	build := func(env []string, tag string, extra ...string) string {
 		t.Helper()
 		removeImage(t, cli, repo+":"+tag)
+		env = append(env, ledgerEnv)
 		args := append([]string{"build", "-cache-url", url, "-var", "repo=" + repo, "-var", "tag=" + tag,
 			"-var", "files=" + files}, extra...)
 		r := imgbuild(t, env, append(args, template("cached.pkr.hcl"))...)
@@ -132,6 +137,75 @@ func TestOCICacheLetsAnEmptyRunnerRebuildFromPlainImages(t *testing.T) {
 	if tags, err := reg.Tags(); err != nil || len(tags) != 1 || tags[0] != "imgbuild-salt" {
 		t.Errorf("after prune --all the repository holds %v (%v), want only the salt", tags, err)
 	}
+	// The names pushes and pulls gave the images are gone, and so known
+	// to the ledger.
+	noNamesIn(t, reg.Name())
+	if r := imgbuild(t, []string{ledgerEnv}, "cleanup"); r.code != 0 || !strings.Contains(r.stdout, "Nothing to clean up.") {
+		t.Errorf("imgbuild cleanup after the builds:\n%s", r)
+	}
+}
+
+// noNamesIn fails when an image in the engine has a name (tag or digest)
+// in repository name.
+func noNamesIn(t *testing.T, name string) {
+	t.Helper()
+	out, err := exec.Command("docker", "images", "--digests", "--format", "{{.Repository}}:{{.Tag}}@{{.Digest}}", name).CombinedOutput()
+	if err != nil {
+		t.Fatalf("docker images %s: %v\n%s", name, err, out)
+	}
+	if s := strings.TrimSpace(string(out)); s != "" {
+		t.Errorf("the engine still has images named in %s:\n%s", name, s)
+	}
+}
+
+// TestOCICacheRunnerKilledWhilePushingLeavesNothingCleanupMisses kills -9
+// a build while the engine pushes a checkpoint: the name the image has
+// for the push is in the ledger, and imgbuild cleanup removes it.
+func TestOCICacheRunnerKilledWhilePushingLeavesNothingCleanupMisses(t *testing.T) {
+	cli := enginetest.NeedEngine(t)
+	reg := testenv.UseRegistry(t)
+	repo := enginetest.Unique("imgbuild-e2e-oci-kill-")
+	tpl := filepath.Join(t.TempDir(), "heavy.pkr.hcl")
+	if err := os.WriteFile(tpl, []byte(heavyTemplate), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	_, env := cacheDir(t, cli)
+	env = append(env, "XDG_STATE_HOME="+t.TempDir())
+	removeImage(t, cli, repo+":x")
+
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	cmd, _, _ := command(ctx, t, env, "build", "-cache-url", reg.URL(), "-var", "repo="+repo, tpl)
+	var out testenv.SyncBuffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	named := false
+	for deadline := time.Now().Add(2 * time.Minute); !named && time.Now().Before(deadline); time.Sleep(5 * time.Millisecond) {
+		list, err := cli.ImageList(ctx, image.ListOptions{Filters: filters.NewArgs(filters.Arg("reference", reg.Name()))})
+		named = err == nil && len(list) > 0
+	}
+	cmd.Process.Kill()
+	cmd.Wait()
+	// The image the build committed, which the killed run never tagged.
+	if m := regexp.MustCompile(`Image ID: (sha256:[0-9a-f]{64})`).FindStringSubmatch(out.String()); m != nil {
+		removeImage(t, cli, m[1])
+	}
+	if !named {
+		t.Fatalf("no checkpoint image was named for a push within 2 minutes:\n%s", out.String())
+	}
+	if strings.Contains(out.String(), "Shared 3 checkpoint(s)") {
+		t.Logf("the build pushed everything before it was killed: this run proves less")
+	}
+	r := imgbuild(t, env, "cleanup")
+	if r.code != 0 {
+		t.Fatalf("imgbuild cleanup:\n%s", r)
+	}
+	if !strings.Contains(r.stdout, "docker image name "+reg.Name()) {
+		t.Errorf("imgbuild cleanup did not remove the push's image name:\n%s", r)
+	}
+	noNamesIn(t, reg.Name())
 }
 
 // TestOCICacheRegistryGoneCostsOneWarningNotTheBuild: a registry that
@@ -142,9 +216,11 @@ func TestOCICacheRegistryGoneCostsOneWarningNotTheBuild(t *testing.T) {
 	repo := enginetest.Unique("imgbuild-e2e-oci-gone-")
 	files := filepath.Join(t.TempDir(), "files")
 	writeFiles(t, files, map[string]string{"a.txt": "alpha\n"})
-	removeImage(t, cli, repo+":x")
-	args := func(url string) []string {
-		return []string{"build", "-cache-url", url, "-var", "repo=" + repo, "-var", "tag=x", "-var", "files=" + files, template("cached.pkr.hcl")}
+	// Each build its own tag: the second would leave the first's image
+	// without a name.
+	args := func(url, tag string) []string {
+		removeImage(t, cli, repo+":"+tag)
+		return []string{"build", "-cache-url", url, "-var", "repo=" + repo, "-var", "tag=" + tag, "-var", "files=" + files, template("cached.pkr.hcl")}
 	}
 	oneWarning := func(phase, out string) {
 		t.Helper()
@@ -164,7 +240,7 @@ func TestOCICacheRegistryGoneCostsOneWarningNotTheBuild(t *testing.T) {
 	closed := l.Addr().String()
 	l.Close()
 	_, env := cacheDir(t, cli)
-	r := imgbuild(t, env, args("oci://"+closed+"/nobody-listens")...)
+	r := imgbuild(t, env, args("oci://"+closed+"/nobody-listens", "unreachable")...)
 	noContainersLeft(t, cli, "cached", r.stdout)
 	if r.code != 0 {
 		t.Fatalf("the build failed with the registry unreachable:\n%s", r)
@@ -175,7 +251,7 @@ func TestOCICacheRegistryGoneCostsOneWarningNotTheBuild(t *testing.T) {
 	_, env = cacheDir(t, cli)
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-	cmd, _, _ := command(ctx, t, env, args(reg.URL())...)
+	cmd, _, _ := command(ctx, t, env, args(reg.URL(), "stopped")...)
 	var buf testenv.SyncBuffer
 	cmd.Stdout, cmd.Stderr = &buf, &buf
 	if err := cmd.Start(); err != nil {
