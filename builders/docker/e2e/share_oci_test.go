@@ -1,8 +1,14 @@
 package e2e
 
 import (
+	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/json"
+	"fmt"
+	"io"
 	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -120,6 +126,22 @@ func TestOCICacheLetsAnEmptyRunnerRebuildFromPlainImages(t *testing.T) {
 	}
 	if got := dockerRun(t, repo+":c"); got != "changed\n" {
 		t.Errorf("runner C's image says %q, want the changed last step's %q", got, "changed\n")
+	}
+
+	// A pull-request runner reads but never writes.
+	_, envD := cacheDir(t, cli)
+	out = build(envD, "d", "-cache-mode", "read", "-var", "last=read only")
+	ran(t, "runner D (read only, last step changed)", out, 4)
+	if strings.Count(out, "Downloading checkpoint") != 3 || strings.Contains(out, "Shared ") {
+		t.Errorf("runner D did not download the 3 unchanged steps, or stored its own:\n%s", out)
+	}
+	// Runner D goes now: its step 4 is a child of step 3's image, which
+	// runner C's cache (pruned later) holds too.
+	if _, err := cli.ImageRemove(context.Background(), repo+":d", image.RemoveOptions{PruneChildren: true}); err != nil {
+		t.Fatal(err)
+	}
+	if r := imgbuild(t, envD, "cache", "prune", "--all"); r.code != 0 {
+		t.Fatalf("imgbuild cache prune --all (runner D):\n%s", r)
 	}
 
 	r := imgbuild(t, envC, "cache", "ls", "--cache-url", url)
@@ -272,4 +294,142 @@ func TestOCICacheRegistryGoneCostsOneWarningNotTheBuild(t *testing.T) {
 		t.Fatalf("the build failed when the registry stopped: %v\n%s", err, buf.String())
 	}
 	oneWarning("registry stopped mid-build", buf.String())
+}
+
+// TestOCICacheCheckpointThatIsNotItsEntrysImageIsRebuiltAndReplaced: an
+// entry whose image is another than the one it names (a tag rewritten by
+// hand, a registry that serves something else) is reported, not used,
+// and replaced by the runner that rebuilds the step.
+func TestOCICacheCheckpointThatIsNotItsEntrysImageIsRebuiltAndReplaced(t *testing.T) {
+	cli := enginetest.NeedEngine(t)
+	reg := testenv.UseRegistry(t)
+	repo := enginetest.Unique("imgbuild-e2e-oci-bad-")
+	files := filepath.Join(t.TempDir(), "files")
+	writeFiles(t, files, map[string]string{"a.txt": "alpha\n"})
+	build := func(env []string, tag string) string {
+		t.Helper()
+		removeImage(t, cli, repo+":"+tag)
+		r := imgbuild(t, env, "build", "-cache-url", reg.URL(), "-var", "repo="+repo, "-var", "tag="+tag,
+			"-var", "files="+files, template("cached.pkr.hcl"))
+		if r.code != 0 {
+			t.Fatalf("build %s failed:\n%s", tag, r)
+		}
+		return r.stdout
+	}
+	dirA, envA := cacheDir(t, cli)
+	build(envA, "a")
+	store, err := cache.Open(dirA)
+	if err != nil {
+		t.Fatal(err)
+	}
+	entries, _ := store.List()
+	var second cache.Entry
+	for _, e := range entries {
+		if e.Step == 2 {
+			second = e
+		}
+	}
+	if second.Key == "" {
+		t.Fatalf("runner A has no checkpoint of step 2: %v", entries)
+	}
+	// Step 2's entry now names step 1's image id.
+	rewriteEntry(t, reg, second.Key, func(m map[string]any) {
+		for _, e := range entries {
+			if e.Step == 1 {
+				m["ref"] = e.Ref
+			}
+		}
+	})
+	if _, err := cli.ImageRemove(context.Background(), repo+":a", image.RemoveOptions{PruneChildren: true}); err != nil {
+		t.Fatal(err)
+	}
+	if r := imgbuild(t, envA, "cache", "prune", "--all"); r.code != 0 {
+		t.Fatalf("imgbuild cache prune --all:\n%s", r)
+	}
+
+	_, envB := cacheDir(t, cli)
+	out := build(envB, "b")
+	ran(t, "runner B (step 2's entry wrong)", out, 2, 3, 4)
+	if n := strings.Count(out, "is damaged and is not used"); n != 1 {
+		t.Errorf("%d warnings about a damaged checkpoint, want 1:\n%s", n, out)
+	}
+	if !strings.Contains(out, "Shared 1 checkpoint(s)") {
+		t.Errorf("runner B did not store its step 2 in place of the wrong one:\n%s", out)
+	}
+	// Runner B goes away too (on this one engine, its checkpoints and
+	// runner C's would share their names).
+	if _, err := cli.ImageRemove(context.Background(), repo+":b", image.RemoveOptions{PruneChildren: true}); err != nil {
+		t.Fatal(err)
+	}
+	if r := imgbuild(t, envB, "cache", "prune", "--all"); r.code != 0 {
+		t.Fatalf("imgbuild cache prune --all:\n%s", r)
+	}
+	_, envC := cacheDir(t, cli)
+	out = build(envC, "c")
+	ran(t, "runner C (after the repair)", out)
+}
+
+// rewriteEntry changes the JSON of key's entry in the registry (the
+// config of <key>.meta) with change, as a hand or a faulty tool might.
+func rewriteEntry(t *testing.T, reg testenv.Registry, key cache.Key, change func(map[string]any)) {
+	t.Helper()
+	base := "http://" + reg.Addr + "/v2/" + reg.Repo
+	get := func(url string, accept string) []byte {
+		req, _ := http.NewRequest(http.MethodGet, url, nil)
+		if accept != "" {
+			req.Header.Set("Accept", accept)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		if resp.StatusCode != http.StatusOK {
+			t.Fatalf("GET %s: %s", url, resp.Status)
+		}
+		return b
+	}
+	var m struct {
+		Config struct {
+			MediaType string `json:"mediaType"`
+			Digest    string `json:"digest"`
+			Size      int64  `json:"size"`
+		} `json:"config"`
+	}
+	const ociManifest = "application/vnd.oci.image.manifest.v1+json"
+	raw := get(base+"/manifests/"+string(key)+".meta", ociManifest)
+	if err := json.Unmarshal(raw, &m); err != nil {
+		t.Fatal(err)
+	}
+	var entry map[string]any
+	if err := json.Unmarshal(get(base+"/blobs/"+m.Config.Digest, ""), &entry); err != nil {
+		t.Fatal(err)
+	}
+	change(entry)
+	blob, _ := json.Marshal(entry)
+	digest := fmt.Sprintf("sha256:%x", sha256.Sum256(blob))
+	resp, err := http.Post(base+"/blobs/uploads/", "", nil)
+	if err != nil || resp.StatusCode != http.StatusAccepted {
+		t.Fatalf("starting an upload: %v %v", err, resp)
+	}
+	resp.Body.Close()
+	req, _ := http.NewRequest(http.MethodPut, resp.Header.Get("Location")+"&digest="+digest, bytes.NewReader(blob))
+	req.Header.Set("Content-Type", "application/octet-stream")
+	resp, err = http.DefaultClient.Do(req)
+	if err != nil || resp.StatusCode != http.StatusCreated {
+		t.Fatalf("uploading the changed entry: %v %v", err, resp)
+	}
+	resp.Body.Close()
+	var manifest map[string]any
+	json.Unmarshal(raw, &manifest)
+	manifest["config"] = map[string]any{"mediaType": m.Config.MediaType, "digest": digest, "size": len(blob)}
+	mb, _ := json.Marshal(manifest)
+	req, _ = http.NewRequest(http.MethodPut, base+"/manifests/"+string(key)+".meta", bytes.NewReader(mb))
+	req.Header.Set("Content-Type", ociManifest)
+	resp, err = http.DefaultClient.Do(req)
+	if err != nil || resp.StatusCode != http.StatusCreated {
+		t.Fatalf("writing the changed entry: %v %v", err, resp)
+	}
+	resp.Body.Close()
 }
