@@ -4,7 +4,11 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/json"
+	"net"
 	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
+	neturl "net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -219,5 +223,64 @@ func TestTheLoginInDockersConfigReachesARegistryThatWantsOne(t *testing.T) {
 	}
 	if err != nil {
 		t.Errorf("removing the test's salt: %v", err)
+	}
+}
+
+// faultyProxy stands in front of the test registry: it answers the first
+// manifest write with 503 (a registry that throttles) and resets the
+// connection of the first blob read (a dropped connection).
+type faultyProxy struct {
+	mu                     sync.Mutex
+	manifestPuts, blobGets int
+}
+
+func (p *faultyProxy) start(t *testing.T) string {
+	t.Helper()
+	target, _ := neturl.Parse("http://" + testenv.RegistryAddr)
+	rp := httputil.NewSingleHostReverseProxy(target)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		p.mu.Lock()
+		var throttle, drop bool
+		switch {
+		case req.Method == http.MethodPut && strings.Contains(req.URL.Path, "/manifests/"):
+			p.manifestPuts++
+			throttle = p.manifestPuts == 1
+		case req.Method == http.MethodGet && strings.Contains(req.URL.Path, "/blobs/"):
+			p.blobGets++
+			drop = p.blobGets == 1
+		}
+		p.mu.Unlock()
+		switch {
+		case throttle:
+			http.Error(w, `{"errors":[{"code":"TOOMANYREQUESTS"}]}`, http.StatusServiceUnavailable)
+		case drop:
+			conn, _, err := w.(http.Hijacker).Hijack()
+			if err == nil {
+				conn.(*net.TCPConn).SetLinger(0) // a reset, not a clean close
+				conn.Close()
+			}
+		default:
+			rp.ServeHTTP(w, req)
+		}
+	}))
+	t.Cleanup(srv.Close)
+	return strings.TrimPrefix(srv.URL, "http://")
+}
+
+// A throttled write and a dropped read are retried: the cache is made and
+// read as if nothing happened.
+func TestAThrottledWriteAndADroppedReadAreRetried(t *testing.T) {
+	reg := testenv.UseRegistry(t) // emptied after, though written through the proxy
+	p := &faultyProxy{}
+	addr := p.start(t)
+	c := open(t, "oci://"+addr+"/"+reg.Repo, true)
+	salt, err := c.Salt(context.Background(), true)
+	if err != nil || len(salt) != 32 {
+		t.Fatalf("Salt through a faulty registry = %x, %v; want 32 bytes", salt, err)
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.manifestPuts != 2 || p.blobGets < 2 {
+		t.Errorf("%d manifest writes and %d blob reads reached the proxy; want 2 writes (one throttled) and at least 2 reads (one dropped)", p.manifestPuts, p.blobGets)
 	}
 }
