@@ -19,7 +19,9 @@
 //     registry lacks, fetches only those it lacks, and verifies them. The
 //     builder does that part (an Imager, registered per builder type, as
 //     builders/docker does). Builders without one (qemu) keep their
-//     checkpoints in the local cache, said once per build.
+//     checkpoints in the local cache, said once per build. An image holds
+//     the whole machine: a runner pulls only the deepest checkpoint it
+//     can use. The engine pushes each checkpoint as it is made.
 //   - The cache's own records are small OCI manifests beside the images,
 //     written through the registry's HTTP API: never labels on the image,
 //     which would reach every container and image made from it.
@@ -147,9 +149,10 @@ type Cache struct {
 	write   bool   // -cache-mode readwrite
 	version string // the imgbuild recorded in the entries it writes
 
-	mu       sync.Mutex
-	disabled bool
-	told     map[string]bool // builder types said to stay local
+	mu         sync.Mutex
+	disabled   bool
+	told       map[string]bool    // builder types said to stay local
+	inRegistry map[cache.Key]bool // entries known to be in the registry
 }
 
 // Open connects to the registry at rawURL with the login docker's
@@ -170,7 +173,7 @@ func Open(ctx context.Context, rawURL string, write bool, version string) (*Cach
 	if err := reg.connect(ctx); err != nil {
 		return nil, err
 	}
-	return &Cache{reg: reg, url: rawURL, name: host + "/" + repo, write: write, version: version, told: map[string]bool{}}, nil
+	return &Cache{reg: reg, url: rawURL, name: host + "/" + repo, write: write, version: version, told: map[string]bool{}, inRegistry: map[cache.Key]bool{}}, nil
 }
 
 // URL is the cache's oci:// URL.
@@ -251,53 +254,85 @@ func (c *Cache) Claim(ctx context.Context, local *cache.Store, keys []cache.Key,
 }
 
 // Pull brings the checkpoints after keys[:have] that the registry holds
-// into the local store, in order, and returns the new prefix length.
+// into the local store and returns the new prefix length. An image holds
+// the whole machine, so only the deepest stored checkpoint is pulled (the
+// local cache needs no entry before it), or, when it is damaged, the
+// deepest that is not.
 func (c *Cache) Pull(ctx context.Context, local *cache.Store, keys []cache.Key, have int, u cache.UI) int {
-	for i := have; i < len(keys); i++ {
+	found := c.stored(ctx, keys[have:], u)
+	for j := len(found) - 1; j >= 0; j-- {
 		if !c.on() || ctx.Err() != nil {
-			return i
+			return have
 		}
-		k := keys[i]
-		meta, found, err := c.meta(ctx, k)
+		err := c.pullOne(ctx, local, found[j], u)
+		if err == nil {
+			if c.write {
+				// Those before it are used too, through it: prune
+				// removes a checkpoint with every one after it.
+				for _, m := range found[:j+1] {
+					c.markUsed(ctx, m.Key) // a failure only ages it
+				}
+			}
+			return have + j + 1
+		}
+		if !errors.Is(err, ErrCorrupt) {
+			return have
+		}
+	}
+	return have
+}
+
+// stored returns the registry's entries for keys, in order, up to the
+// first one it lacks or cannot use.
+func (c *Cache) stored(ctx context.Context, keys []cache.Key, u cache.UI) []Meta {
+	var found []Meta
+	for _, k := range keys {
+		if !c.on() || ctx.Err() != nil {
+			break
+		}
+		meta, ok, err := c.meta(ctx, k)
 		if errors.Is(err, ErrCorrupt) {
 			c.damaged(ctx, u, k, err)
-			return i
+			break
 		}
 		if err != nil {
 			c.off(u, "reading entry "+k.Short(), err)
-			return i
+			break
 		}
-		if !found {
-			return i
+		if !ok || imagerFor(meta.Builder) == nil {
+			break
 		}
-		im := imagerFor(meta.Builder)
-		if im == nil {
-			return i
-		}
-		u.Message(fmt.Sprintf("Downloading checkpoint %s (provisioner %d, %s) from %s", k.Short(), meta.Step, meta.StepName, c.url))
-		ref, err := c.pullImage(ctx, im, meta)
-		if errors.Is(err, ErrCorrupt) {
-			c.damaged(ctx, u, k, err)
-			return i
-		}
-		if err != nil {
-			if ctx.Err() == nil {
-				c.off(u, "downloading checkpoint "+k.Short(), err)
-			}
-			return i
-		}
-		le := meta.Entry
-		le.Ref = ref
-		le.Created = time.Now().UTC()
-		if err := local.Put(le); err != nil {
-			u.Error(fmt.Sprintf("Recording the downloaded checkpoint %s: %s", k.Short(), err))
-			return i
-		}
-		if c.write {
-			c.markUsed(ctx, k) // for prune --older-than; a failure only ages it
-		}
+		found = append(found, meta)
 	}
-	return len(keys)
+	return found
+}
+
+// pullOne pulls one checkpoint's image and records it in the local store.
+// What goes wrong is said here; ErrCorrupt tells the caller that an
+// earlier checkpoint may still do.
+func (c *Cache) pullOne(ctx context.Context, local *cache.Store, meta Meta, u cache.UI) error {
+	k := meta.Key
+	u.Message(fmt.Sprintf("Downloading checkpoint %s (provisioner %d, %s) from %s", k.Short(), meta.Step, meta.StepName, c.url))
+	ref, err := c.pullImage(ctx, imagerFor(meta.Builder), meta)
+	if errors.Is(err, ErrCorrupt) {
+		c.damaged(ctx, u, k, err)
+		return err
+	}
+	if err != nil {
+		if ctx.Err() == nil {
+			c.off(u, "downloading checkpoint "+k.Short(), err)
+		}
+		return err
+	}
+	le := meta.Entry
+	le.Ref = ref
+	le.Created = time.Now().UTC()
+	if err := local.Put(le); err != nil {
+		u.Error(fmt.Sprintf("Recording the downloaded checkpoint %s: %s", k.Short(), err))
+		return err
+	}
+	c.remember(k)
+	return nil
 }
 
 // pullImage checks that the image the entry names is still stored (a
@@ -320,6 +355,7 @@ func (c *Cache) pullImage(ctx context.Context, im Imager, meta Meta) (string, er
 // mode, removes its entry so that the rebuilt step is stored again.
 func (c *Cache) damaged(ctx context.Context, u cache.UI, k cache.Key, err error) {
 	u.Error(fmt.Sprintf("Warning: checkpoint %s in %s is damaged and is not used (the step runs again): %s", k.Short(), c.url, err))
+	c.forget(k)
 	if !c.write {
 		return
 	}
@@ -391,18 +427,24 @@ func (c *Cache) markUsed(ctx context.Context, k cache.Key) {
 
 // Push stores the local checkpoints of keys, in order, that the registry
 // lacks: the image first, then its entry. In read mode it does nothing.
+// The engine pushes after each checkpoint; what is known stored is not
+// asked about again.
 func (c *Cache) Push(ctx context.Context, local *cache.Store, keys []cache.Key, u cache.UI) {
 	if !c.write {
 		return
 	}
-	pushed := 0
 	for _, k := range keys {
 		if !c.on() || ctx.Err() != nil {
 			return
 		}
+		if c.known(k) {
+			continue
+		}
 		le, ok, err := local.Get(k)
 		if err != nil || !ok {
-			break // the chain ends here
+			// Not made here: pulled as the deepest of a stored chain
+			// (so stored), or the chain ends.
+			continue
 		}
 		im := imagerFor(le.Builder)
 		if im == nil {
@@ -416,20 +458,35 @@ func (c *Cache) Push(ctx context.Context, local *cache.Store, keys []cache.Key, 
 			c.off(u, "reading entry "+k.Short(), err)
 			return
 		}
-		if found {
-			continue
-		}
-		if err := c.push(ctx, im, le); err != nil {
-			if ctx.Err() == nil {
-				c.off(u, "storing checkpoint "+k.Short(), err)
+		if !found {
+			if err := c.push(ctx, im, le); err != nil {
+				if ctx.Err() == nil {
+					c.off(u, "storing checkpoint "+k.Short(), err)
+				}
+				return
 			}
-			return
+			u.Message(fmt.Sprintf("Checkpoint %s (provisioner %d) shared in %s", k.Short(), le.Step, c.url))
 		}
-		pushed++
+		c.remember(k)
 	}
-	if pushed > 0 {
-		u.Message(fmt.Sprintf("Shared %d checkpoint(s) in %s", pushed, c.url))
-	}
+}
+
+func (c *Cache) known(k cache.Key) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.inRegistry[k]
+}
+
+func (c *Cache) remember(k cache.Key) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.inRegistry[k] = true
+}
+
+func (c *Cache) forget(k cache.Key) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	delete(c.inRegistry, k)
 }
 
 func (c *Cache) stayLocal(u cache.UI, builderType string) {
