@@ -55,8 +55,15 @@ func UseRegistry(t testing.TB) Registry {
 // that goes away); it is stopped when the test ends in any case.
 func StartRegistry(t testing.TB) (Registry, func()) {
 	t.Helper()
+	return StartRegistryAt(t, "127.0.0.1")
+}
+
+// StartRegistryAt is StartRegistry on another address of this machine
+// (for a registry that is not on loopback).
+func StartRegistryAt(t testing.TB, ip string) (Registry, func()) {
+	t.Helper()
 	bin := NeedCommand(t, "docker-registry")
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	l, err := net.Listen("tcp", net.JoinHostPort(ip, "0"))
 	if err != nil {
 		t.Fatal(err)
 	}

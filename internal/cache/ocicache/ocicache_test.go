@@ -284,3 +284,36 @@ func TestAThrottledWriteAndADroppedReadAreRetried(t *testing.T) {
 		t.Errorf("%d manifest writes and %d blob reads reached the proxy; want 2 writes (one throttled) and at least 2 reads (one dropped)", p.manifestPuts, p.blobGets)
 	}
 }
+
+// A registry off loopback that speaks plain HTTP is used only where the
+// Docker Engine, which pushes and pulls there, trusts it too: by default
+// it does not, and the error says what to change.
+func TestAPlainHTTPRegistryTheEngineDoesNotTrustIsRefused(t *testing.T) {
+	ip := bridgeAddress(t)
+	reg, _ := testenv.StartRegistryAt(t, ip)
+	if plainHTTPAllowed(context.Background(), reg.Addr) {
+		testenv.Unavailable(t, "the Docker Engine trusts "+reg.Addr+" (insecure-registries); this test needs its defaults")
+		return
+	}
+	_, err := Open(context.Background(), reg.URL(), true, "test")
+	if err == nil || !strings.Contains(err.Error(), "insecure-registries") {
+		t.Errorf("opening plain-HTTP %s: %v; want a refusal naming insecure-registries", reg.URL(), err)
+	}
+}
+
+// bridgeAddress is an IPv4 address of this machine off loopback (the
+// Docker bridge's).
+func bridgeAddress(t *testing.T) string {
+	t.Helper()
+	ifc, err := net.InterfaceByName("docker0")
+	if err == nil {
+		addrs, _ := ifc.Addrs()
+		for _, a := range addrs {
+			if n, ok := a.(*net.IPNet); ok && n.IP.To4() != nil {
+				return n.IP.String()
+			}
+		}
+	}
+	testenv.Unavailable(t, "no docker0 bridge address (is dockerd running?)")
+	return ""
+}

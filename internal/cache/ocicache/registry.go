@@ -17,6 +17,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/imgbuild/imgbuild/internal/dockerengine"
 	"github.com/imgbuild/imgbuild/internal/wait"
 )
 
@@ -64,14 +65,17 @@ func newRegistry(host, repo string, creds Credentials) *registry {
 }
 
 // connect finds the registry's scheme: HTTPS, or plain HTTP for a
-// registry on a loopback address (as dockerd allows for 127.0.0.0/8 by
-// default) that does not speak TLS.
+// registry that does not speak TLS and that the Docker Engine, which
+// pushes and pulls the images there, treats as insecure too.
 func (r *registry) connect(ctx context.Context) error {
 	r.base = "https://" + r.host + "/v2/" + r.repo
 	_, err := r.do(ctx, http.MethodGet, "https://"+r.host+"/v2/", nil, "", nil, http.StatusOK)
-	if err != nil && isLoopback(r.host) && !isStatus(err) {
+	if err != nil && !isStatus(err) && plainHTTPAllowed(ctx, r.host) {
 		r.base = "http://" + r.host + "/v2/" + r.repo
 		_, err = r.do(ctx, http.MethodGet, "http://"+r.host+"/v2/", nil, "", nil, http.StatusOK)
+	}
+	if err != nil && strings.Contains(err.Error(), "server gave HTTP response to HTTPS client") {
+		return fmt.Errorf("registry %s speaks plain HTTP, and the Docker Engine does not trust it: add it to the engine's insecure-registries (daemon.json) to use it", r.host)
 	}
 	if err != nil {
 		return fmt.Errorf("contacting registry %s: %w", r.host, err)
@@ -82,6 +86,43 @@ func (r *registry) connect(ctx context.Context) error {
 func isStatus(err error) bool {
 	var se *statusError
 	return errors.As(err, &se) || errors.Is(err, errNotFound)
+}
+
+// plainHTTPAllowed reports whether the Docker Engine treats host as an
+// insecure registry: one on a loopback address (127.0.0.0/8 is insecure
+// by default), or one its daemon.json names (insecure-registries).
+func plainHTTPAllowed(ctx context.Context, host string) bool {
+	if isLoopback(host) {
+		return true
+	}
+	cli, err := dockerengine.Connect(ctx)
+	if err != nil {
+		return false
+	}
+	defer cli.Close()
+	info, err := cli.Info(ctx)
+	if err != nil || info.RegistryConfig == nil {
+		return false
+	}
+	if ic := info.RegistryConfig.IndexConfigs[host]; ic != nil {
+		return !ic.Secure
+	}
+	h, _, err := net.SplitHostPort(host)
+	if err != nil {
+		h = host
+	}
+	ips, err := net.DefaultResolver.LookupIP(ctx, "ip", h)
+	if err != nil {
+		return false
+	}
+	for _, cidr := range info.RegistryConfig.InsecureRegistryCIDRs {
+		for _, ip := range ips {
+			if (*net.IPNet)(cidr).Contains(ip) {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 func isLoopback(host string) bool {
