@@ -1,13 +1,17 @@
 package ocicache
 
 import (
+	"bytes"
+	"context"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"github.com/imgbuild/imgbuild/internal/dockerengine"
 	"github.com/imgbuild/imgbuild/internal/secret"
@@ -24,13 +28,14 @@ func (c Credentials) Login(host string) dockerengine.Login {
 	return dockerengine.Login{Enabled: c.Username != "", Server: host, Username: c.Username, Password: c.Password}
 }
 
-// dockerCredentials reads the login `docker login host` stored in docker's
-// config.json ($DOCKER_CONFIG/config.json, else ~/.docker/config.json):
-// the "auth" (base64 user:password) or username/password of the entry
-// for host. No file, no entry: anonymous. Credential helpers (credsStore)
-// are not run: a registry that needs them is reached anonymously, and its
-// refusal says to log in.
-func dockerCredentials(host string) (Credentials, error) {
+// dockerCredentials finds the login `docker login host` stored, as the
+// docker CLI does, through docker's config.json ($DOCKER_CONFIG/config.json,
+// else ~/.docker/config.json): the credential helper named for host
+// (credHelpers) or for every registry (credsStore), run as
+// `docker-credential-<name> get`; else the "auth" (base64 user:password)
+// or username/password of the entry for host. No file, no login:
+// anonymous.
+func dockerCredentials(ctx context.Context, host string) (Credentials, error) {
 	dir := os.Getenv("DOCKER_CONFIG")
 	if dir == "" {
 		home, err := os.UserHomeDir()
@@ -53,9 +58,23 @@ func dockerCredentials(host string) (Credentials, error) {
 			Username string `json:"username"`
 			Password string `json:"password"`
 		} `json:"auths"`
+		CredsStore  string            `json:"credsStore"`
+		CredHelpers map[string]string `json:"credHelpers"`
 	}
 	if err := json.Unmarshal(b, &cfg); err != nil {
 		return Credentials{}, fmt.Errorf("reading docker's credentials in %s: %w", path, err)
+	}
+	helper := cfg.CredsStore
+	for server, h := range cfg.CredHelpers {
+		if serverHost(server) == host {
+			helper = h
+		}
+	}
+	if helper != "" {
+		c, found, err := fromHelper(ctx, helper, host)
+		if err != nil || found {
+			return c, err
+		}
 	}
 	for server, a := range cfg.Auths {
 		if serverHost(server) != host {
@@ -73,6 +92,39 @@ func dockerCredentials(host string) (Credentials, error) {
 		return c, nil
 	}
 	return Credentials{}, nil
+}
+
+// fromHelper asks docker-credential-<name> for host's login (the server
+// on its stdin, the login as JSON on its stdout); found is false when
+// the helper has none.
+func fromHelper(ctx context.Context, name, host string) (Credentials, bool, error) {
+	bin := "docker-credential-" + name
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, bin, "get")
+	cmd.Stdin = strings.NewReader(host)
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		// The helpers say so on stdout or stderr, in these words.
+		if strings.Contains(string(out)+stderr.String(), "credentials not found") {
+			return Credentials{}, false, nil
+		}
+		return Credentials{}, false, fmt.Errorf("asking %s for the login of %s: %v: %s", bin, host, err, strings.TrimSpace(stderr.String()))
+	}
+	var c struct {
+		Username string `json:"Username"`
+		Secret   string `json:"Secret"`
+	}
+	if err := json.Unmarshal(out, &c); err != nil {
+		return Credentials{}, false, fmt.Errorf("reading what %s says for %s: %w", bin, host, err)
+	}
+	secret.Add(c.Secret)
+	if c.Username == "<token>" {
+		return Credentials{}, false, fmt.Errorf("%s holds an identity token for %s, which imgbuild cannot use: log in with a password or access token", bin, host)
+	}
+	return Credentials{Username: c.Username, Password: c.Secret}, true, nil
 }
 
 // serverHost is the host[:port] of a config.json key, which may be a URL

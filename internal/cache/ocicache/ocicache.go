@@ -156,14 +156,14 @@ type Cache struct {
 }
 
 // Open connects to the registry at rawURL with the login docker's
-// config.json holds for it (anonymous when none). write is false for
+// config.json holds or names for it (anonymous when none). write is false for
 // -cache-mode read.
 func Open(ctx context.Context, rawURL string, write bool, version string) (*Cache, error) {
 	host, repo, err := ParseURL(rawURL)
 	if err != nil {
 		return nil, err
 	}
-	creds, err := dockerCredentials(host)
+	creds, err := dockerCredentials(ctx, host)
 	if err != nil {
 		return nil, err
 	}

@@ -175,8 +175,8 @@ func TestAnEntryWhoseImageIsGoneIsReportedSkippedAndRemoved(t *testing.T) {
 }
 
 // A registry that wants a login gets the one `docker login` stored in
-// docker's config.json; without it, the error says to log in and never
-// shows a password.
+// docker's config.json or in the credential helper it names; without it,
+// the error says to log in and never shows a password.
 func TestTheLoginInDockersConfigReachesARegistryThatWantsOne(t *testing.T) {
 	addr := enginetest.AuthRegistryAddr
 	if resp, err := http.Get("http://" + addr + "/v2/"); err != nil || resp.StatusCode != http.StatusUnauthorized {
@@ -207,6 +207,25 @@ func TestTheLoginInDockersConfigReachesARegistryThatWantsOne(t *testing.T) {
 	_, err = Open(context.Background(), url, true, "test")
 	if err == nil || !strings.Contains(err.Error(), "refused the login of "+enginetest.AuthRegistryUser) || strings.Contains(err.Error(), wrong) {
 		t.Errorf("with a wrong password: %v; want a refusal that does not show the password", err)
+	}
+
+	// A credential helper (credsStore), as docker login with a keychain
+	// leaves it: the config names the helper, the helper has the login.
+	helpers := t.TempDir()
+	script := "#!/bin/sh\nread server\nif [ \"$1\" = get ] && [ \"$server\" = " + addr + " ]; then\n" +
+		"  echo '{\"ServerURL\":\"" + addr + "\",\"Username\":\"" + enginetest.AuthRegistryUser + "\",\"Secret\":\"" + enginetest.AuthRegistryPassword + "\"}'\n" +
+		"else echo 'credentials not found in native keychain'; exit 1; fi\n"
+	if err := os.WriteFile(filepath.Join(helpers, "docker-credential-imgbuild-test"), []byte(script), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("PATH", helpers+string(os.PathListSeparator)+os.Getenv("PATH"))
+	storeDir := t.TempDir()
+	t.Setenv("DOCKER_CONFIG", storeDir)
+	if err := os.WriteFile(filepath.Join(storeDir, "config.json"), []byte(`{"auths": {"`+addr+`": {}}, "credsStore": "imgbuild-test"}`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Open(context.Background(), url, true, "test"); err != nil {
+		t.Errorf("with the login in a credential helper: %v", err)
 	}
 
 	login(enginetest.AuthRegistryPassword)
