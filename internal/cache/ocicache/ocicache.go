@@ -156,8 +156,8 @@ type Cache struct {
 }
 
 // Open connects to the registry at rawURL with the login docker's
-// config.json holds or names for it (anonymous when none). write is false for
-// -cache-mode read.
+// config.json holds or names for it (anonymous when none). write is false
+// for -cache-mode read.
 func Open(ctx context.Context, rawURL string, write bool, version string) (*Cache, error) {
 	host, repo, err := ParseURL(rawURL)
 	if err != nil {
@@ -187,7 +187,8 @@ func (c *Cache) Salt(ctx context.Context, create bool) ([]byte, error) {
 	if err != nil || salt != nil || !create {
 		return salt, err
 	}
-	b := make32()
+	b := make([]byte, 32)
+	rand.Read(b) // never fails (crypto/rand)
 	d, err := c.reg.putBlob(ctx, saltType, b)
 	if err != nil {
 		return nil, fmt.Errorf("writing the cache's salt: %w", err)
@@ -203,12 +204,6 @@ func (c *Cache) Salt(ctx context.Context, create bool) ([]byte, error) {
 		err = errors.New("the salt written is not there")
 	}
 	return salt, err
-}
-
-func make32() []byte {
-	b := make([]byte, 32)
-	rand.Read(b) // never fails (crypto/rand)
-	return b
 }
 
 func (c *Cache) readSalt(ctx context.Context) ([]byte, error) {
@@ -246,9 +241,8 @@ func (c *Cache) on() bool {
 }
 
 // Claim extends the local prefix keys[:have] with the checkpoints the
-// registry holds, pulled in order until one is missing, and returns its
-// new length. It takes no lease and never waits (see the package
-// comment), so release is always nil.
+// registry holds (see Pull) and returns its new length. It takes no lease
+// and never waits (see the package comment), so release is always nil.
 func (c *Cache) Claim(ctx context.Context, local *cache.Store, keys []cache.Key, have int, _ time.Duration, u cache.UI) (int, func()) {
 	return c.Pull(ctx, local, keys, have, u), nil
 }
