@@ -2,8 +2,10 @@ package docker
 
 import (
 	"context"
+	"crypto/sha256"
 	"fmt"
 	"os"
+	"path/filepath"
 	"regexp"
 	"time"
 
@@ -15,8 +17,10 @@ import (
 	"github.com/imgbuild/imgbuild/internal/cache"
 	"github.com/imgbuild/imgbuild/internal/cache/ocicache"
 	"github.com/imgbuild/imgbuild/internal/dockerengine"
+	"github.com/imgbuild/imgbuild/internal/filelock"
 	"github.com/imgbuild/imgbuild/internal/ledger"
 	"github.com/imgbuild/imgbuild/internal/secret"
+	"github.com/imgbuild/imgbuild/internal/wait"
 )
 
 // A docker checkpoint in an OCI registry (-cache-url oci://) is the
@@ -59,6 +63,11 @@ func (registryImager) PushImage(ctx context.Context, e cache.Entry, name string,
 		return "", err
 	}
 	defer cli.Close()
+	release, err := holdName(ctx, name)
+	if err != nil {
+		return "", err
+	}
+	defer release()
 	recordTransfer(cli, ledger.Created, name)
 	defer untag(cli, name)
 	if err := cli.ImageTag(ctx, e.Ref, name); err != nil {
@@ -93,6 +102,11 @@ func (registryImager) PullImage(ctx context.Context, e cache.Entry, name, digest
 	}
 	defer cli.Close()
 	ref := name + "@" + digest
+	release, err := holdName(ctx, ref)
+	if err != nil {
+		return "", err
+	}
+	defer release()
 	recordTransfer(cli, ledger.Created, ref)
 	defer untag(cli, ref)
 	rc, err := cli.ImagePull(ctx, ref, image.PullOptions{RegistryAuth: auth})
@@ -116,6 +130,43 @@ func (registryImager) PullImage(ctx context.Context, e cache.Entry, name, digest
 		return "", fmt.Errorf("tagging checkpoint image %s: %w", short(info.ID), err)
 	}
 	return info.ID, nil
+}
+
+// holdName waits until no other build on this machine uses name in the
+// engine (two builds pushing or pulling one checkpoint at once would move
+// or remove each other's name), and returns what lets it go. The lock is
+// the kernel's, on a file that the holder removes as it lets go.
+func holdName(ctx context.Context, name string) (release func(), err error) {
+	sum := sha256.Sum256([]byte(name))
+	path := filepath.Join(os.TempDir(), fmt.Sprintf("imgbuild-engine-name-%x.lock", sum[:8]))
+	for {
+		f, err := os.OpenFile(path, os.O_CREATE|os.O_RDWR, 0o600)
+		if err != nil {
+			return nil, fmt.Errorf("locking the engine name %s: %w", name, err)
+		}
+		for {
+			ok, err := filelock.TryExclusive(f)
+			if err != nil {
+				f.Close()
+				return nil, fmt.Errorf("locking the engine name %s: %w", name, err)
+			}
+			if ok {
+				break
+			}
+			if err := wait.Sleep(ctx, 50*time.Millisecond); err != nil {
+				f.Close()
+				return nil, err
+			}
+		}
+		// The previous holder may have removed the file before this one
+		// locked it: then lock the file now at path.
+		held, herr := f.Stat()
+		now, nerr := os.Stat(path)
+		if herr == nil && nerr == nil && os.SameFile(held, now) {
+			return func() { os.Remove(path); f.Close() }, nil
+		}
+		f.Close()
+	}
 }
 
 // untag removes one name of an image (the image itself only when no

@@ -426,3 +426,85 @@ func rewriteEntry(t *testing.T, reg testenv.Registry, key cache.Key, change func
 	}
 	resp.Body.Close()
 }
+
+// TestOCICacheTwoRunnersAtOnceBothBuildAndLeaveUsableEntries: oci:// takes
+// no lease, so two runners started together on a cold template may both
+// build every step and both push; whichever entries stay, each names its
+// own image by digest, and a third runner rebuilds from them running
+// nothing.
+func TestOCICacheTwoRunnersAtOnceBothBuildAndLeaveUsableEntries(t *testing.T) {
+	cli := enginetest.NeedEngine(t)
+	reg := testenv.UseRegistry(t)
+	repo := enginetest.Unique("imgbuild-e2e-oci-race-")
+	files := filepath.Join(t.TempDir(), "files")
+	writeFiles(t, files, map[string]string{"a.txt": "alpha\n"})
+	args := func(tag string) []string {
+		return []string{"build", "-cache-url", reg.URL(), "-var", "repo=" + repo, "-var", "tag=" + tag,
+			"-var", "files=" + files, template("cached.pkr.hcl")}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	type run struct {
+		cmd *exec.Cmd
+		out *testenv.SyncBuffer
+		dir string
+		env []string
+	}
+	var runs []run
+	for _, tag := range []string{"one", "two"} {
+		dir, env := cacheDir(t, cli)
+		removeImage(t, cli, repo+":"+tag)
+		cmd, _, _ := command(ctx, t, env, args(tag)...)
+		var out testenv.SyncBuffer
+		cmd.Stdout, cmd.Stderr = &out, &out
+		runs = append(runs, run{cmd, &out, dir, env})
+	}
+	for _, r := range runs {
+		if err := r.cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i, r := range runs {
+		if err := r.cmd.Wait(); err != nil {
+			t.Fatalf("runner %d failed: %v\n%s", i+1, err, r.out.String())
+		}
+		if strings.Contains(r.out.String(), "Warning") {
+			t.Errorf("runner %d warned:\n%s", i+1, r.out.String())
+		}
+	}
+	// Both runners go away, then a third rebuilds from what the registry
+	// holds. On this one engine the two runners' checkpoints of a step had
+	// one name (imgbuild-cache:<key>), which the second took from the
+	// first: what prune cannot find by name is removed by id.
+	var made []string
+	for i, r := range runs {
+		store, err := cache.Open(r.dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		entries, _ := store.List()
+		for _, e := range entries {
+			made = append(made, e.Ref)
+		}
+		tag := []string{"one", "two"}[i]
+		if _, err := cli.ImageRemove(context.Background(), repo+":"+tag, image.RemoveOptions{PruneChildren: true}); err != nil {
+			t.Fatal(err)
+		}
+		if p := imgbuild(t, r.env, "cache", "prune", "--all"); p.code != 0 {
+			t.Fatalf("imgbuild cache prune --all:\n%s", p)
+		}
+	}
+	for i := len(made) - 1; i >= 0; i-- {
+		_, _ = cli.ImageRemove(context.Background(), made[i], imageRemoveForce)
+	}
+	_, env := cacheDir(t, cli)
+	removeImage(t, cli, repo+":three")
+	r := imgbuild(t, env, args("three")...)
+	if r.code != 0 {
+		t.Fatalf("runner 3 failed:\n%s", r)
+	}
+	ran(t, "runner 3 (after two runners at once)", r.stdout)
+	if strings.Contains(r.stdout, "Warning") {
+		t.Errorf("runner 3 found a damaged entry:\n%s", r.stdout)
+	}
+}
