@@ -193,7 +193,9 @@ func TestOCICacheRunnerKilledWhilePushingLeavesNothingCleanupMisses(t *testing.T
 		t.Fatal(err)
 	}
 	_, env := cacheDir(t, cli)
-	env = append(env, "XDG_STATE_HOME="+t.TempDir())
+	// Its own ledger, and its own temporary folder: the killed build
+	// leaves the lock file of the name it was pushing.
+	env = append(env, "XDG_STATE_HOME="+t.TempDir(), "TMPDIR="+t.TempDir())
 	removeImage(t, cli, repo+":x")
 
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
