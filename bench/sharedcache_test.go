@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/docker/docker/api/types/image"
+	"github.com/docker/docker/client"
 
 	"github.com/imgbuild/imgbuild/internal/dockerengine/enginetest"
 	"github.com/imgbuild/imgbuild/internal/testenv"
@@ -26,6 +27,21 @@ import (
 func BenchmarkDockerSharedCache(b *testing.B) {
 	cli := enginetest.NeedEngine(b)
 	srv := testenv.UseS3(b)
+	benchSharedCache(b, cli, func() string { return srv.URL("bench-" + enginetest.Unique("")) })
+}
+
+// BenchmarkDockerSharedCacheOCI is BenchmarkDockerSharedCache with the
+// checkpoints as images in the test registry (-cache-url oci://), a
+// repository of its own per iteration.
+func BenchmarkDockerSharedCacheOCI(b *testing.B) {
+	cli := enginetest.NeedEngine(b)
+	testenv.UseRegistry(b) // or Unavailable
+	benchSharedCache(b, cli, func() string { return testenv.UseRegistry(b).URL() })
+}
+
+// benchSharedCache runs the shared-cache benchmark with a new, empty
+// shared cache from newURL for each iteration.
+func benchSharedCache(b *testing.B, cli *client.Client, newURL func() string) {
 	bin := testenv.Binary(b)
 	ctx := context.Background()
 	tpl := filepath.Join(b.TempDir(), "bench.pkr.hcl")
@@ -82,7 +98,9 @@ func BenchmarkDockerSharedCache(b *testing.B) {
 	var cold, coldLocal, coldShared, remoteHit time.Duration
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
-		url := srv.URL("bench-" + enginetest.Unique(""))
+		b.StopTimer()
+		url := newURL()
+		b.StartTimer()
 		cold += build(runner(), "cold", "")
 		b.StopTimer()
 		removeImages()

@@ -93,33 +93,51 @@ setup_docker() {
   fi
 }
 
+# ensure_registry NAME CONFIG_TEXT READY_CMD...: runs docker-registry with
+# $STATE_DIR/NAME.yml holding CONFIG_TEXT. Started when READY_CMD fails;
+# restarted when the config on disk differs (an older set-up's), so that
+# a changed setting takes effect; left alone otherwise. The content in
+# $STATE_DIR/NAME/ is kept.
+ensure_registry() {
+  local name=$1 want=$2; shift 2
+  local cfg="$STATE_DIR/$name.yml"
+  mkdir -p "$STATE_DIR/$name"
+  if [ "$(cat "$cfg" 2>/dev/null)" != "$want" ]; then
+    local pid
+    pid=$(pgrep -xf "/usr/bin/docker-registry serve $cfg" || true)
+    if [ -n "$pid" ]; then
+      log "restarting docker-registry $name: its configuration changed"
+      kill $pid
+      for _ in $(seq 50); do kill -0 $pid 2>/dev/null || break; sleep 0.1; done
+    fi
+    printf '%s\n' "$want" >"$cfg"
+  fi
+  if ! "$@" >/dev/null 2>&1; then
+    log "starting docker-registry $name"
+    setsid /usr/bin/docker-registry serve "$cfg" >"$STATE_DIR/$name.log" 2>&1 </dev/null &
+    wait_for "docker-registry $name" 30 "$@"
+  fi
+}
+
 setup_registry() {
   # The second registry (basic auth): builders/docker's tests use the same.
   local AUTH_REGISTRY_ADDR=127.0.0.1:5001 AUTH_REGISTRY_USER=imgbuild AUTH_REGISTRY_PASSWORD=imgbuild-registry-pw-4Kd
   apt_install docker-registry apache2-utils curl
-  if ! curl -fsS "http://$REGISTRY_ADDR/v2/" >/dev/null 2>&1; then
-    mkdir -p "$STATE_DIR/registry"
-    # Debian's default config asks for htpasswd auth; ours is open and local.
-    cat >"$STATE_DIR/registry.yml" <<YAML
-version: 0.1
+  # Debian's default config asks for htpasswd auth; ours is open and local.
+  # Deleting is on: the shared cache's prune deletes manifests (oci://).
+  ensure_registry registry "version: 0.1
 storage:
   filesystem:
     rootdirectory: $STATE_DIR/registry
   delete:
     enabled: true
 http:
-  addr: $REGISTRY_ADDR
-YAML
-    log "starting docker-registry on $REGISTRY_ADDR"
-    setsid /usr/bin/docker-registry serve "$STATE_DIR/registry.yml" >"$STATE_DIR/registry.log" 2>&1 </dev/null &
-    wait_for docker-registry 30 curl -fsS "http://$REGISTRY_ADDR/v2/"
-  fi
+  addr: $REGISTRY_ADDR" curl -fsS "http://$REGISTRY_ADDR/v2/"
   # A second registry that wants a login, for docker-push's login test.
-  if [ "$(curl -s -o /dev/null -w '%{http_code}' "http://$AUTH_REGISTRY_ADDR/v2/" 2>/dev/null)" != 401 ]; then
-    mkdir -p "$STATE_DIR/registry-auth"
+  if ! htpasswd -vb "$STATE_DIR/registry-auth.htpasswd" "$AUTH_REGISTRY_USER" "$AUTH_REGISTRY_PASSWORD" >/dev/null 2>&1; then
     htpasswd -Bbc "$STATE_DIR/registry-auth.htpasswd" "$AUTH_REGISTRY_USER" "$AUTH_REGISTRY_PASSWORD" >/dev/null 2>&1
-    cat >"$STATE_DIR/registry-auth.yml" <<YAML
-version: 0.1
+  fi
+  ensure_registry registry-auth "version: 0.1
 storage:
   filesystem:
     rootdirectory: $STATE_DIR/registry-auth
@@ -130,12 +148,8 @@ http:
 auth:
   htpasswd:
     realm: imgbuild-test
-    path: $STATE_DIR/registry-auth.htpasswd
-YAML
-    log "starting docker-registry with basic auth on $AUTH_REGISTRY_ADDR"
-    setsid /usr/bin/docker-registry serve "$STATE_DIR/registry-auth.yml" >"$STATE_DIR/registry-auth.log" 2>&1 </dev/null &
-    wait_for "docker-registry (auth)" 30 sh -c "[ \"\$(curl -s -o /dev/null -w '%{http_code}' http://$AUTH_REGISTRY_ADDR/v2/)\" = 401 ]"
-  fi
+    path: $STATE_DIR/registry-auth.htpasswd" \
+    sh -c "[ \"\$(curl -s -o /dev/null -w '%{http_code}' http://$AUTH_REGISTRY_ADDR/v2/)\" = 401 ]"
 }
 
 setup_ssh() {

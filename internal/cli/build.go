@@ -76,9 +76,9 @@ func newBuildCmd(s *Streams) *cobra.Command {
 	f.BoolVar(&o.debug, "debug", false, "pause before each step of each build until Enter is pressed")
 	f.IntVar(&o.cacheVMStates, "cache-vm-states", 2, "with -cache, how many of a qemu build's checkpoints before its last also keep the running VM (memory and devices), so that a rebuild of the last steps resumes the machine instead of booting it; 0 keeps none")
 	f.BoolVar(&o.cache, "cache", false, "checkpoint the machine after each provisioner and start from the longest unchanged prefix (also IMGBUILD_CACHE=1; checkpoints live in IMGBUILD_CACHE_DIR; see imgbuild cache)")
-	f.StringVar(&o.cacheURL, "cache-url", "", "share checkpoints through S3-compatible storage, s3://bucket/prefix, with the local cache in front (implies -cache; also IMGBUILD_CACHE_URL; AWS credential chain, AWS_ENDPOINT_URL_S3 for other servers)")
+	f.StringVar(&o.cacheURL, "cache-url", "", "share checkpoints through S3-compatible storage, s3://bucket/prefix (AWS credential chain, AWS_ENDPOINT_URL_S3 for other servers), or docker checkpoints as images in a registry, oci://host:port/repository (docker login's credentials), with the local cache in front (implies -cache; also IMGBUILD_CACHE_URL)")
 	f.StringVar(&o.cacheMode, "cache-mode", "readwrite", "with -cache-url: readwrite (use and store checkpoints) or read (use only, e.g. for pull-request builds)")
-	f.DurationVar(&o.cacheWait, "cache-wait", 30*time.Minute, "with -cache-url: how long to wait for another runner that is building the same step (0: build it here at once)")
+	f.DurationVar(&o.cacheWait, "cache-wait", 30*time.Minute, "with -cache-url s3://: how long to wait for another runner that is building the same step (0: build it here at once; oci:// never waits)")
 	return cmd
 }
 
@@ -136,7 +136,7 @@ func runBuild(ctx context.Context, s *Streams, tf *templateFlags, o buildOptions
 		o.cacheURL = os.Getenv("IMGBUILD_CACHE_URL")
 	}
 	if o.cacheURL != "" {
-		if _, _, err := remote.ParseURL(o.cacheURL); err != nil {
+		if err := checkCacheURL(o.cacheURL); err != nil {
 			return &ExitError{Code: 1, Err: fmt.Errorf("-cache-url: %w", err)}
 		}
 	}
@@ -272,7 +272,10 @@ func isTerminal(w io.Writer) bool {
 // openShared connects to the shared cache and reads its salt. When that
 // fails, it says so once and the builds go on with the local cache only:
 // the shared cache must never fail a build.
-func openShared(ctx context.Context, u remote.UI, url string, write bool) (*remote.Layer, []byte) {
+func openShared(ctx context.Context, u remote.UI, url string, write bool) (engine.SharedCache, []byte) {
+	if isOCI(url) {
+		return openOCI(ctx, u, url, write)
+	}
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
 	store, err := remote.Open(ctx, url)

@@ -67,13 +67,16 @@ func newCacheLsCmd(s *Streams) *cobra.Command {
 			return tw.Flush()
 		},
 	}
-	cmd.Flags().StringVar(&url, "cache-url", "", "list the shared cache at s3://bucket/prefix instead of the local one")
+	cmd.Flags().StringVar(&url, "cache-url", "", "list the shared cache at s3://bucket/prefix or oci://host:port/repository instead of the local one")
 	return cmd
 }
 
 func listShared(ctx context.Context, s *Streams, url string) error {
 	if ctx == nil {
 		ctx = context.Background()
+	}
+	if isOCI(url) {
+		return listOCI(ctx, s, url)
 	}
 	store, err := openSharedStore(ctx, url)
 	if err != nil {
@@ -142,13 +145,16 @@ func newCachePruneCmd(s *Streams) *cobra.Command {
 	}
 	cmd.Flags().BoolVar(&all, "all", false, "remove every checkpoint")
 	cmd.Flags().DurationVar(&olderThan, "older-than", 0, "remove checkpoints created longer ago than this (e.g. 72h); in the shared cache, last used longer ago")
-	cmd.Flags().StringVar(&url, "cache-url", "", "prune the shared cache at s3://bucket/prefix instead of the local one")
+	cmd.Flags().StringVar(&url, "cache-url", "", "prune the shared cache at s3://bucket/prefix or oci://host:port/repository instead of the local one")
 	return cmd
 }
 
 func pruneShared(ctx context.Context, s *Streams, url string, cutoff time.Time) error {
 	if ctx == nil {
 		ctx = context.Background()
+	}
+	if isOCI(url) {
+		return pruneOCI(ctx, s, url, cutoff)
 	}
 	store, err := openSharedStore(ctx, url)
 	if err != nil {

@@ -1,0 +1,91 @@
+package cli
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/imgbuild/imgbuild/internal/cache"
+	"github.com/imgbuild/imgbuild/internal/cache/ocicache"
+	"github.com/imgbuild/imgbuild/internal/cache/remote"
+	"github.com/imgbuild/imgbuild/internal/engine"
+)
+
+// The shared cache (-cache-url) is chosen by the URL's scheme: s3:// is
+// internal/cache/remote, oci:// is internal/cache/ocicache.
+
+func isOCI(url string) bool { return strings.HasPrefix(url, "oci://") }
+
+// checkCacheURL rejects a -cache-url no shared cache can open, before
+// anything is built.
+func checkCacheURL(url string) error {
+	switch {
+	case isOCI(url):
+		_, _, err := ocicache.ParseURL(url)
+		return err
+	case strings.HasPrefix(url, "s3://"):
+		_, _, err := remote.ParseURL(url)
+		return err
+	}
+	return fmt.Errorf("%q: use s3://bucket/prefix (S3-compatible storage) or oci://host:port/repository (a registry)", url)
+}
+
+// openOCI connects to the registry and reads its salt, like openShared.
+func openOCI(ctx context.Context, u cache.UI, url string, write bool) (engine.SharedCache, []byte) {
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	c, err := ocicache.Open(ctx, url, write, Version)
+	var salt []byte
+	if err == nil {
+		salt, err = c.Salt(ctx, write)
+	}
+	if err != nil {
+		u.Error(fmt.Sprintf("Warning: the shared cache %s is unreachable, the builds go on with the local cache only: %s", url, err))
+		return nil, nil
+	}
+	if salt == nil {
+		u.Message(fmt.Sprintf("The shared cache %s is empty; -cache-mode read writes nothing to it", url))
+		return nil, nil
+	}
+	return c, salt
+}
+
+func openOCIStore(ctx context.Context, url string) (*ocicache.Cache, error) {
+	if _, _, err := ocicache.ParseURL(url); err != nil {
+		return nil, &ExitError{Code: 1, Err: fmt.Errorf("--cache-url: %w", err)}
+	}
+	return ocicache.Open(ctx, url, true, Version)
+}
+
+func listOCI(ctx context.Context, s *Streams, url string) error {
+	c, err := openOCIStore(ctx, url)
+	if err != nil {
+		return err
+	}
+	entries, err := c.List(ctx)
+	if err != nil {
+		return err
+	}
+	tw := tabwriter.NewWriter(s.Out, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "KEY\tBUILD\tSTEP\tSIZE\tLAST USED\tWRITTEN BY")
+	for _, e := range entries {
+		fmt.Fprintf(tw, "%s\t%s\t%d %s\t%s\t%s ago\timgbuild %s\n", e.Key.Short(), e.Build,
+			e.Step, e.StepName, humanSize(e.Size), humanAge(time.Since(e.LastUsed)), e.Version)
+	}
+	return tw.Flush()
+}
+
+func pruneOCI(ctx context.Context, s *Streams, url string, cutoff time.Time) error {
+	c, err := openOCIStore(ctx, url)
+	if err != nil {
+		return err
+	}
+	removed, err := c.Prune(ctx, cutoff)
+	for _, e := range removed {
+		fmt.Fprintf(s.Out, "removed %s (%s step %d %s)\n", e.Key.Short(), e.Build, e.Step, e.StepName)
+	}
+	fmt.Fprintf(s.Out, "%d checkpoints removed from %s (the registry frees their layers in its garbage collection)\n", len(removed), url)
+	return err
+}
