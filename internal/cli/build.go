@@ -140,6 +140,9 @@ func runBuild(ctx context.Context, s *Streams, tf *templateFlags, o buildOptions
 	} else if o.cache || cacheFromEnv() {
 		o.cacheURL = os.Getenv("IMGBUILD_CACHE_URL")
 	}
+	if o.cacheShareStates && o.cacheURL == "" {
+		return &ExitError{Code: 1, Err: errors.New("-cache-share-vm-states shares VM states through a shared cache: give -cache-url s3://bucket/prefix (or IMGBUILD_CACHE_URL) too")}
+	}
 	if o.cacheURL != "" {
 		if _, _, err := remote.ParseURL(o.cacheURL); err != nil {
 			return &ExitError{Code: 1, Err: fmt.Errorf("-cache-url: %w", err)}
