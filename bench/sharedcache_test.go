@@ -2,9 +2,11 @@ package bench
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -123,4 +125,102 @@ func benchSharedCache(b *testing.B, cli *client.Client, newURL func() string) {
 	b.ReportMetric(float64(coldShared)/float64(cold), "x-cold-shared")
 	b.ReportMetric(float64(coldShared)/float64(coldLocal), "x-shared-over-local")
 	b.ReportMetric(float64(remoteHit)/float64(cold), "x-remote-hit")
+}
+
+// BenchmarkQemuSharedCache is BenchmarkDockerSharedCache for the qemu
+// builder, on a private copy of the test VM (qemuCacheTemplate): a cold
+// build without any cache (the floor); a cold build with -cache-url on an
+// empty shared cache (x-cold-shared, target at most 1.15) and with
+// -cache-share-vm-states too (x-cold-shared-states); an unchanged rebuild
+// on an empty runner, which downloads every layer and boots no VM
+// (x-remote-hit, target at most 0.10); and a rebuild with the last step
+// changed on an empty runner, booting from the downloaded layers
+// (x-remote-last-changed) or resuming the VM state another runner shared
+// (x-remote-last-changed-resumed).
+func BenchmarkQemuSharedCache(b *testing.B) {
+	srv := testenv.UseS3(b)
+	vm, sum := benchTestVM(b)
+	bin := testenv.Binary(b)
+	tpl := filepath.Join(b.TempDir(), "bench.pkr.hcl")
+	if err := os.WriteFile(tpl, []byte(fmt.Sprintf(qemuCacheTemplate, vm, sum)), 0o644); err != nil {
+		b.Fatal(err)
+	}
+	work := b.TempDir()
+	var made []string // runners' cache folders and output folders
+	b.Cleanup(func() {
+		for _, d := range made {
+			os.RemoveAll(d)
+		}
+	})
+	n := 0
+	// build runs a build on a new, empty runner; flags are build's own.
+	build := func(flags ...string) time.Duration {
+		b.Helper()
+		n++
+		cacheDir, out := filepath.Join(work, fmt.Sprintf("cache-%d", n)), filepath.Join(work, fmt.Sprintf("out-%d", n))
+		made = append(made, cacheDir, out)
+		cmd := exec.Command(bin, append(append([]string{"build", "-var", "out=" + out}, flags...), tpl)...)
+		cmd.Dir = work
+		cmd.Env = append(os.Environ(), "IMGBUILD_CACHE_DIR="+cacheDir)
+		start := time.Now()
+		if o, err := cmd.CombinedOutput(); err != nil {
+			b.Fatalf("imgbuild build %v: %v\n%s", flags, err, o)
+		}
+		return time.Since(start)
+	}
+	removeRunners := func() {
+		for _, d := range made {
+			os.RemoveAll(d)
+		}
+		made = nil
+	}
+
+	var cold, coldShared, coldStates, remoteHit, lastBoot, lastResumed time.Duration
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		layers := srv.URL(fmt.Sprintf("bench-qemu-%d-layers", i))
+		states := srv.URL(fmt.Sprintf("bench-qemu-%d-states", i))
+		cold += build()
+		coldShared += build("-cache-url", layers)
+		remoteHit += build("-cache-url", layers)
+		lastBoot += build("-cache-url", layers, "-var", "last=v2")
+		coldStates += build("-cache-url", states, "-cache-share-vm-states")
+		lastResumed += build("-cache-url", states, "-cache-share-vm-states", "-var", "last=v2")
+		b.StopTimer()
+		removeRunners()
+		b.StartTimer()
+	}
+	b.StopTimer()
+	ratio := func(d time.Duration) float64 { return float64(d) / float64(cold) }
+	b.ReportMetric(cold.Seconds()/float64(b.N), "s-cold")
+	b.ReportMetric(ratio(coldShared), "x-cold-shared")
+	b.ReportMetric(ratio(coldStates), "x-cold-shared-states")
+	b.ReportMetric(ratio(remoteHit), "x-remote-hit")
+	b.ReportMetric(ratio(lastBoot), "x-remote-last-changed")
+	b.ReportMetric(ratio(lastResumed), "x-remote-last-changed-resumed")
+}
+
+// benchTestVM copies the test VM (made by testdata/make-test-vm.sh) into
+// a folder of the benchmark's own, as other runs may rebuild testdata/vm,
+// and returns the folder and its disk's SHA-256.
+func benchTestVM(b *testing.B) (dir, diskSHA256 string) {
+	b.Helper()
+	for _, c := range []string{"qemu-system-x86_64", "qemu-img"} {
+		testenv.NeedCommand(b, c)
+	}
+	root := testenv.RepoRoot()
+	if out, err := exec.Command(filepath.Join(root, "testdata", "make-test-vm.sh")).CombinedOutput(); err != nil {
+		testenv.Unavailable(b, fmt.Sprintf("the test VM could not be built: %v: %s", err, out))
+	}
+	dir = b.TempDir()
+	for _, f := range []string{"disk.qcow2", "vmlinuz", "initrd.img"} {
+		if out, err := exec.Command("cp", filepath.Join(root, "testdata", "vm", f), dir).CombinedOutput(); err != nil {
+			b.Fatalf("copying the test VM: %v: %s", err, out)
+		}
+	}
+	sum, err := exec.Command("sha256sum", filepath.Join(dir, "disk.qcow2")).Output()
+	if err != nil {
+		b.Fatal(err)
+	}
+	return dir, strings.Fields(string(sum))[0]
 }

@@ -55,6 +55,10 @@ type cacheState struct {
 	incoming, resumed bool
 	checkpoints       int
 	machine           *machineID
+	// compressing is the VM state being compressed in the background,
+	// under buildCtx (the build's steps' context).
+	compressing *pendingState
+	buildCtx    context.Context
 }
 
 func init() {
@@ -78,7 +82,7 @@ var layerName = regexp.MustCompile(`^[0-9a-f]{64}-[0-9a-f]{12}(\.final)?\.qcow2$
 
 // vmStateName matches a layer's VM state files (vmstate.go), complete or
 // left partial by a killed build.
-var vmStateName = regexp.MustCompile(`^([0-9a-f]{64}-[0-9a-f]{12}\.qcow2)\.vmstate\.(zst|json)(\.partial)?$`)
+var vmStateName = regexp.MustCompile(`^([0-9a-f]{64}-[0-9a-f]{12}\.qcow2)\.vmstate\.(zst|json|raw)(\.partial)?$`)
 
 // unneededLayers lists the layers in dataDir that no qemu checkpoint needs:
 // neither an entry's layer, nor the state kept beside it, nor a file
@@ -229,6 +233,7 @@ func (b *Builder) HasCheckpoint(ctx context.Context, ref string) (bool, error) {
 // resized as stepDisk would.
 func cacheDisk(ctx context.Context, st *state) (steps.Cleanup, error) {
 	cs := st.cache
+	cs.buildCtx = ctx
 	var err error
 	if cs.resume.Ref != "" {
 		st.ui.Say("Starting from checkpoint " + filepath.Base(cs.resume.Ref))
@@ -255,7 +260,8 @@ func cacheDisk(ctx context.Context, st *state) (steps.Cleanup, error) {
 		}
 	}
 	st.diskPaths = []string{cs.active}
-	return func(context.Context) error {
+	return func(cctx context.Context) error {
+		finishState(cctx, st)
 		if cs.qmp != nil {
 			cs.qmp.Close()
 		}
@@ -274,6 +280,7 @@ func cacheDisk(ctx context.Context, st *state) (steps.Cleanup, error) {
 // after provisioning, or the last checkpoint when every step was cached.
 func stepFlatten(ctx context.Context, st *state) (steps.Cleanup, error) {
 	c, cs := st.cfg, st.cache
+	finishState(ctx, st) // before the build ends and its checkpoints are shared
 	top := cs.active
 	switch {
 	case cs.fromFinal:
@@ -320,6 +327,7 @@ func checkpoint(ctx context.Context, st *state, comm communicator.Communicator, 
 	cs.checkpoints++
 	withState := cs.wantsState(cs.resume.Steps + cs.checkpoints)
 	if withState {
+		finishState(ctx, st) // the last one's compression, while the VM runs
 		// Stopped, the disk frozen now and the memory saved next are
 		// one consistent machine.
 		if err := cs.qmp.Stop(ctx); err != nil {

@@ -2,6 +2,7 @@ package qemu
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -18,7 +19,20 @@ import (
 // every step boots no VM. Both name their backing files by absolute path
 // on the machine that made them: Install points them at this machine's
 // files (qemu-img rebase -u changes the header only).
+//
+// With the store's SharesStates (build -cache-share-vm-states), a
+// checkpoint's saved VM state travels too ("vmstate", compressed as it is
+// kept, and "vmstate-info", the machine it fits), so that a rebuild on
+// another runner resumes the VM instead of booting it; a runner whose
+// QEMU or accelerator differs still boots (usableState). Without it a
+// downloaded state is dropped: states stay local unless asked for.
 type layerPorter struct{}
+
+// The roles of a shared VM state.
+const (
+	roleState     = "vmstate"
+	roleStateInfo = "vmstate-info"
+)
 
 func init() { cache.RegisterPorter("qemu", layerPorter{}) }
 
@@ -26,13 +40,17 @@ var _ cache.Stacker = layerPorter{}
 
 func (layerPorter) StacksOnParent() {}
 
-func (layerPorter) Files(_ context.Context, _ *cache.Store, e cache.Entry) (map[string]string, func(), error) {
+func (layerPorter) Files(_ context.Context, s *cache.Store, e cache.Entry) (map[string]string, func(), error) {
 	if _, err := os.Stat(e.Ref); err != nil {
 		return nil, nil, fmt.Errorf("the layer of checkpoint %s: %w", e.Key.Short(), err)
 	}
 	files := map[string]string{"layer": e.Ref}
 	if final := finalPath(e.Ref); fileExists(final) {
 		files["final"] = final
+	}
+	// Only a complete state: its info file is written last.
+	if s.SharesStates() && fileExists(stateInfoFile(e.Ref)) && fileExists(stateFile(e.Ref)) {
+		files[roleState], files[roleStateInfo] = stateFile(e.Ref), stateInfoFile(e.Ref)
 	}
 	return files, nil, nil
 }
@@ -79,7 +97,39 @@ func (layerPorter) Install(ctx context.Context, s *cache.Store, e, parent cache.
 			delete(files, "final")
 		}
 	}
+	if s.SharesStates() {
+		// Without it the rebuild boots: slower, still right.
+		if installState(layer, files[roleState], files[roleStateInfo]) == nil {
+			delete(files, roleState)
+			delete(files, roleStateInfo)
+		}
+	}
 	return layer, nil
+}
+
+// installState puts a downloaded VM state beside its layer: the state,
+// then its info, which makes it usable (a well-formed one only; whether
+// it fits this machine is decided when a rebuild would resume from it).
+func installState(layer, state, info string) error {
+	if state == "" || info == "" {
+		return errors.New("no VM state shared with this checkpoint")
+	}
+	raw, err := os.ReadFile(info)
+	if err != nil {
+		return err
+	}
+	var si stateInfo
+	if err := json.Unmarshal(raw, &si); err != nil || si.Machine == "" {
+		return fmt.Errorf("the shared VM state's description is unreadable")
+	}
+	if err := os.Rename(state, stateFile(layer)); err != nil {
+		return err
+	}
+	if err := os.Rename(info, stateInfoFile(layer)); err != nil {
+		_ = removeState(layer)
+		return err
+	}
+	return nil
 }
 
 // rebase points a qcow2 file at another backing file ("" for none)

@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"os/exec"
@@ -40,6 +41,9 @@ import (
 func stateFile(layer string) string     { return layer + ".vmstate.zst" }
 func stateInfoFile(layer string) string { return layer + ".vmstate.json" }
 
+// stateRawFile holds a state as QEMU streamed it, until it is compressed.
+func stateRawFile(layer string) string { return layer + ".vmstate.raw.partial" }
+
 // stateInfo is written beside a state, once the state is complete.
 type stateInfo struct {
 	// Machine names everything a state needs to be restorable: the QEMU
@@ -65,13 +69,89 @@ func (cs *cacheState) wantsState(index int) bool {
 	return n > 0 && index < last && index >= last-n
 }
 
-// saveState writes the stopped VM's state beside layer: compressed, to a
-// temporary name first, then the info file that makes it usable.
+// saveState writes the stopped VM's state beside layer. The VM waits
+// only for QEMU's stream to reach a working file as it comes (page-cache
+// speed); compressing it, which costs more than the stream on a small
+// host, goes on in the background while the build does (finishState
+// waits for it), and the info file that makes the state usable is
+// written last.
 func saveState(ctx context.Context, st *state, layer string) (err error) {
-	id, err := st.cache.machineIdentity(ctx, st)
+	cs := st.cache
+	finishState(ctx, st) // one at a time
+	id, err := cs.machineIdentity(ctx, st)
 	if err != nil {
 		return err
 	}
+	raw := stateRawFile(layer)
+	f, err := os.OpenFile(raw, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o600)
+	if err != nil {
+		return err
+	}
+	saveErr := cs.qmp.SaveState(ctx, f)
+	if saveErr != nil && st.vm != nil {
+		// QEMU says why on its error output.
+		if tail := strings.TrimSpace(string(st.vm.stderr.Bytes())); tail != "" {
+			saveErr = fmt.Errorf("%w: %s", saveErr, lastLine(tail))
+		}
+	}
+	if err := errors.Join(saveErr, f.Close()); err != nil {
+		os.Remove(raw)
+		return err
+	}
+	bctx := cs.buildCtx
+	if bctx == nil {
+		bctx = ctx
+	}
+	done := make(chan error, 1)
+	cs.compressing = &pendingState{layer: layer, done: done}
+	go func() { done <- compressState(bctx, raw, layer, id) }()
+	return nil
+}
+
+// pendingState is a VM state being compressed in the background.
+type pendingState struct {
+	layer string
+	done  <-chan error
+}
+
+// finishState waits for the state being compressed, if any, and says
+// when it could not be kept. The build's end, its cleanup and the next
+// state's save call it.
+func finishState(ctx context.Context, st *state) {
+	cs := st.cache
+	if cs == nil || cs.compressing == nil {
+		return
+	}
+	p := cs.compressing
+	var err error
+	select {
+	case err = <-p.done:
+	case <-ctx.Done():
+		// The compression stops with the build's context; its files
+		// are swept as a killed build's would be.
+		err = context.Cause(ctx)
+	}
+	cs.compressing = nil
+	if err != nil && cs.buildCtx != nil && cs.buildCtx.Err() != nil {
+		_ = removeState(p.layer) // interrupted: nothing to say
+		return
+	}
+	if err != nil {
+		_ = removeState(p.layer)
+		st.ui.Error("Saving the VM's state with checkpoint " + shortLayer(p.layer) + " failed (" + err.Error() + "); a rebuild from it will boot the VM")
+	}
+}
+
+// compressState compresses the raw state beside layer into its state
+// file, then writes the info that makes it usable, and removes the raw
+// file.
+func compressState(ctx context.Context, raw, layer string, id *machineID) (err error) {
+	defer os.Remove(raw)
+	in, err := os.Open(raw)
+	if err != nil {
+		return err
+	}
+	defer in.Close()
 	tmp := stateFile(layer) + ".partial"
 	f, err := os.OpenFile(tmp, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o600)
 	if err != nil {
@@ -87,14 +167,8 @@ func saveState(ctx context.Context, st *state, layer string) (err error) {
 		f.Close()
 		return err
 	}
-	saveErr := st.cache.qmp.SaveState(ctx, zw)
-	if saveErr != nil && st.vm != nil {
-		// QEMU says why on its error output.
-		if tail := strings.TrimSpace(string(st.vm.stderr.Bytes())); tail != "" {
-			saveErr = fmt.Errorf("%w: %s", saveErr, lastLine(tail))
-		}
-	}
-	if err := errors.Join(saveErr, zw.Close(), f.Sync(), f.Close()); err != nil {
+	_, cerr := io.Copy(zw, ctxReader{ctx: ctx, r: in})
+	if err := errors.Join(cerr, zw.Close(), f.Sync(), f.Close()); err != nil {
 		return err
 	}
 	if err := os.Rename(tmp, stateFile(layer)); err != nil {
@@ -104,10 +178,23 @@ func saveState(ctx context.Context, st *state, layer string) (err error) {
 	return writeFileAtomic(stateInfoFile(layer), info)
 }
 
+// ctxReader ends a copy when its context ends.
+type ctxReader struct {
+	ctx context.Context
+	r   io.Reader
+}
+
+func (c ctxReader) Read(p []byte) (int, error) {
+	if err := context.Cause(c.ctx); err != nil {
+		return 0, err
+	}
+	return c.r.Read(p)
+}
+
 // removeState deletes a layer's VM state, if it has one.
 func removeState(layer string) error {
 	var errs []error
-	for _, p := range []string{stateInfoFile(layer), stateFile(layer), stateFile(layer) + ".partial"} {
+	for _, p := range []string{stateInfoFile(layer), stateFile(layer), stateFile(layer) + ".partial", stateRawFile(layer)} {
 		if err := os.Remove(p); err != nil && !errors.Is(err, os.ErrNotExist) {
 			errs = append(errs, err)
 		}

@@ -10,7 +10,8 @@ import (
 // checkpoints registers one.
 type Porter interface {
 	// Files returns the local files that hold e, by role ("layer",
-	// "final", "image"); a role whose file does not exist is left out.
+	// "final", "image"; with s.SharesStates, also a saved machine
+	// state); a role whose file does not exist is left out.
 	// done, when not nil, removes what Files made to that end (an
 	// exported image) once the files are stored.
 	Files(ctx context.Context, s *Store, e Entry) (files map[string]string, done func(), err error)
@@ -66,3 +67,21 @@ func (s *Store) WithSalt(salt []byte) *Store {
 	c.salt = append([]byte(nil), salt...)
 	return &c
 }
+
+// WithSharedStates returns the store with the running machines' states
+// that builders keep beside their checkpoints (qemu's VM memory, see
+// -cache-vm-states) moving through the shared cache too (build
+// -cache-share-vm-states). They are large and restorable only by the
+// same emulator, so a porter leaves them out, and drops those it
+// downloads, unless the store says so. An option of the store rather
+// than of the porter: porters are registered once per builder type,
+// while the store is what every one of their calls is given.
+func (s *Store) WithSharedStates() *Store {
+	c := *s
+	c.shareStates = true
+	return &c
+}
+
+// SharesStates reports whether machine states go through the shared
+// cache with their checkpoints.
+func (s *Store) SharesStates() bool { return s.shareStates }

@@ -77,6 +77,8 @@ func Describe(e Entry) string {
 type Store struct {
 	dir  string
 	salt []byte // the secret key of Root's HMAC (file "salt", 0600)
+	// shareStates: see WithSharedStates.
+	shareStates bool
 }
 
 // DefaultDir is $IMGBUILD_CACHE_DIR, or imgbuild/ under the user's cache

@@ -44,6 +44,10 @@ type buildOptions struct {
 	// cacheStore and templatePath are set by runBuild under -cache.
 	cacheStore   *cache.Store
 	templatePath string
+
+	// cacheShareStates (-cache-share-vm-states): VM states go through
+	// the shared cache too.
+	cacheShareStates bool
 }
 
 func newBuildCmd(s *Streams) *cobra.Command {
@@ -75,6 +79,7 @@ func newBuildCmd(s *Streams) *cobra.Command {
 	f.BoolVar(&o.color, "color", true, "colour the output (only when it goes to a terminal)")
 	f.BoolVar(&o.debug, "debug", false, "pause before each step of each build until Enter is pressed")
 	f.IntVar(&o.cacheVMStates, "cache-vm-states", 2, "with -cache, how many of a qemu build's checkpoints before its last also keep the running VM (memory and devices), so that a rebuild of the last steps resumes the machine instead of booting it; 0 keeps none")
+	f.BoolVar(&o.cacheShareStates, "cache-share-vm-states", false, "with -cache-url, share the VM states of -cache-vm-states too (hundreds of MB each, compressed), so that a runner rebuilding the last steps resumes the VM instead of booting it; a runner with another QEMU or accelerator boots; a state holds the guest's memory, secrets included (also IMGBUILD_CACHE_SHARE_VM_STATES=1; without it VM states stay local, and downloaded ones are dropped)")
 	f.BoolVar(&o.cache, "cache", false, "checkpoint the machine after each provisioner and start from the longest unchanged prefix (also IMGBUILD_CACHE=1; checkpoints live in IMGBUILD_CACHE_DIR; see imgbuild cache)")
 	f.StringVar(&o.cacheURL, "cache-url", "", "share checkpoints through S3-compatible storage, s3://bucket/prefix (AWS credential chain, AWS_ENDPOINT_URL_S3 for other servers), or docker checkpoints as images in a registry, oci://host:port/repository (docker login's credentials), with the local cache in front (implies -cache; also IMGBUILD_CACHE_URL)")
 	f.StringVar(&o.cacheMode, "cache-mode", "readwrite", "with -cache-url: readwrite (use and store checkpoints) or read (use only, e.g. for pull-request builds)")
@@ -135,6 +140,9 @@ func runBuild(ctx context.Context, s *Streams, tf *templateFlags, o buildOptions
 	} else if o.cache || cacheFromEnv() {
 		o.cacheURL = os.Getenv("IMGBUILD_CACHE_URL")
 	}
+	if o.cacheShareStates && o.cacheURL == "" {
+		return &ExitError{Code: 1, Err: errors.New("-cache-share-vm-states shares VM states through a shared cache: give -cache-url s3://bucket/prefix (or IMGBUILD_CACHE_URL) too")}
+	}
 	if o.cacheURL != "" {
 		if err := checkCacheURL(o.cacheURL); err != nil {
 			return &ExitError{Code: 1, Err: fmt.Errorf("-cache-url: %w", err)}
@@ -151,6 +159,13 @@ func runBuild(ctx context.Context, s *Streams, tf *templateFlags, o buildOptions
 		}
 	}
 	return executePlans(ctx, s, o, onErr, plans, sigs)
+}
+
+// shareStatesFromEnv reports whether IMGBUILD_CACHE_SHARE_VM_STATES asks
+// for -cache-share-vm-states.
+func shareStatesFromEnv() bool {
+	v, err := strconv.ParseBool(os.Getenv("IMGBUILD_CACHE_SHARE_VM_STATES"))
+	return err == nil && v
 }
 
 // cacheFromEnv reports whether IMGBUILD_CACHE asks for -cache.
@@ -186,6 +201,9 @@ func executePlans(ctx context.Context, s *Streams, o buildOptions, onErr engine.
 	if o.cacheStore != nil && o.cacheURL != "" {
 		if layer, salt := openShared(ctx, u, o.cacheURL, o.cacheMode == "readwrite"); layer != nil {
 			shared = layer
+			if o.cacheShareStates || shareStatesFromEnv() {
+				o.cacheStore = o.cacheStore.WithSharedStates()
+			}
 			// The shared cache's salt keys the builds, so that every
 			// runner computes the same keys (the local entries too).
 			o.cacheStore = o.cacheStore.WithSalt(salt)
