@@ -40,7 +40,7 @@ var _ cache.Stacker = layerPorter{}
 
 func (layerPorter) StacksOnParent() {}
 
-func (layerPorter) Files(_ context.Context, s *cache.Store, e cache.Entry) (map[string]string, func(), error) {
+func (layerPorter) Files(ctx context.Context, s *cache.Store, e cache.Entry) (map[string]string, func(), error) {
 	if _, err := os.Stat(e.Ref); err != nil {
 		return nil, nil, fmt.Errorf("the layer of checkpoint %s: %w", e.Key.Short(), err)
 	}
@@ -48,7 +48,13 @@ func (layerPorter) Files(_ context.Context, s *cache.Store, e cache.Entry) (map[
 	if final := finalPath(e.Ref); fileExists(final) {
 		files["final"] = final
 	}
-	// Only a complete state: its info file is written last.
+	// Only a complete state: its info file is written last. One still
+	// being compressed (the checkpoint was just made) is waited for.
+	if s.SharesStates() {
+		if err := compressions.wait(ctx, e.Ref); err != nil {
+			return nil, nil, err
+		}
+	}
 	if s.SharesStates() && fileExists(stateInfoFile(e.Ref)) && fileExists(stateFile(e.Ref)) {
 		files[roleState], files[roleStateInfo] = stateFile(e.Ref), stateInfoFile(e.Ref)
 	}

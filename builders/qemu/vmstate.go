@@ -15,6 +15,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/klauspost/compress/zstd"
@@ -104,8 +105,53 @@ func saveState(ctx context.Context, st *state, layer string) (err error) {
 	}
 	done := make(chan error, 1)
 	cs.compressing = &pendingState{layer: layer, done: done}
-	go func() { done <- compressState(bctx, raw, layer, id) }()
+	finished := compressions.start(layer)
+	go func() {
+		defer finished()
+		done <- compressState(bctx, raw, layer, id)
+	}()
 	return nil
+}
+
+// compressions are the VM states being compressed, by layer: the shared
+// cache's porter, which uploads a checkpoint as soon as it is recorded,
+// waits for its state rather than sending the layer without it.
+var compressions = compressing{m: map[string]chan struct{}{}}
+
+type compressing struct {
+	mu sync.Mutex
+	m  map[string]chan struct{}
+}
+
+// start records that layer's state is being compressed; the returned
+// function says it is done (compressed, or failed).
+func (c *compressing) start(layer string) func() {
+	ch := make(chan struct{})
+	c.mu.Lock()
+	c.m[layer] = ch
+	c.mu.Unlock()
+	return func() {
+		c.mu.Lock()
+		delete(c.m, layer)
+		c.mu.Unlock()
+		close(ch)
+	}
+}
+
+// wait returns once layer's state is not being compressed.
+func (c *compressing) wait(ctx context.Context, layer string) error {
+	c.mu.Lock()
+	ch := c.m[layer]
+	c.mu.Unlock()
+	if ch == nil {
+		return nil
+	}
+	select {
+	case <-ch:
+		return nil
+	case <-ctx.Done():
+		return context.Cause(ctx)
+	}
 }
 
 // pendingState is a VM state being compressed in the background.
