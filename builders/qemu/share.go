@@ -24,8 +24,10 @@ import (
 // checkpoint's saved VM state travels too ("vmstate", compressed as it is
 // kept, and "vmstate-info", the machine it fits), so that a rebuild on
 // another runner resumes the VM instead of booting it; a runner whose
-// QEMU or accelerator differs still boots (usableState). Without it a
-// downloaded state is dropped: states stay local unless asked for.
+// QEMU or accelerator differs still boots (usableState). A runner
+// downloads only the state of the deepest checkpoint it pulls, the one it
+// resumes from, and none without SharesStates (Wants): states stay local
+// unless asked for.
 type layerPorter struct{}
 
 // The roles of a shared VM state.
@@ -39,6 +41,17 @@ func init() { cache.RegisterPorter("qemu", layerPorter{}) }
 var _ cache.Stacker = layerPorter{}
 
 func (layerPorter) StacksOnParent() {}
+
+var _ cache.Chooser = layerPorter{}
+
+// Wants leaves VM states out unless this runner shares them, and then
+// takes only the deepest checkpoint's: a rebuild resumes from that one.
+func (layerPorter) Wants(s *cache.Store, role string, deepest bool) bool {
+	if role == roleState || role == roleStateInfo {
+		return s.SharesStates() && deepest
+	}
+	return true
+}
 
 func (layerPorter) Files(ctx context.Context, s *cache.Store, e cache.Entry) (map[string]string, func(), error) {
 	if _, err := os.Stat(e.Ref); err != nil {

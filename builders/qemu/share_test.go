@@ -97,3 +97,31 @@ func TestQemuPorterSharesVMStatesOnlyWhenTheStoreSaysSo(t *testing.T) {
 		t.Errorf("with shared states the downloaded state is not beside the layer (%v, %q; working files left: %v)", err, b, left)
 	}
 }
+
+// A runner downloads a VM state only when it shares states, and only the
+// deepest checkpoint's (the one it resumes from); layers always.
+func TestQemuPorterWantsOnlyTheStateItCanResumeFrom(t *testing.T) {
+	local, err := cache.Open(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	sharing := local.WithSharedStates()
+	for _, c := range []struct {
+		store   *cache.Store
+		role    string
+		deepest bool
+		want    bool
+	}{
+		{local, "layer", false, true},
+		{local, "final", true, true},
+		{local, roleState, true, false},
+		{sharing, roleState, false, false},
+		{sharing, roleStateInfo, false, false},
+		{sharing, roleState, true, true},
+		{sharing, roleStateInfo, true, true},
+	} {
+		if got := (layerPorter{}).Wants(c.store, c.role, c.deepest); got != c.want {
+			t.Errorf("Wants(shares states %v, %s, deepest %v) = %v, want %v", c.store.SharesStates(), c.role, c.deepest, got, c.want)
+		}
+	}
+}

@@ -39,6 +39,15 @@ type UI interface {
 	Error(msg string)
 }
 
+// A Chooser is a Porter that needs only some of a checkpoint's files on
+// this runner: the others are not downloaded. deepest says whether the
+// checkpoint is the last one a pull installs, the one a rebuild resumes
+// from (qemu wants a VM state only then, and only when s shares states).
+type Chooser interface {
+	Porter
+	Wants(s *Store, role string, deepest bool) bool
+}
+
 // ErrDiverged is returned by a Stacker's Install for a checkpoint made on
 // another copy of its parent.
 var ErrDiverged = errors.New("made on another runner's copy of the step before it")

@@ -96,7 +96,7 @@ func (l *Layer) Pull(ctx context.Context, local *cache.Store, keys []cache.Key, 
 	defer os.RemoveAll(fetched)
 	if _, stacked := porter.(cache.Stacker); !stacked {
 		for j := len(found) - 1; j >= 0; j-- {
-			if _, err := l.pullOne(ctx, local, fetched, porter, found[j], parent, u); err == nil {
+			if _, err := l.pullOne(ctx, local, fetched, porter, found[j], parent, true, u); err == nil {
 				if l.write {
 					// Used too, through it: prune --older-than removes a
 					// checkpoint with the ones before it.
@@ -112,7 +112,7 @@ func (l *Layer) Pull(ctx context.Context, local *cache.Store, keys []cache.Key, 
 		return have
 	}
 	for j, e := range found {
-		le, err := l.pullOne(ctx, local, fetched, porter, e, parent, u)
+		le, err := l.pullOne(ctx, local, fetched, porter, e, parent, j == len(found)-1, u)
 		if err != nil {
 			return have + j
 		}
@@ -145,9 +145,9 @@ func (l *Layer) stored(ctx context.Context, keys []cache.Key, u UI) []Entry {
 // pullOne downloads and installs one checkpoint and records it in the
 // local store. Whatever goes wrong is said here; the error tells the
 // caller whether an earlier checkpoint may still do (ErrCorrupt).
-func (l *Layer) pullOne(ctx context.Context, local *cache.Store, fetched string, porter cache.Porter, e Entry, parent cache.Entry, u UI) (cache.Entry, error) {
+func (l *Layer) pullOne(ctx context.Context, local *cache.Store, fetched string, porter cache.Porter, e Entry, parent cache.Entry, deepest bool, u UI) (cache.Entry, error) {
 	u.Message(fmt.Sprintf("Downloading checkpoint %s (provisioner %d, %s) from %s", e.Key.Short(), e.Step, e.StepName, l.store.URL()))
-	ref, err := l.install(ctx, local, fetched, porter, e, parent)
+	ref, err := l.install(ctx, local, fetched, porter, e, parent, deepest)
 	switch {
 	case errors.Is(err, cache.ErrDiverged):
 		u.Message(fmt.Sprintf("Checkpoint %s in %s was %s: the steps from %d on are built here", e.Key.Short(), l.store.URL(), cache.ErrDiverged, e.Step))
@@ -188,7 +188,8 @@ var (
 // install downloads e's files into working names in the local data folder
 // and hands them to the porter; what is left behind on failure is removed
 // (and, after a kill, swept as a working file).
-func (l *Layer) install(ctx context.Context, local *cache.Store, fetched string, p cache.Porter, e Entry, parent cache.Entry) (string, error) {
+func (l *Layer) install(ctx context.Context, local *cache.Store, fetched string, p cache.Porter, e Entry, parent cache.Entry, deepest bool) (string, error) {
+	chooser, _ := p.(cache.Chooser)
 	files := map[string]string{}
 	defer func() {
 		for _, f := range files {
@@ -198,6 +199,9 @@ func (l *Layer) install(ctx context.Context, local *cache.Store, fetched string,
 	for _, f := range e.Files {
 		if !validDigest.MatchString(f.Digest) || !validRole.MatchString(f.Role) {
 			return "", fmt.Errorf("%w: entry %s names file %q as %q", ErrCorrupt, e.Key.Short(), f.Digest, f.Role)
+		}
+		if chooser != nil && !chooser.Wants(local, f.Role, deepest) {
+			continue
 		}
 		have := filepath.Join(fetched, strings.TrimPrefix(f.Digest, "sha256:"))
 		// Fetched before for another checkpoint: still that content? (A
