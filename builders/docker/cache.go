@@ -9,6 +9,7 @@ import (
 
 	"github.com/docker/docker/api/types/container"
 	"github.com/docker/docker/api/types/image"
+	"github.com/docker/docker/client"
 	"github.com/docker/docker/errdefs"
 
 	"github.com/imgbuild/imgbuild/internal/cache"
@@ -165,10 +166,35 @@ func removeCheckpoint(ctx context.Context, e cache.Entry) error {
 		return fmt.Errorf("inspecting %s: %w", ref, err)
 	}
 	if e.Ref != "" && info.ID != e.Ref {
-		return nil // the tag was moved to another image: not ours to remove
+		// The tag was moved to another image: another cache on this
+		// engine made the same checkpoint meanwhile (same shared key,
+		// other bytes). That one is not ours to remove; ours lost its
+		// name and would stay behind unnamed.
+		return removeUnnamed(ctx, cli, e.Ref)
 	}
 	if _, err := cli.ImageRemove(ctx, ref, image.RemoveOptions{PruneChildren: true}); err != nil && !errdefs.IsNotFound(err) {
 		return fmt.Errorf("removing image %s: %w (remove it with: docker rmi %s)", ref, err, ref)
+	}
+	return nil
+}
+
+// removeUnnamed removes the image id unless it has a name (someone tagged
+// it) or images or containers are built on it (they keep it; the engine
+// prunes it with the last of them).
+func removeUnnamed(ctx context.Context, cli *client.Client, id string) error {
+	info, err := cli.ImageInspect(ctx, id)
+	if errdefs.IsNotFound(err) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("inspecting checkpoint image %s: %w", short(id), err)
+	}
+	if len(info.RepoTags) > 0 {
+		return nil
+	}
+	_, err = cli.ImageRemove(ctx, id, image.RemoveOptions{PruneChildren: true})
+	if err != nil && !errdefs.IsNotFound(err) && !errdefs.IsConflict(err) {
+		return fmt.Errorf("removing checkpoint image %s: %w (remove it with: docker rmi %s)", short(id), err, short(id))
 	}
 	return nil
 }
