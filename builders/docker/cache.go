@@ -16,6 +16,7 @@ import (
 	"github.com/imgbuild/imgbuild/internal/communicator"
 	"github.com/imgbuild/imgbuild/internal/communicator/ssh"
 	"github.com/imgbuild/imgbuild/internal/dockerengine"
+	"github.com/imgbuild/imgbuild/internal/ledger"
 	"github.com/imgbuild/imgbuild/internal/plugin"
 )
 
@@ -130,17 +131,29 @@ func (b *Builder) HasCheckpoint(ctx context.Context, ref string) (bool, error) {
 // checkpoint commits the build container to a checkpoint image. The tag,
 // not a label, marks it: labels would pass into the containers made from
 // it and so into the final image.
+//
+// A commit under way when the build is killed (or cancelled: the engine
+// finishes it anyway) makes an image no cache entry names: the commit is
+// in the resource ledger until it returns, and its comment names the run,
+// so that imgbuild cleanup finds that image (findUnrecordedCheckpoints).
 func checkpoint(ctx context.Context, st *state, key string) (string, int64, error) {
 	tag := cache.Key(key).Short()
+	comment := checkpointComment(key, st.env.RunUUID)
+	if err := st.recordCommit(ledger.Created, comment); err != nil {
+		return "", 0, err
+	}
 	resp, err := st.cli.ContainerCommit(ctx, st.containerID, container.CommitOptions{
 		Reference: CacheRepo + ":" + tag,
-		Comment:   "imgbuild step cache " + key,
+		Comment:   comment,
 		Pause:     true,
 		Config:    commitConfig(st.base.config),
 	})
 	if err != nil {
 		return "", 0, fmt.Errorf("committing container %s to checkpoint %s:%s: %w", short(st.containerID), CacheRepo, tag, err)
 	}
+	// The cache records it now; an error here only leaves cleanup a
+	// lookup to make.
+	_ = st.recordCommit(ledger.Deleted, comment)
 	var size int64
 	if hist, err := st.cli.ImageHistory(ctx, resp.ID); err == nil && len(hist) > 0 {
 		size = hist[0].Size // the layer this step added

@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -240,6 +241,7 @@ func TestARunnerKilledWhileStoringLeavesNoEntryWithoutItsFiles(t *testing.T) {
 	}
 	url := srv.URL("kill")
 	dirA, envA := cacheDir(t, cli)
+	envA = append(envA, "XDG_STATE_HOME="+t.TempDir()) // its own ledger, for the cleanup after the kill
 	_, envB := cacheDir(t, cli)
 	removeImage(t, cli, repo+":x")
 
@@ -251,8 +253,8 @@ func TestARunnerKilledWhileStoringLeavesNoEntryWithoutItsFiles(t *testing.T) {
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	// The checkpoints are stored once the builder is done with its container.
-	for deadline := time.Now().Add(2 * time.Minute); !strings.Contains(out.String(), "Removing the build container"); {
+	// A checkpoint is stored as soon as it is made, while the build goes on.
+	for deadline := time.Now().Add(2 * time.Minute); !strings.Contains(out.String(), "saved to cache"); {
 		if time.Now().After(deadline) {
 			cmd.Process.Kill()
 			cmd.Wait()
@@ -268,6 +270,16 @@ func TestARunnerKilledWhileStoringLeavesNoEntryWithoutItsFiles(t *testing.T) {
 	}
 	cmd.Process.Kill()
 	cmd.Wait()
+	// The image the build committed, if it got that far (never tagged).
+	if m := regexp.MustCompile(`Image ID: (sha256:[0-9a-f]{64})`).FindStringSubmatch(out.String()); m != nil {
+		removeImage(t, cli, m[1])
+	}
+	// What the kill left in the engine: the container, a checkpoint whose
+	// commit the engine finished after the kill.
+	// (No region: the environment's would be searched for AWS leftovers.)
+	if r := imgbuild(t, append(envA, "AWS_REGION=", "AWS_DEFAULT_REGION="), "cleanup"); r.code != 0 {
+		t.Fatalf("imgbuild cleanup after the kill:\n%s", r)
+	}
 	if !stored {
 		t.Fatalf("the build stored no file within a minute:\n%s", out.String())
 	}
