@@ -76,29 +76,13 @@ func StartRegistryAt(t testing.TB, ip string) (Registry, func()) {
 		t.Fatal(err)
 	}
 	cmd := exec.Command(bin, "serve", cfg)
-	cmd.Stdout, cmd.Stderr = nil, nil
-	if err := cmd.Start(); err != nil {
-		t.Fatalf("starting docker-registry: %v", err)
-	}
-	stopped := false
-	stop := func() {
-		if !stopped {
-			stopped = true
-			cmd.Process.Kill()
-			cmd.Wait()
-		}
-	}
-	t.Cleanup(stop)
-	for deadline := time.Now().Add(30 * time.Second); ; {
-		if resp, err := http.Get("http://" + addr + "/v2/"); err == nil {
+	stop := startServer(t, cmd, "docker-registry on "+addr, func() bool {
+		resp, err := http.Get("http://" + addr + "/v2/")
+		if err == nil {
 			resp.Body.Close()
-			break
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("docker-registry did not answer on %s within 30s", addr)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+		return err == nil
+	})
 	return Registry{Addr: addr, Repo: "imgbuild-test-" + randomHex(6)}, stop
 }
 

@@ -72,29 +72,13 @@ func UseOwnS3(t testing.TB) (S3, func()) {
 	root, meta := t.TempDir(), t.TempDir()
 	cmd := exec.Command(bin, "--port", addr, "posix", "--sidecar", meta, root)
 	cmd.Env = append(os.Environ(), "ROOT_ACCESS_KEY_ID="+s3AccessKey, "ROOT_SECRET_ACCESS_KEY="+s3SecretKey)
-	if err := cmd.Start(); err != nil {
-		t.Fatalf("starting versitygw: %v", err)
-	}
-	stopped := false
-	stop := func() {
-		if !stopped {
-			stopped = true
-			cmd.Process.Kill()
-			cmd.Wait()
-		}
-	}
-	t.Cleanup(stop)
-	for deadline := time.Now().Add(30 * time.Second); ; {
+	stop := startServer(t, cmd, "versitygw on "+addr, func() bool {
 		c, err := net.DialTimeout("tcp", addr, time.Second)
 		if err == nil {
 			c.Close()
-			break
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("versitygw did not listen on %s within 30s", addr)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+		return err == nil
+	})
 	// No bucket removal after the stop: the server and its folder go.
 	return useS3At(t, "http://"+addr, s3AccessKey, s3SecretKey, noBucketCleanup), stop
 }
