@@ -53,23 +53,36 @@ func init() {
 
 var pushedDigest = regexp.MustCompile(`digest: (sha256:[0-9a-f]{64})`)
 
-func (registryImager) PushImage(ctx context.Context, e cache.Entry, name string, login dockerengine.Login) (string, error) {
-	auth, err := login.RegistryAuth()
-	if err != nil {
-		return "", err
+// beginTransfer readies a push or pull of a checkpoint image under the
+// engine name name: the registry login, the engine, and the name, held
+// (one transfer per name on this machine) and in the ledger until end
+// removes it.
+func beginTransfer(ctx context.Context, login dockerengine.Login, name string) (cli *client.Client, auth string, end func(), err error) {
+	if auth, err = login.RegistryAuth(); err != nil {
+		return nil, "", nil, err
 	}
-	cli, err := dockerengine.Connect(ctx)
-	if err != nil {
-		return "", err
+	if cli, err = dockerengine.Connect(ctx); err != nil {
+		return nil, "", nil, err
 	}
-	defer cli.Close()
 	release, err := holdName(ctx, name)
 	if err != nil {
+		cli.Close()
+		return nil, "", nil, err
+	}
+	recordTransfer(cli, ledger.Created, name)
+	return cli, auth, func() {
+		untag(cli, name)
+		release()
+		cli.Close()
+	}, nil
+}
+
+func (registryImager) PushImage(ctx context.Context, e cache.Entry, name string, login dockerengine.Login) (string, error) {
+	cli, auth, end, err := beginTransfer(ctx, login, name)
+	if err != nil {
 		return "", err
 	}
-	defer release()
-	recordTransfer(cli, ledger.Created, name)
-	defer untag(cli, name)
+	defer end()
 	if err := cli.ImageTag(ctx, e.Ref, name); err != nil {
 		return "", fmt.Errorf("tagging checkpoint image %s as %s: %w", short(e.Ref), name, err)
 	}
@@ -92,23 +105,12 @@ func (registryImager) PushImage(ctx context.Context, e cache.Entry, name string,
 }
 
 func (registryImager) PullImage(ctx context.Context, e cache.Entry, name, digest string, login dockerengine.Login) (string, error) {
-	auth, err := login.RegistryAuth()
-	if err != nil {
-		return "", err
-	}
-	cli, err := dockerengine.Connect(ctx)
-	if err != nil {
-		return "", err
-	}
-	defer cli.Close()
 	ref := name + "@" + digest
-	release, err := holdName(ctx, ref)
+	cli, auth, end, err := beginTransfer(ctx, login, ref)
 	if err != nil {
 		return "", err
 	}
-	defer release()
-	recordTransfer(cli, ledger.Created, ref)
-	defer untag(cli, ref)
+	defer end()
 	rc, err := cli.ImagePull(ctx, ref, image.PullOptions{RegistryAuth: auth})
 	if err == nil {
 		_, err = dockerengine.ReadStream(rc, nil)
