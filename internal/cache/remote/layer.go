@@ -32,6 +32,9 @@ type Layer struct {
 	// seen maps the keys whose entries this run found or stored in the
 	// object store to their writers' refs.
 	seen map[cache.Key]string
+
+	leaseMu sync.Mutex
+	leases  map[cache.Key]string // the leases this runner holds, by key: their ETags
 }
 
 // NewLayer wraps store; write is false for -cache-mode read.
@@ -259,6 +262,7 @@ func (l *Layer) Push(ctx context.Context, local *cache.Store, keys []cache.Key, 
 			return
 		}
 		if found {
+			l.dropHeld(ctx, k) // stored meanwhile (by another runner): nothing to hold
 			storedRef, ownRef = ref, ""
 			if have {
 				ownRef = filepath.Base(le.Ref)
@@ -282,6 +286,7 @@ func (l *Layer) Push(ctx context.Context, local *cache.Store, keys []cache.Key, 
 		}
 		storedRef, ownRef = stored, filepath.Base(le.Ref)
 		l.remember(k, storedRef)
+		l.dropHeld(ctx, k)
 		u.Message(fmt.Sprintf("Checkpoint %s (provisioner %d) shared in %s", k.Short(), le.Step, l.store.URL()))
 	}
 }

@@ -206,7 +206,18 @@ func (l *Layer) Claim(ctx context.Context, local *cache.Store, keys []cache.Key,
 				return n, nil
 			}
 			if etag != "" {
-				return n, l.hold(k, etag)
+				// The steps after it too, so that a runner that comes
+				// later, when this one has stored some, waits for the
+				// step being built rather than building it as well.
+				held := map[cache.Key]string{k: etag}
+				for _, later := range keys[n+1:] {
+					etag, _, err := l.store.tryLease(ctx, later)
+					if err != nil || etag == "" {
+						break
+					}
+					held[later] = etag
+				}
+				return n, l.hold(held)
 			}
 			waitingOn = k
 			u.Message(fmt.Sprintf("Waiting for %s, which is building provisioner %d (%s) on, for its checkpoints (-cache-wait=0 builds here at once)", held.Holder, n+1, k.Short()))
@@ -231,9 +242,14 @@ func (l *Layer) Claim(ctx context.Context, local *cache.Store, keys []cache.Key,
 	return n, nil
 }
 
-// hold renews the lease on k (written as version etag) until the
-// returned release is called, which deletes it.
-func (l *Layer) hold(k cache.Key, etag string) func() {
+// hold renews the leases held (key to the ETag last written) until the
+// returned release is called, which deletes those still held. Push gives
+// up each one as soon as its step's checkpoint is stored (dropHeld), so
+// that a waiting runner takes it and goes on to the next.
+func (l *Layer) hold(held map[cache.Key]string) func() {
+	l.leaseMu.Lock()
+	l.leases = held
+	l.leaseMu.Unlock()
 	stop := make(chan struct{})
 	done := make(chan struct{})
 	go func() {
@@ -245,26 +261,54 @@ func (l *Layer) hold(k cache.Key, etag string) func() {
 			case <-stop:
 				return
 			case <-t.C:
-				ctx, cancel := context.WithTimeout(context.Background(), LeaseTTL/3)
-				next, err := l.store.putLease(ctx, k, etag)
-				cancel()
-				switch {
-				case err != nil:
-					// Tried again at the next tick; another runner may take
-					// over meanwhile, which is safe (it builds the step too).
-				case next == "":
-					return // taken over after we failed to renew in time: no longer ours
-				default:
-					etag = next
-				}
+				l.renewHeld()
 			}
 		}
 	}()
 	return func() {
 		close(stop)
 		<-done
+		l.leaseMu.Lock()
+		defer l.leaseMu.Unlock()
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
-		l.store.dropLease(ctx, k, etag)
+		for k, etag := range l.leases {
+			l.store.dropLease(ctx, k, etag)
+		}
+		l.leases = nil
 	}
+}
+
+// renewHeld pushes every held lease's expiry forward. The lock is held
+// through the writes, so that dropHeld deletes the version last written.
+func (l *Layer) renewHeld() {
+	l.leaseMu.Lock()
+	defer l.leaseMu.Unlock()
+	ctx, cancel := context.WithTimeout(context.Background(), LeaseTTL/3)
+	defer cancel()
+	for k, etag := range l.leases {
+		next, err := l.store.putLease(ctx, k, etag)
+		switch {
+		case err != nil:
+			// Tried again at the next tick; another runner may take over
+			// meanwhile, which is safe (it builds the step too).
+		case next == "":
+			delete(l.leases, k) // taken over after a late renewal: no longer ours
+		default:
+			l.leases[k] = next
+		}
+	}
+}
+
+// dropHeld gives up the lease on k, if this runner holds it: its
+// checkpoint is stored.
+func (l *Layer) dropHeld(ctx context.Context, k cache.Key) {
+	l.leaseMu.Lock()
+	defer l.leaseMu.Unlock()
+	etag, ok := l.leases[k]
+	if !ok {
+		return
+	}
+	delete(l.leases, k)
+	l.store.dropLease(ctx, k, etag)
 }

@@ -117,3 +117,37 @@ func TestATakenOverLeaseCannotBeRenewedOrReleasedByItsOldHolder(t *testing.T) {
 		t.Error("the successor's release left its lease")
 	}
 }
+
+// The runner that leases the first step nobody stored leases the steps
+// after it too, and gives each up once its checkpoint is stored: a runner
+// that comes when the first step is stored pulls it and waits for the
+// second instead of building it as well.
+func TestALateRunnerWaitsForTheStepTheHolderIsBuilding(t *testing.T) {
+	s, srv := openTestStore(t)
+	ctx := context.Background()
+	keys := append(testKeys(), cache.Key(strings.Repeat("c", 64)))
+	a, _ := cache.Open(t.TempDir())
+	layerA := NewLayer(s, true, "test")
+	n, release := layerA.Claim(ctx, a, keys, 0, time.Minute, &recordUI{})
+	if n != 0 || release == nil {
+		t.Fatalf("the first runner did not lease the cold steps (n=%d)", n)
+	}
+	defer release()
+	// Runner A stores step 1 and builds step 2.
+	checkpoints(t, a, keys[:1], func(int) string { return "step one" })
+	layerA.Push(ctx, a, keys[:1], &recordUI{})
+	if _, err := srv.Client.HeadObject(ctx, &s3.HeadObjectInput{Bucket: &srv.Bucket, Key: aws.String("ci/cache/" + leaseName(keys[0]))}); err == nil {
+		t.Error("the lease on step 1 is still held after its checkpoint was stored")
+	}
+
+	b, _ := cache.Open(t.TempDir())
+	u := &recordUI{}
+	n, releaseB := NewLayer(s, true, "test").Claim(ctx, b, keys, 0, 3*time.Second, u)
+	if releaseB != nil {
+		releaseB()
+		t.Fatalf("the late runner leased step %d, which the first runner is building:\n%s", n+1, u.text())
+	}
+	if n != 1 || !strings.Contains(u.text(), "building provisioner 2") {
+		t.Errorf("the late runner did not pull step 1 (n=%d) and wait for provisioner 2:\n%s", n, u.text())
+	}
+}
