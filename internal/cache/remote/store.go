@@ -293,7 +293,19 @@ func (s *Store) PutFile(ctx context.Context, role, path string) (File, error) {
 		u.PartSize = 8 << 20 // with 2 in flight: ~30 MiB of buffers; 80 GB at most (10,000 parts)
 		u.Concurrency = 2
 	})
-	_, err = up.Upload(ctx, &s3.PutObjectInput{Bucket: &s.bucket, Key: s.key(blobName(digest)), Body: pr})
+	// The uploader aborts a failed multipart upload with the context it
+	// was given: under the build's, a cancelled build (Ctrl-C, a timeout)
+	// would leave its parts on the server. So the upload runs under a
+	// context of its own, and the build's end cuts its body instead; the
+	// upload then fails and is aborted, given 30 s for that.
+	upCtx, cancelUp := context.WithCancel(context.WithoutCancel(ctx))
+	defer cancelUp()
+	stop := context.AfterFunc(ctx, func() {
+		pr.CloseWithError(context.Cause(ctx))
+		time.AfterFunc(30*time.Second, cancelUp)
+	})
+	defer stop()
+	_, err = up.Upload(upCtx, &s3.PutObjectInput{Bucket: &s.bucket, Key: s.key(blobName(digest)), Body: pr})
 	pr.CloseWithError(err) // stops the encoder when the upload failed
 	if err != nil {
 		return File{}, fmt.Errorf("uploading %s: %w", filepath.Base(path), err)

@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
@@ -186,5 +187,43 @@ func TestAnUnreachableServerIsAnErrorNotAHang(t *testing.T) {
 	}
 	if _, err := s.Salt(context.Background()); err == nil {
 		t.Fatal("reading the salt from a closed port succeeded")
+	}
+}
+
+// An upload cut off by the build's end (Ctrl-C, a timeout) leaves no
+// multipart upload behind on the server: it is aborted, not abandoned.
+func TestACancelledUploadLeavesNoMultipartUpload(t *testing.T) {
+	s, srv := openTestStore(t)
+	p := filepath.Join(t.TempDir(), "layer")
+	f, err := os.Create(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Incompressible, several parts.
+	if _, err := io.CopyN(f, rand.Reader, 48<<20); err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+	ctx, cancel := context.WithCancel(context.Background())
+	go func() {
+		// Cancelled once the multipart upload exists.
+		for i := 0; i < 2000; i++ {
+			out, err := srv.Client.ListMultipartUploads(context.Background(), &s3.ListMultipartUploadsInput{Bucket: &srv.Bucket})
+			if err == nil && len(out.Uploads) > 0 {
+				break
+			}
+			time.Sleep(2 * time.Millisecond)
+		}
+		cancel()
+	}()
+	if _, err := s.PutFile(ctx, "layer", p); err == nil {
+		t.Fatal("the upload finished before it was cancelled: this test needs a larger file")
+	}
+	out, err := srv.Client.ListMultipartUploads(context.Background(), &s3.ListMultipartUploadsInput{Bucket: &srv.Bucket})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(out.Uploads) != 0 {
+		t.Errorf("%d multipart upload(s) left after the cancelled upload", len(out.Uploads))
 	}
 }
