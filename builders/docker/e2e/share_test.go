@@ -16,6 +16,7 @@ import (
 	"github.com/docker/docker/api/types/image"
 
 	"github.com/imgbuild/imgbuild/internal/cache"
+	"github.com/imgbuild/imgbuild/internal/cache/remote"
 	"github.com/imgbuild/imgbuild/internal/dockerengine/enginetest"
 	"github.com/imgbuild/imgbuild/internal/testenv"
 )
@@ -329,5 +330,71 @@ func TestARunnerKilledWhileStoringLeavesNoEntryWithoutItsFiles(t *testing.T) {
 	imgbuild(t, envA, "cache", "prune", "--all")
 	if left, _ := filepath.Glob(filepath.Join(dirA, "data", "active-*")); len(left) > 0 {
 		t.Errorf("the killed runner's working files are left: %v", left)
+	}
+}
+
+// TestAnInterruptedSharedBuildLeavesNothingBehind sends SIGINT to a build
+// while it uploads its first checkpoint (uploads run during the build):
+// the build stops, its container goes, the upload is aborted on the
+// server (no multipart upload is left), the local cache keeps no working
+// file, and every entry stored names files that are all there.
+func TestAnInterruptedSharedBuildLeavesNothingBehind(t *testing.T) {
+	cli := enginetest.NeedEngine(t)
+	srv := testenv.UseS3(t)
+	repo := enginetest.Unique("imgbuild-e2e-share-int-")
+	tpl := filepath.Join(t.TempDir(), "heavy.pkr.hcl")
+	if err := os.WriteFile(tpl, []byte(heavyTemplate), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	removeImage(t, cli, repo+":x")
+	dir, env := cacheDir(t, cli)
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	cmd, _, _ := command(ctx, t, env, "build", "-cache-url", srv.URL("int"), "-var", "repo="+repo, tpl)
+	var out testenv.SyncBuffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	uploading := false
+	for deadline := time.Now().Add(2 * time.Minute); !uploading && time.Now().Before(deadline); time.Sleep(2 * time.Millisecond) {
+		ups, err := srv.Client.ListMultipartUploads(ctx, &s3.ListMultipartUploadsInput{Bucket: &srv.Bucket})
+		uploading = err == nil && len(ups.Uploads) > 0
+	}
+	cmd.Process.Signal(os.Interrupt)
+	err := cmd.Wait()
+	if !uploading {
+		t.Fatalf("the build never started a multipart upload:\n%s", out.String())
+	}
+	if err == nil {
+		t.Fatalf("the interrupted build exited 0:\n%s", out.String())
+	}
+	noContainersLeft(t, cli, "heavy", out.String())
+	ups, err := srv.Client.ListMultipartUploads(ctx, &s3.ListMultipartUploadsInput{Bucket: &srv.Bucket})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(ups.Uploads) != 0 {
+		t.Errorf("%d multipart upload(s) left on the server after the interrupt:\n%s", len(ups.Uploads), out.String())
+	}
+	working, _ := filepath.Glob(filepath.Join(dir, "*", cache.WorkingPrefix+"*"))
+	if len(working) != 0 {
+		t.Errorf("working files left in the cache: %v", working)
+	}
+	store, err := remote.Open(ctx, srv.URL("int"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	listed, err := store.List(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range listed {
+		for _, f := range e.Files {
+			blob := aws.String("int/blobs/sha256/" + strings.TrimPrefix(f.Digest, "sha256:") + ".zst")
+			if _, err := srv.Client.HeadObject(ctx, &s3.HeadObjectInput{Bucket: &srv.Bucket, Key: blob}); err != nil {
+				t.Errorf("entry %s names %s, which is not stored", e.Key.Short(), f.Digest)
+			}
+		}
 	}
 }
