@@ -245,10 +245,18 @@ func (l *Layer) Claim(ctx context.Context, local *cache.Store, keys []cache.Key,
 // hold renews the leases held (key to the ETag last written) until the
 // returned release is called, which deletes those still held. Push gives
 // up each one as soon as its step's checkpoint is stored (dropHeld), so
-// that a waiting runner takes it and goes on to the next.
+// that a waiting runner takes it and goes on to the next. The builds of
+// one run share the layer: each holds and releases its own keys.
 func (l *Layer) hold(held map[cache.Key]string) func() {
+	keys := make([]cache.Key, 0, len(held))
 	l.leaseMu.Lock()
-	l.leases = held
+	if l.leases == nil {
+		l.leases = map[cache.Key]string{}
+	}
+	for k, etag := range held {
+		l.leases[k] = etag
+		keys = append(keys, k)
+	}
 	l.leaseMu.Unlock()
 	stop := make(chan struct{})
 	done := make(chan struct{})
@@ -261,32 +269,34 @@ func (l *Layer) hold(held map[cache.Key]string) func() {
 			case <-stop:
 				return
 			case <-t.C:
-				l.renewHeld()
+				l.renewHeld(keys)
 			}
 		}
 	}()
 	return func() {
 		close(stop)
 		<-done
-		l.leaseMu.Lock()
-		defer l.leaseMu.Unlock()
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
-		for k, etag := range l.leases {
-			l.store.dropLease(ctx, k, etag)
+		for _, k := range keys {
+			l.dropHeld(ctx, k)
 		}
-		l.leases = nil
 	}
 }
 
-// renewHeld pushes every held lease's expiry forward. The lock is held
-// through the writes, so that dropHeld deletes the version last written.
-func (l *Layer) renewHeld() {
+// renewHeld pushes the expiry of those of keys' leases still held
+// forward. The lock is held through the writes, so that dropHeld deletes
+// the version last written.
+func (l *Layer) renewHeld(keys []cache.Key) {
 	l.leaseMu.Lock()
 	defer l.leaseMu.Unlock()
 	ctx, cancel := context.WithTimeout(context.Background(), LeaseTTL/3)
 	defer cancel()
-	for k, etag := range l.leases {
+	for _, k := range keys {
+		etag, ok := l.leases[k]
+		if !ok {
+			continue
+		}
 		next, err := l.store.putLease(ctx, k, etag)
 		switch {
 		case err != nil:

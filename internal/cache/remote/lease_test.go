@@ -151,3 +151,40 @@ func TestALateRunnerWaitsForTheStepTheHolderIsBuilding(t *testing.T) {
 		t.Errorf("the late runner did not pull step 1 (n=%d) and wait for provisioner 2:\n%s", n, u.text())
 	}
 }
+
+// The builds of one run share the layer: each one's release gives up its
+// own leases and leaves the other build's held.
+func TestTwoBuildsOfOneRunReleaseOnlyTheirOwnLeases(t *testing.T) {
+	s, srv := openTestStore(t)
+	ctx := context.Background()
+	layer := NewLayer(s, true, "test")
+	local, _ := cache.Open(t.TempDir())
+	docker := testKeys()
+	qemu := []cache.Key{cache.Key(strings.Repeat("d", 64)), cache.Key(strings.Repeat("e", 64))}
+	_, releaseDocker := layer.Claim(ctx, local, docker, 0, time.Minute, &recordUI{})
+	_, releaseQemu := layer.Claim(ctx, local, qemu, 0, time.Minute, &recordUI{})
+	if releaseDocker == nil || releaseQemu == nil {
+		t.Fatal("a build did not lease its cold steps")
+	}
+	held := func(k cache.Key) bool {
+		_, err := srv.Client.HeadObject(ctx, &s3.HeadObjectInput{Bucket: &srv.Bucket, Key: aws.String("ci/cache/" + leaseName(k))})
+		return err == nil
+	}
+	releaseDocker()
+	for _, k := range docker {
+		if held(k) {
+			t.Errorf("the first build's lease on %s is left after its release", k.Short())
+		}
+	}
+	for _, k := range qemu {
+		if !held(k) {
+			t.Errorf("the first build's release gave up the second build's lease on %s", k.Short())
+		}
+	}
+	releaseQemu()
+	for _, k := range qemu {
+		if held(k) {
+			t.Errorf("the second build's lease on %s is left after its release", k.Short())
+		}
+	}
+}
