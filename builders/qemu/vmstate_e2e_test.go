@@ -98,23 +98,11 @@ func TestQemuCacheResumesTheVMFromItsSavedStateInsteadOfBooting(t *testing.T) {
 			args = append(args, "-cache")
 		}
 		args = append(args, "-var", "out="+filepath.Join(work, "out-"+out), "-var", "third="+third, "-var", "machine="+machine, tpl)
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
-		defer cancel()
-		cmd := exec.CommandContext(ctx, bin, args...)
-		cmd.Dir = work
-		cmd.Env = append(os.Environ(), "IMGBUILD_CACHE_DIR="+cacheDir)
-		var buf bytes.Buffer
-		cmd.Stdout, cmd.Stderr = &buf, &buf
-		if err := cmd.Run(); err != nil {
-			t.Fatalf("build %s failed: %v\n%s", out, err, buf.String())
+		output := runVMBuild(t, bin, work, cacheDir, name, out, args)
+		if strings.Contains(output, "Saving the VM's state with this checkpoint failed") {
+			t.Errorf("build %s could not save a VM state:\n%s", out, output)
 		}
-		if qemuRunning(name) {
-			t.Errorf("build %s left a qemu process running", out)
-		}
-		if strings.Contains(buf.String(), "Saving the VM's state with this checkpoint failed") {
-			t.Errorf("build %s could not save a VM state:\n%s", out, buf.String())
-		}
-		return buf.String()
+		return output
 	}
 	image := func(out string) string { return filepath.Join(work, "out-"+out, name) }
 	states := func() []string {
@@ -257,4 +245,25 @@ func abs64(n int64) int64 {
 		return -n
 	}
 	return n
+}
+
+// runVMBuild runs imgbuild with args in work, with cacheDir as its cache,
+// for the build whose VM is named name, and returns its output. It fails
+// the test when the build fails or leaves its QEMU running.
+func runVMBuild(t *testing.T, bin, work, cacheDir, name, out string, args []string) string {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, bin, args...)
+	cmd.Dir = work
+	cmd.Env = append(os.Environ(), "IMGBUILD_CACHE_DIR="+cacheDir)
+	var buf bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &buf, &buf
+	if err := cmd.Run(); err != nil {
+		t.Fatalf("build %s failed: %v\n%s", out, err, buf.String())
+	}
+	if qemuRunning(name) {
+		t.Errorf("build %s left a qemu process running", out)
+	}
+	return buf.String()
 }

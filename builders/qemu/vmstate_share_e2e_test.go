@@ -1,7 +1,6 @@
 package qemu
 
 import (
-	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -9,12 +8,10 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"sort"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
@@ -45,23 +42,11 @@ func TestQemuSharedCacheCarriesVMStatesOnlyWhenAskedSoThatAnotherRunnerResumes(t
 		if share {
 			args = append(args, "-cache-share-vm-states")
 		}
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
-		defer cancel()
-		cmd := exec.CommandContext(ctx, bin, append(args, tpl)...)
-		cmd.Dir = work
-		cmd.Env = append(os.Environ(), "IMGBUILD_CACHE_DIR="+cacheDir)
-		var buf bytes.Buffer
-		cmd.Stdout, cmd.Stderr = &buf, &buf
-		if err := cmd.Run(); err != nil {
-			t.Fatalf("build %s failed: %v\n%s", out, err, buf.String())
+		output := runVMBuild(t, bin, work, cacheDir, name, out, append(args, tpl))
+		if strings.Contains(output, "Warning") {
+			t.Errorf("build %s warned:\n%s", out, output)
 		}
-		if qemuRunning(name) {
-			t.Errorf("build %s left a qemu process running", out)
-		}
-		if strings.Contains(buf.String(), "Warning") {
-			t.Errorf("build %s warned:\n%s", out, buf.String())
-		}
-		return buf.String()
+		return output
 	}
 	statesIn := func(cacheDir string) []string {
 		s, _ := filepath.Glob(filepath.Join(cacheDir, "data", "*.vmstate.*"))
