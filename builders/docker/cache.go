@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"time"
 
 	"github.com/docker/docker/api/types/container"
 	"github.com/docker/docker/api/types/image"
@@ -132,16 +133,21 @@ func (b *Builder) HasCheckpoint(ctx context.Context, ref string) (bool, error) {
 // not a label, marks it: labels would pass into the containers made from
 // it and so into the final image.
 //
-// A commit under way when the build is killed (or cancelled: the engine
-// finishes it anyway) makes an image no cache entry names: the commit is
-// in the resource ledger until it returns, and its comment names the run,
-// so that imgbuild cleanup finds that image (findUnrecordedCheckpoints).
+// The engine finishes a commit it has begun even when its caller goes
+// away, making an image no cache entry would name. So an interrupted
+// build (Ctrl-C, a timeout) lets the commit under way finish (seconds)
+// and records it: the step it saved is good. A build killed outright
+// leaves the commit in the resource ledger, with a comment that names the
+// run, so that imgbuild cleanup finds that image
+// (findUnrecordedCheckpoints).
 func checkpoint(ctx context.Context, st *state, key string) (string, int64, error) {
 	tag := cache.Key(key).Short()
 	comment := checkpointComment(key, st.env.RunUUID)
 	if err := st.recordCommit(ledger.Created, comment); err != nil {
 		return "", 0, err
 	}
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), commitTimeout)
+	defer cancel()
 	resp, err := st.cli.ContainerCommit(ctx, st.containerID, container.CommitOptions{
 		Reference: CacheRepo + ":" + tag,
 		Comment:   comment,
@@ -160,6 +166,10 @@ func checkpoint(ctx context.Context, st *state, key string) (string, int64, erro
 	}
 	return resp.ID, size, nil
 }
+
+// commitTimeout bounds a checkpoint commit that an interrupt does not
+// stop (a second interrupt still ends imgbuild at once).
+const commitTimeout = 10 * time.Minute
 
 // removeCheckpoint deletes a checkpoint image by its tag. An image that
 // later checkpoints or final images were built on stays, untagged, until

@@ -4,12 +4,15 @@ import (
 	"context"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/docker/docker/api/types/container"
 
 	"github.com/imgbuild/imgbuild/builders/docker"
+	"github.com/imgbuild/imgbuild/internal/cache"
 	"github.com/imgbuild/imgbuild/internal/dockerengine/enginetest"
 	"github.com/imgbuild/imgbuild/internal/ledger"
 	"github.com/imgbuild/imgbuild/internal/testenv"
@@ -77,5 +80,64 @@ func TestCleanupRemovesTheCheckpointImageOfACommitItsBuildNeverSawEnd(t *testing
 	}
 	if again := imgbuild(t, env, "cleanup"); !strings.Contains(again.stdout, "Nothing to clean up.") {
 		t.Errorf("a second cleanup found more:\n%s", again)
+	}
+}
+
+const bigStepTemplate = `
+source "docker" "bigstep" {
+  image  = "` + testenv.BaseImage + `"
+  pull   = false
+  commit = true
+}
+build {
+  sources = ["source.docker.bigstep"]
+  provisioner "shell" { inline = ["head -c 402653184 /dev/zero > /big"] }
+  provisioner "shell" { inline = ["sleep 30"] }
+}
+`
+
+// An interrupt that comes while a checkpoint commit is under way (the
+// build container is paused for it) lets the commit finish and records
+// it: the step is cached, and nothing is left for cleanup (before, the
+// engine finished the commit after imgbuild had gone, and the image
+// stayed, named by no cache entry).
+func TestAnInterruptDuringACheckpointCommitRecordsTheCheckpoint(t *testing.T) {
+	cli := enginetest.NeedEngine(t)
+	tpl := filepath.Join(t.TempDir(), "bigstep.pkr.hcl")
+	if err := os.WriteFile(tpl, []byte(bigStepTemplate), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	dir, env := cacheDir(t, cli)
+	env = append(env, "XDG_STATE_HOME="+t.TempDir()) // its own ledger
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	cmd, _, _ := command(ctx, t, env, "build", "-cache", tpl)
+	var out testenv.SyncBuffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	paused := false
+	for deadline := time.Now().Add(2 * time.Minute); !paused && time.Now().Before(deadline); time.Sleep(time.Millisecond) {
+		for _, c := range buildContainers(t, cli, "bigstep") {
+			paused = paused || c.State == "paused"
+		}
+	}
+	cmd.Process.Signal(os.Interrupt)
+	cmd.Wait()
+	if !paused {
+		t.Fatalf("the build container was never paused for a commit:\n%s", out.String())
+	}
+	noContainersLeft(t, cli, "bigstep", out.String())
+	store, err := cache.Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	entries, _ := store.List()
+	if len(entries) != 1 || entries[0].Step != 1 {
+		t.Errorf("the cache holds %d checkpoints after the interrupt, want provisioner 1's:\n%s", len(entries), out.String())
+	}
+	if r := imgbuild(t, append(env, "AWS_REGION=", "AWS_DEFAULT_REGION="), "cleanup"); r.code != 0 || !strings.Contains(r.stdout, "Nothing to clean up.") {
+		t.Errorf("the interrupted build left something to clean up:\n%s", r)
 	}
 }
