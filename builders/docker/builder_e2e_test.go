@@ -256,7 +256,14 @@ func TestPullsTheBaseImageFromARegistryWithLogin(t *testing.T) {
 		testenv.Unavailable(t, "no registry with login on "+enginetest.AuthRegistryAddr)
 	}
 	resp.Body.Close()
-	ref := enginetest.AuthRegistryAddr + "/" + enginetest.Unique("imgbuild-pull-test-") + ":1"
+	pushed := testenv.Registry{Addr: enginetest.AuthRegistryAddr, Repo: enginetest.Unique("imgbuild-pull-test-"),
+		User: enginetest.AuthRegistryUser, Password: enginetest.AuthRegistryPassword}
+	t.Cleanup(func() {
+		if err := pushed.Empty(); err != nil {
+			t.Errorf("deleting the test's image from the registry: %v", err)
+		}
+	})
+	ref := pushed.Name() + ":1"
 	login := dockerengine.Login{Enabled: true, Server: enginetest.AuthRegistryAddr, Username: enginetest.AuthRegistryUser, Password: enginetest.AuthRegistryPassword}
 	auth, _ := login.RegistryAuth()
 	if err := cli.ImageTag(ctx, testenv.BaseImage, ref); err != nil {

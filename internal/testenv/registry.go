@@ -15,11 +15,22 @@ import (
 	"time"
 )
 
-// Registry is a repository of the test's own in an open registry (the
-// set-up's docker-registry on RegistryAddr, or one the test started).
+// Registry is a repository of the test's own in a registry (the set-up's
+// docker-registry on RegistryAddr, or one the test started): open, or
+// with a basic-auth login.
 type Registry struct {
 	Addr string // host:port
 	Repo string
+	// User and Password, when set, log in to the registry's API.
+	User, Password string
+}
+
+// do sends req with the registry's login, if it has one.
+func (r Registry) do(req *http.Request) (*http.Response, error) {
+	if r.User != "" {
+		req.SetBasicAuth(r.User, r.Password)
+	}
+	return http.DefaultClient.Do(req)
 }
 
 // URL is oci://<addr>/<repo>, the shared cache's URL for it.
@@ -88,7 +99,11 @@ func StartRegistryAt(t testing.TB, ip string) (Registry, func()) {
 
 // Tags lists the repository's tags.
 func (r Registry) Tags() ([]string, error) {
-	resp, err := http.Get("http://" + r.Addr + "/v2/" + r.Repo + "/tags/list")
+	req, err := http.NewRequest(http.MethodGet, "http://"+r.Addr+"/v2/"+r.Repo+"/tags/list", nil)
+	if err != nil {
+		return nil, err
+	}
+	resp, err := r.do(req)
 	if err != nil {
 		return nil, err
 	}
@@ -117,7 +132,7 @@ func (r Registry) Empty() error {
 		base := "http://" + r.Addr + "/v2/" + r.Repo + "/manifests/"
 		req, _ := http.NewRequestWithContext(ctx, http.MethodHead, base+tag, nil)
 		req.Header["Accept"] = []string{"application/vnd.oci.image.manifest.v1+json", "application/vnd.docker.distribution.manifest.v2+json"}
-		resp, err := http.DefaultClient.Do(req)
+		resp, err := r.do(req)
 		if err != nil {
 			return err
 		}
@@ -127,7 +142,7 @@ func (r Registry) Empty() error {
 			continue
 		}
 		req, _ = http.NewRequestWithContext(ctx, http.MethodDelete, base+digest, nil)
-		resp, err = http.DefaultClient.Do(req)
+		resp, err = r.do(req)
 		if err != nil {
 			return err
 		}

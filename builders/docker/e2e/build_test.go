@@ -87,7 +87,13 @@ func TestPushedImageComesBackFromTheRegistry(t *testing.T) {
 			cli := enginetest.NeedEngine(t)
 			needRegistry(t, c.addr, c.status)
 			ctx := context.Background()
-			repo := c.addr + "/" + enginetest.Unique("imgbuild-e2e-push-")
+			pushed := testenv.Registry{Addr: c.addr, Repo: enginetest.Unique("imgbuild-e2e-push-"), User: c.login.Username, Password: c.login.Password}
+			t.Cleanup(func() {
+				if err := pushed.Empty(); err != nil {
+					t.Errorf("deleting the pushed image from the registry: %v", err)
+				}
+			})
+			repo := pushed.Name()
 			ref := repo + ":v1"
 			removeImage(t, cli, ref)
 			args := append([]string{"build", "-var", "repo=" + repo}, c.extraVar...)
