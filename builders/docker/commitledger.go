@@ -3,7 +3,6 @@ package docker
 import (
 	"context"
 	"fmt"
-	"os"
 	"strings"
 
 	"github.com/docker/docker/api/types/image"
@@ -31,13 +30,7 @@ func checkpointComment(key, run string) string {
 }
 
 func (st *state) recordCommit(action, comment string) error {
-	if st.ledger == nil {
-		return nil
-	}
-	host, _ := os.Hostname()
-	err := st.ledger.Append(ledger.Entry{Run: st.env.RunUUID, Action: action, Kind: KindCheckpointCommit,
-		ID: comment, Endpoint: st.cli.DaemonHost(), Build: st.env.Name, PID: os.Getpid(), Host: host})
-	if err != nil {
+	if err := st.record(KindCheckpointCommit, action, comment); err != nil {
 		return fmt.Errorf("recording the checkpoint commit in the resource ledger: %w", err)
 	}
 	return nil

@@ -192,16 +192,21 @@ func stepCreate(ctx context.Context, st *state) (steps.Cleanup, error) {
 // ledger. Without a ledger (no state directory) it does nothing: the
 // ledger only serves `imgbuild cleanup` after a killed build.
 func (st *state) recordContainer(action, name string) error {
+	if err := st.record(dockerengine.KindContainer, action, name); err != nil {
+		return fmt.Errorf("recording the build container %s in the resource ledger: %w", name, err)
+	}
+	return nil
+}
+
+// record writes what became of a resource of this build (kind, id) to
+// the resource ledger, when there is one.
+func (st *state) record(kind, action, id string) error {
 	if st.ledger == nil {
 		return nil
 	}
 	host, _ := os.Hostname()
-	err := st.ledger.Append(ledger.Entry{Run: st.env.RunUUID, Action: action, Kind: dockerengine.KindContainer,
-		ID: name, Endpoint: st.cli.DaemonHost(), Build: st.env.Name, PID: os.Getpid(), Host: host})
-	if err != nil {
-		return fmt.Errorf("recording the build container %s in the resource ledger: %w", name, err)
-	}
-	return nil
+	return st.ledger.Append(ledger.Entry{Run: st.env.RunUUID, Action: action, Kind: kind,
+		ID: id, Endpoint: st.cli.DaemonHost(), Build: st.env.Name, PID: os.Getpid(), Host: host})
 }
 
 // removeContainer returns the cleanup that removes the build container

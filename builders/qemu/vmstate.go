@@ -103,61 +103,62 @@ func saveState(ctx context.Context, st *state, layer string) (err error) {
 	if bctx == nil {
 		bctx = ctx
 	}
-	done := make(chan error, 1)
-	cs.compressing = &pendingState{layer: layer, done: done}
-	finished := compressions.start(layer)
-	go func() {
-		defer finished()
-		done <- compressState(bctx, raw, layer, id)
-	}()
+	p := compressions.start(layer)
+	cs.compressing = p
+	go func() { p.end(compressState(bctx, raw, layer, id)) }()
 	return nil
 }
 
-// compressions are the VM states being compressed, by layer: the shared
-// cache's porter, which uploads a checkpoint as soon as it is recorded,
-// waits for its state rather than sending the layer without it.
-var compressions = compressing{m: map[string]chan struct{}{}}
+// pendingState is a VM state being compressed in the background. The
+// build waits for it (finishState), and so does the shared cache's
+// porter, which uploads a checkpoint as soon as it is recorded and must
+// not send the layer without its state (compressions.wait).
+type pendingState struct {
+	layer string
+	done  chan struct{} // closed once err is set
+	err   error
+}
+
+// compressions are the VM states being compressed, by layer.
+var compressions = compressing{m: map[string]*pendingState{}}
 
 type compressing struct {
 	mu sync.Mutex
-	m  map[string]chan struct{}
+	m  map[string]*pendingState
 }
 
-// start records that layer's state is being compressed; the returned
-// function says it is done (compressed, or failed).
-func (c *compressing) start(layer string) func() {
-	ch := make(chan struct{})
+// start records that layer's state is being compressed.
+func (c *compressing) start(layer string) *pendingState {
+	p := &pendingState{layer: layer, done: make(chan struct{})}
 	c.mu.Lock()
-	c.m[layer] = ch
+	c.m[layer] = p
 	c.mu.Unlock()
-	return func() {
-		c.mu.Lock()
-		delete(c.m, layer)
-		c.mu.Unlock()
-		close(ch)
-	}
+	return p
+}
+
+// end says the compression is over (err: it failed).
+func (p *pendingState) end(err error) {
+	compressions.mu.Lock()
+	delete(compressions.m, p.layer)
+	compressions.mu.Unlock()
+	p.err = err
+	close(p.done)
 }
 
 // wait returns once layer's state is not being compressed.
 func (c *compressing) wait(ctx context.Context, layer string) error {
 	c.mu.Lock()
-	ch := c.m[layer]
+	p := c.m[layer]
 	c.mu.Unlock()
-	if ch == nil {
+	if p == nil {
 		return nil
 	}
 	select {
-	case <-ch:
+	case <-p.done:
 		return nil
 	case <-ctx.Done():
 		return context.Cause(ctx)
 	}
-}
-
-// pendingState is a VM state being compressed in the background.
-type pendingState struct {
-	layer string
-	done  <-chan error
 }
 
 // finishState waits for the state being compressed, if any, and says
@@ -171,7 +172,8 @@ func finishState(ctx context.Context, st *state) {
 	p := cs.compressing
 	var err error
 	select {
-	case err = <-p.done:
+	case <-p.done:
+		err = p.err
 	case <-ctx.Done():
 		// The compression stops with the build's context; its files
 		// are swept as a killed build's would be.

@@ -81,8 +81,8 @@ func (s *Store) WithSalt(salt []byte) *Store {
 // that builders keep beside their checkpoints (qemu's VM memory, see
 // -cache-vm-states) moving through the shared cache too (build
 // -cache-share-vm-states). They are large and restorable only by the
-// same emulator, so a porter leaves them out, and drops those it
-// downloads, unless the store says so. An option of the store rather
+// same emulator, so a porter leaves them out of its uploads and
+// downloads (Chooser) unless the store says so. An option of the store rather
 // than of the porter: porters are registered once per builder type,
 // while the store is what every one of their calls is given.
 func (s *Store) WithSharedStates() *Store {

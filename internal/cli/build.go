@@ -79,7 +79,7 @@ func newBuildCmd(s *Streams) *cobra.Command {
 	f.BoolVar(&o.color, "color", true, "colour the output (only when it goes to a terminal)")
 	f.BoolVar(&o.debug, "debug", false, "pause before each step of each build until Enter is pressed")
 	f.IntVar(&o.cacheVMStates, "cache-vm-states", 2, "with -cache, how many of a qemu build's checkpoints before its last also keep the running VM (memory and devices), so that a rebuild of the last steps resumes the machine instead of booting it; 0 keeps none")
-	f.BoolVar(&o.cacheShareStates, "cache-share-vm-states", false, "with -cache-url, share the VM states of -cache-vm-states too (hundreds of MB each, compressed), so that a runner rebuilding the last steps resumes the VM instead of booting it; a runner with another QEMU or accelerator boots; a state holds the guest's memory, secrets included (also IMGBUILD_CACHE_SHARE_VM_STATES=1; without it VM states stay local, and downloaded ones are dropped)")
+	f.BoolVar(&o.cacheShareStates, "cache-share-vm-states", false, "with -cache-url, share the VM states of -cache-vm-states too (hundreds of MB each, compressed), so that a runner rebuilding the last steps resumes the VM instead of booting it; a runner with another QEMU or accelerator boots; a state holds the guest's memory, secrets included (also IMGBUILD_CACHE_SHARE_VM_STATES=1; without it VM states stay local and none are downloaded)")
 	f.BoolVar(&o.cache, "cache", false, "checkpoint the machine after each provisioner and start from the longest unchanged prefix (also IMGBUILD_CACHE=1; checkpoints live in IMGBUILD_CACHE_DIR; see imgbuild cache)")
 	f.StringVar(&o.cacheURL, "cache-url", "", "share checkpoints through S3-compatible storage, s3://bucket/prefix (AWS credential chain, AWS_ENDPOINT_URL_S3 for other servers), or docker checkpoints as images in a registry, oci://host:port/repository (docker login's credentials), with the local cache in front (implies -cache; also IMGBUILD_CACHE_URL)")
 	f.StringVar(&o.cacheMode, "cache-mode", "readwrite", "with -cache-url: readwrite (use and store checkpoints) or read (use only, e.g. for pull-request builds)")
@@ -291,20 +291,13 @@ func isTerminal(w io.Writer) bool {
 // fails, it says so once and the builds go on with the local cache only:
 // the shared cache must never fail a build.
 func openShared(ctx context.Context, u remote.UI, url string, write bool) (engine.SharedCache, []byte) {
-	if isOCI(url) {
-		return openOCI(ctx, u, url, write)
-	}
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
-	store, err := remote.Open(ctx, url)
-	var salt []byte
-	if err == nil {
-		if write {
-			salt, err = store.Salt(ctx)
-		} else {
-			salt, err = store.ExistingSalt(ctx)
-		}
+	open := openS3
+	if isOCI(url) {
+		open = openOCI
 	}
+	shared, salt, err := open(ctx, url, write)
 	if err != nil {
 		u.Error(fmt.Sprintf("Warning: the shared cache %s is unreachable, the builds go on with the local cache only: %s", url, err))
 		return nil, nil
@@ -313,5 +306,21 @@ func openShared(ctx context.Context, u remote.UI, url string, write bool) (engin
 		u.Message(fmt.Sprintf("The shared cache %s is empty; -cache-mode read writes nothing to it", url))
 		return nil, nil
 	}
-	return remote.NewLayer(store, write, Version), salt
+	return shared, salt
+}
+
+// openS3 opens the cache at s3://bucket/prefix and reads its salt (makes
+// it in readwrite mode; nil in read mode when no runner made one).
+func openS3(ctx context.Context, url string, write bool) (engine.SharedCache, []byte, error) {
+	store, err := remote.Open(ctx, url)
+	if err != nil {
+		return nil, nil, err
+	}
+	var salt []byte
+	if write {
+		salt, err = store.Salt(ctx)
+	} else {
+		salt, err = store.ExistingSalt(ctx)
+	}
+	return remote.NewLayer(store, write, Version), salt, err
 }

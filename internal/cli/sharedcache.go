@@ -7,7 +7,6 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"github.com/imgbuild/imgbuild/internal/cache"
 	"github.com/imgbuild/imgbuild/internal/cache/ocicache"
 	"github.com/imgbuild/imgbuild/internal/cache/remote"
 	"github.com/imgbuild/imgbuild/internal/engine"
@@ -32,24 +31,15 @@ func checkCacheURL(url string) error {
 	return fmt.Errorf("%q: use s3://bucket/prefix (S3-compatible storage) or oci://host:port/repository (a registry)", url)
 }
 
-// openOCI connects to the registry and reads its salt, like openShared.
-func openOCI(ctx context.Context, u cache.UI, url string, write bool) (engine.SharedCache, []byte) {
-	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-	defer cancel()
+// openOCI opens the cache at oci://host:port/repository and reads its
+// salt, as openS3 does.
+func openOCI(ctx context.Context, url string, write bool) (engine.SharedCache, []byte, error) {
 	c, err := ocicache.Open(ctx, url, write, Version)
-	var salt []byte
-	if err == nil {
-		salt, err = c.Salt(ctx, write)
-	}
 	if err != nil {
-		u.Error(fmt.Sprintf("Warning: the shared cache %s is unreachable, the builds go on with the local cache only: %s", url, err))
-		return nil, nil
+		return nil, nil, err
 	}
-	if salt == nil {
-		u.Message(fmt.Sprintf("The shared cache %s is empty; -cache-mode read writes nothing to it", url))
-		return nil, nil
-	}
-	return c, salt
+	salt, err := c.Salt(ctx, write)
+	return c, salt, err
 }
 
 func openOCIStore(ctx context.Context, url string) (*ocicache.Cache, error) {
