@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/docker/docker/api/types/image"
 	"github.com/docker/docker/errdefs"
@@ -38,7 +39,8 @@ func (st *state) recordCommit(action, comment string) error {
 
 // findUnrecordedCheckpoints finds the images that checkpoint commits still
 // outstanding in the ledger made: each is the image whose own layer the
-// commit's comment describes. A commit that made nothing is forgotten.
+// commit's comment describes. A commit that made nothing is forgotten
+// once the engine cannot be finishing it any more (commitTimeout).
 func findUnrecordedCheckpoints(ctx context.Context, q ledger.Query) ([]ledger.Leftover, error) {
 	var commits []ledger.Entry
 	for _, e := range ledger.Outstanding(q.Entries, q.Run) {
@@ -74,7 +76,13 @@ func findUnrecordedCheckpoints(ctx context.Context, q ledger.Query) ([]ledger.Le
 		deleted := ledger.Entry{Run: e.Run, Action: ledger.Deleted, Kind: e.Kind, ID: e.ID, Endpoint: e.Endpoint}
 		id, ok := made[e.ID]
 		if !ok {
-			_ = q.Ledger.Append(deleted)
+			if time.Since(e.Time) < commitTimeout {
+				// The engine may still be finishing it: asked again by
+				// the next cleanup.
+				fmt.Fprintf(q.Notes, "note: a checkpoint commit of run %s may still be finishing in the engine; run imgbuild cleanup again later\n", e.Run)
+				continue
+			}
+			_ = q.Ledger.Append(deleted) // made nothing
 			continue
 		}
 		found = append(found, ledger.Leftover{

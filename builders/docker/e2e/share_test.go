@@ -276,7 +276,17 @@ func TestARunnerKilledWhileStoringLeavesNoEntryWithoutItsFiles(t *testing.T) {
 		removeImage(t, cli, m[1])
 	}
 	// What the kill left in the engine: the container, a checkpoint whose
-	// commit the engine finished after the kill.
+	// commit the engine finished after the kill (waited for: the
+	// container is paused while it is committed).
+	for deadline := time.Now().Add(time.Minute); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+		paused := false
+		for _, c := range buildContainers(t, cli, "heavy") {
+			paused = paused || c.State == "paused"
+		}
+		if !paused {
+			break
+		}
+	}
 	// (No region: the environment's would be searched for AWS leftovers.)
 	if r := imgbuild(t, append(envA, "AWS_REGION=", "AWS_DEFAULT_REGION="), "cleanup"); r.code != 0 {
 		t.Fatalf("imgbuild cleanup after the kill:\n%s", r)
