@@ -49,6 +49,9 @@ type state struct {
 	containerName string
 	ledger        *ledger.Ledger // nil: no state directory to write it in
 	workDir       string
+	// checkpointed is the checkpoint image the container has not changed
+	// since ("" before the first or after any command or transfer).
+	checkpointed string
 	generated     plugin.GeneratedData
 	artifact      plugin.Artifact
 }
@@ -127,5 +130,5 @@ func communicatorFor(ctx context.Context, st *state) (communicator.Communicator,
 		fixOwner:    *st.cfg.FixUploadOwner,
 		ui:          st.env.UI,
 	}
-	return &checkpointComm{Comm: dc, st: st}, func() {}, nil
+	return &checkpointComm{Communicator: dc, st: st}, func() {}, nil
 }
