@@ -52,8 +52,8 @@ type state struct {
 	// checkpointed is the checkpoint image the container has not changed
 	// since ("" before the first or after any command or transfer).
 	checkpointed string
-	generated     plugin.GeneratedData
-	artifact      plugin.Artifact
+	generated    plugin.GeneratedData
+	artifact     plugin.Artifact
 }
 
 // Run runs the build. Its error says what was left behind, if anything.
