@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync/atomic"
 
 	"github.com/docker/docker/client"
 
@@ -51,7 +52,8 @@ type state struct {
 	workDir       string
 	// checkpointed is the checkpoint image the container has not changed
 	// since ("" before the first or after any command or transfer).
-	checkpointed string
+	// Atomic: a provisioner may run commands at once (ansible's sessions).
+	checkpointed atomic.Pointer[string]
 	generated    plugin.GeneratedData
 	artifact     plugin.Artifact
 }

@@ -236,7 +236,7 @@ type checkpointComm struct {
 func (c *checkpointComm) Checkpoint(ctx context.Context, key string) (string, int64, error) {
 	id, size, err := checkpoint(ctx, c.st, key)
 	if err == nil {
-		c.st.checkpointed = id
+		c.st.checkpointed.Store(&id)
 	}
 	return id, size, err
 }
@@ -245,27 +245,27 @@ func (c *checkpointComm) Checkpoint(ctx context.Context, key string) (string, in
 // it is no common last step and cheap to count as one).
 
 func (c *checkpointComm) Run(ctx context.Context, cmd *communicator.Cmd) (int, error) {
-	c.st.checkpointed = ""
+	c.st.checkpointed.Store(nil)
 	return c.Communicator.Run(ctx, cmd)
 }
 
 func (c *checkpointComm) Upload(ctx context.Context, dst string, r io.Reader, mode fs.FileMode) error {
-	c.st.checkpointed = ""
+	c.st.checkpointed.Store(nil)
 	return c.Communicator.Upload(ctx, dst, r, mode)
 }
 
 func (c *checkpointComm) UploadDir(ctx context.Context, dst, src string, exclude []string) error {
-	c.st.checkpointed = ""
+	c.st.checkpointed.Store(nil)
 	return c.Communicator.UploadDir(ctx, dst, src, exclude)
 }
 
 func (c *checkpointComm) Download(ctx context.Context, src string, w io.Writer) error {
-	c.st.checkpointed = ""
+	c.st.checkpointed.Store(nil)
 	return c.Communicator.Download(ctx, src, w)
 }
 
 func (c *checkpointComm) DownloadDir(ctx context.Context, src, dst string, exclude []string) error {
-	c.st.checkpointed = ""
+	c.st.checkpointed.Store(nil)
 	return c.Communicator.DownloadDir(ctx, src, dst, exclude)
 }
 
@@ -277,7 +277,7 @@ type checkpointSSH struct {
 }
 
 func (c *checkpointSSH) Reconnect(ctx context.Context) error {
-	c.st.checkpointed = ""
+	c.st.checkpointed.Store(nil)
 	return c.ssh.Reconnect(ctx)
 }
 

@@ -326,8 +326,8 @@ func stepCommit(ctx context.Context, st *state) (steps.Cleanup, error) {
 	}
 	var id string
 	var err error
-	if st.checkpointed != "" {
-		id, err = commitFromCheckpoint(ctx, st, opts)
+	if ckpt := st.checkpointed.Load(); ckpt != nil {
+		id, err = commitFromCheckpoint(ctx, st, *ckpt, opts)
 	} else {
 		var resp container.CommitResponse
 		resp, err = st.cli.ContainerCommit(ctx, st.containerID, opts)
@@ -352,9 +352,9 @@ func stepCommit(ctx context.Context, st *state) (steps.Cleanup, error) {
 // container would copy everything the build wrote once more. The image has
 // the same layers and configuration; its history names the checkpoint
 // too, as that of a rebuild with every step cached does.
-func commitFromCheckpoint(ctx context.Context, st *state, opts container.CommitOptions) (string, error) {
+func commitFromCheckpoint(ctx context.Context, st *state, ckpt string, opts container.CommitOptions) (string, error) {
 	conf := st.spec.config
-	conf.Image = st.checkpointed
+	conf.Image = ckpt
 	name := containerName(st.env.Name)
 	if err := st.recordContainer(ledger.Created, name); err != nil {
 		st.env.UI.Error(err.Error() + "; if this build is killed, remove its container with docker rm -f " + name)
@@ -370,7 +370,7 @@ func commitFromCheckpoint(ctx context.Context, st *state, opts container.CommitO
 		}
 	}()
 	if _, err := st.cli.ContainerCreate(ctx, &conf, nil, nil, nil, name); err != nil {
-		return "", fmt.Errorf("creating a container from checkpoint %s: %w", short(st.checkpointed), err)
+		return "", fmt.Errorf("creating a container from checkpoint %s: %w", short(ckpt), err)
 	}
 	resp, err := st.cli.ContainerCommit(ctx, name, opts)
 	return resp.ID, err
