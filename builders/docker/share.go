@@ -86,14 +86,13 @@ func baseLayers(ctx context.Context, cli *client.Client, e cache.Entry) map[stri
 	return layers
 }
 
-// baseImageID is the id of the base image in e.Base (BaseIdentity's
-// "<image id>[ volumes:<content>]"), or "".
+// baseImageID is the id of the base image e was built on (the digest its
+// BaseIdentity starts with), or "".
 func baseImageID(e cache.Entry) string {
-	id, _, _ := strings.Cut(e.Base, " ")
-	if !strings.HasPrefix(id, "sha256:") {
+	if !strings.HasPrefix(e.Base, "sha256:") {
 		return ""
 	}
-	return id
+	return e.Base
 }
 
 // exportImage splits docker save's archive of ref into dir: the recipe

@@ -29,11 +29,12 @@ type Entry struct {
 	ParentRef string    `json:"parent_ref,omitempty"`
 	Size      int64     `json:"size"`
 	Created   time.Time `json:"created"`
-	// Base is the builder's identity of what the chain starts from
-	// (plugin.BaseIdentifier: the base image's id, the source disk's
-	// checksum). The key covers it, so every runner that looks the
-	// checkpoint up has that base: a porter need not share it (docker
-	// leaves the base image's layers out).
+	// Base is the digest the builder's identity of what the chain starts
+	// from begins with (plugin.BaseIdentifier: docker's base image id, a
+	// qemu source's sha256 checksum), if it begins with one. The key
+	// covers it, so every runner that looks the checkpoint up has that
+	// base: a porter need not share it (docker leaves the base image's
+	// layers out).
 	Base string `json:"base,omitempty"`
 }
 

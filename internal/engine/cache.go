@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"maps"
 	"reflect"
+	"regexp"
 
 	"github.com/imgbuild/imgbuild/internal/cache"
 	"github.com/imgbuild/imgbuild/internal/communicator"
@@ -21,7 +22,7 @@ type buildCache struct {
 	// keys[i] is provisioner i's key. The chain ends early at a
 	// provisioner that cannot be keyed (see cacheKeys).
 	keys     []cache.Key
-	base     string // the builder's BaseIdentity, recorded in each entry
+	base     string // the digest the builder's BaseIdentity starts with, recorded in each entry
 	restored int
 	// said is set once the restored steps were announced.
 	said bool
@@ -58,7 +59,7 @@ func (b *buildRun) planCache(ctx context.Context, store *cache.Store) (*buildCac
 	if len(keys) == 0 {
 		return nil, nil
 	}
-	bc := &buildCache{store: store, keys: keys, base: base}
+	bc := &buildCache{store: store, keys: keys, base: baseDigest(base)}
 	cold := &plugin.Resume{DataDir: store.DataDir(), VMStates: b.opts.CacheVMStates, Checkpoints: len(keys)}
 	if len(keys) == len(p.Provisioners) {
 		cold.LastKey = string(keys[len(keys)-1])
@@ -254,6 +255,16 @@ func (b *buildRun) checkpoint(ctx context.Context, comm communicator.Communicato
 	if bc.pusher != nil {
 		bc.pusher.checkpointed(i)
 	}
+}
+
+var leadingDigest = regexp.MustCompile(`^sha256:[0-9a-f]{64}\b`)
+
+// baseDigest is the digest a base identity starts with (docker's image
+// id, qemu's source checksum), or "". Only that is recorded in cache
+// entries, which the shared cache lets anyone with the bucket read: the
+// rest of an identity may name more (a checksum file's URL).
+func baseDigest(identity string) string {
+	return leadingDigest.FindString(identity)
 }
 
 // provisionerLabel names a provisioner block in cache messages: its
