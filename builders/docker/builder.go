@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync/atomic"
 
 	"github.com/docker/docker/client"
 
@@ -49,8 +50,12 @@ type state struct {
 	containerName string
 	ledger        *ledger.Ledger // nil: no state directory to write it in
 	workDir       string
-	generated     plugin.GeneratedData
-	artifact      plugin.Artifact
+	// checkpointed is the checkpoint image the container has not changed
+	// since ("" before the first or after any command or transfer).
+	// Atomic: a provisioner may run commands at once (ansible's sessions).
+	checkpointed atomic.Pointer[string]
+	generated    plugin.GeneratedData
+	artifact     plugin.Artifact
 }
 
 // Run runs the build. Its error says what was left behind, if anything.
@@ -127,5 +132,5 @@ func communicatorFor(ctx context.Context, st *state) (communicator.Communicator,
 		fixOwner:    *st.cfg.FixUploadOwner,
 		ui:          st.env.UI,
 	}
-	return &checkpointComm{Comm: dc, st: st}, func() {}, nil
+	return &checkpointComm{Communicator: dc, st: st}, func() {}, nil
 }

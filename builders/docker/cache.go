@@ -3,6 +3,8 @@ package docker
 import (
 	"context"
 	"fmt"
+	"io"
+	"io/fs"
 	"path/filepath"
 	"sort"
 	"strings"
@@ -222,25 +224,61 @@ func removeUnnamed(ctx context.Context, cli *client.Client, id string) error {
 	return nil
 }
 
-// checkpointComm is the docker communicator that can also checkpoint.
+// checkpointComm is the communicator the provisioners use (the docker
+// one, or SSH with communicator = "ssh"), able to checkpoint too. It
+// remembers whether the container changed since its last checkpoint: if
+// not, the final image is made from that checkpoint (commitFinal).
 type checkpointComm struct {
-	*Comm
+	communicator.Communicator
 	st *state
 }
 
 func (c *checkpointComm) Checkpoint(ctx context.Context, key string) (string, int64, error) {
-	return checkpoint(ctx, c.st, key)
+	id, size, err := checkpoint(ctx, c.st, key)
+	if err == nil {
+		c.st.checkpointed.Store(&id)
+	}
+	return id, size, err
 }
 
-// checkpointSSH is the SSH communicator (communicator = "ssh") that can
-// also checkpoint; embedding the concrete type keeps its Reconnect.
+// Every other call may change the container (a download runs nothing, but
+// it is no common last step and cheap to count as one).
+
+func (c *checkpointComm) Run(ctx context.Context, cmd *communicator.Cmd) (int, error) {
+	c.st.checkpointed.Store(nil)
+	return c.Communicator.Run(ctx, cmd)
+}
+
+func (c *checkpointComm) Upload(ctx context.Context, dst string, r io.Reader, mode fs.FileMode) error {
+	c.st.checkpointed.Store(nil)
+	return c.Communicator.Upload(ctx, dst, r, mode)
+}
+
+func (c *checkpointComm) UploadDir(ctx context.Context, dst, src string, exclude []string) error {
+	c.st.checkpointed.Store(nil)
+	return c.Communicator.UploadDir(ctx, dst, src, exclude)
+}
+
+func (c *checkpointComm) Download(ctx context.Context, src string, w io.Writer) error {
+	c.st.checkpointed.Store(nil)
+	return c.Communicator.Download(ctx, src, w)
+}
+
+func (c *checkpointComm) DownloadDir(ctx context.Context, src, dst string, exclude []string) error {
+	c.st.checkpointed.Store(nil)
+	return c.Communicator.DownloadDir(ctx, src, dst, exclude)
+}
+
+// checkpointSSH is checkpointComm over SSH, which can also reconnect
+// (after a reboot).
 type checkpointSSH struct {
-	*ssh.Comm
-	st *state
+	checkpointComm
+	ssh *ssh.Comm
 }
 
-func (c *checkpointSSH) Checkpoint(ctx context.Context, key string) (string, int64, error) {
-	return checkpoint(ctx, c.st, key)
+func (c *checkpointSSH) Reconnect(ctx context.Context) error {
+	c.st.checkpointed.Store(nil)
+	return c.ssh.Reconnect(ctx)
 }
 
 var (

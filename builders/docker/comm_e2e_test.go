@@ -240,7 +240,7 @@ func TestRunReportsADisconnectionWhenTheContainerStopsUnderTheCommand(t *testing
 		if code, err := comm.Run(ctx, &communicator.Cmd{Command: "kill -9 $$"}); code != 137 || err != nil {
 			t.Errorf("a command that killed itself: Run = %d, %v; want 137, nil", code, err)
 		}
-		id := comm.(*checkpointComm).containerID
+		id := comm.(*checkpointComm).st.containerID
 		go func() {
 			time.Sleep(300 * time.Millisecond)
 			_ = cli.ContainerKill(context.Background(), id, "KILL")

@@ -3,12 +3,16 @@ package docker
 import (
 	"archive/tar"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"os"
+	"path"
 	"path/filepath"
+	"strings"
 
 	"github.com/docker/docker/client"
 
@@ -19,8 +23,9 @@ import (
 // A docker checkpoint travels (-cache-url) as the checkpoint image saved
 // by the engine (docker save), split so that each layer is a file of its
 // own: the object store keeps files by content, so a layer shared by many
-// checkpoints (the base, a parent step's) is stored once and a runner
-// that pulls a chain downloads it once. The "recipe" lists the archive's
+// checkpoints is stored once and a runner that pulls a chain downloads it
+// once. The base image's layers are not shared at all: a runner that
+// looks a checkpoint up has the base image the key names. The "recipe" lists the archive's
 // entries in order, small ones inline, large ones by role ("part-N");
 // Install streams the archive back into docker load, which must give the
 // image id the entry names (the digest of its configuration, which names
@@ -36,6 +41,11 @@ type recipeEntry struct {
 	Header *tar.Header `json:"header"`
 	Inline []byte      `json:"inline,omitempty"`
 	Part   string      `json:"part,omitempty"` // the role of the file holding the content
+	// BaseLayer marks a layer of the build's base image, which is not
+	// shared: the key covers the base image's id, so every runner that
+	// installs the checkpoint has it. docker load does not read the
+	// content of a layer the engine has, so it is loaded empty.
+	BaseLayer bool `json:"base_layer,omitempty"`
 }
 
 func (imagePorter) Files(ctx context.Context, s *cache.Store, e cache.Entry) (map[string]string, func(), error) {
@@ -50,7 +60,7 @@ func (imagePorter) Files(ctx context.Context, s *cache.Store, e cache.Entry) (ma
 		return nil, nil, err
 	}
 	done := func() { os.RemoveAll(dir) }
-	files, err := exportImage(ctx, cli, e.Ref, dir)
+	files, err := exportImage(ctx, cli, e.Ref, baseLayers(ctx, cli, e), dir)
 	if err != nil {
 		done()
 		return nil, nil, fmt.Errorf("saving checkpoint image %s: %w", short(e.Ref), err)
@@ -58,9 +68,36 @@ func (imagePorter) Files(ctx context.Context, s *cache.Store, e cache.Entry) (ma
 	return files, done, nil
 }
 
+// baseLayers returns the layers (diff ids) of e's base image, when e
+// names one the engine has; none otherwise (everything is then shared).
+func baseLayers(ctx context.Context, cli *client.Client, e cache.Entry) map[string]bool {
+	id := baseImageID(e)
+	if id == "" {
+		return nil
+	}
+	info, err := cli.ImageInspect(ctx, id)
+	if err != nil {
+		return nil
+	}
+	layers := map[string]bool{}
+	for _, l := range info.RootFS.Layers {
+		layers[l] = true
+	}
+	return layers
+}
+
+// baseImageID is the id of the base image e was built on (the digest its
+// BaseIdentity starts with), or "".
+func baseImageID(e cache.Entry) string {
+	if !strings.HasPrefix(e.Base, "sha256:") {
+		return ""
+	}
+	return e.Base
+}
+
 // exportImage splits docker save's archive of ref into dir: the recipe
-// and one file per large entry.
-func exportImage(ctx context.Context, cli *client.Client, ref, dir string) (map[string]string, error) {
+// and one file per large entry, leaving out the layers in base.
+func exportImage(ctx context.Context, cli *client.Client, ref string, base map[string]bool, dir string) (map[string]string, error) {
 	rc, err := cli.ImageSave(ctx, []string{ref})
 	if err != nil {
 		return nil, err
@@ -84,11 +121,20 @@ func exportImage(ctx context.Context, cli *client.Client, ref, dir string) (map[
 			if re.Inline, err = io.ReadAll(tr); err != nil {
 				return nil, err
 			}
+			if isLayer(hdr) && base[digestOf(re.Inline)] {
+				re.Inline, re.BaseLayer = nil, true
+			}
 		default:
 			re.Part = fmt.Sprintf("part-%d", len(files))
 			p := filepath.Join(dir, re.Part)
-			if err := writePart(p, tr); err != nil {
+			digest, err := writePart(p, tr)
+			if err != nil {
 				return nil, err
+			}
+			if isLayer(hdr) && base[digest] {
+				os.Remove(p)
+				re.Part, re.BaseLayer = "", true
+				break
 			}
 			files[re.Part] = p
 		}
@@ -106,13 +152,32 @@ func exportImage(ctx context.Context, cli *client.Client, ref, dir string) (map[
 	return files, nil
 }
 
-func writePart(p string, r io.Reader) error {
+// isLayer tells a layer's archive from docker save's other entries
+// (configurations, the manifest): "<id>/layer.tar" (docker save before
+// Docker 25) or "blobs/sha256/<digest>" (OCI layout, Docker 25 on, where
+// the digest test below keeps configurations apart).
+func isLayer(hdr *tar.Header) bool {
+	return path.Base(hdr.Name) == "layer.tar" || strings.HasPrefix(hdr.Name, "blobs/sha256/")
+}
+
+func digestOf(b []byte) string {
+	sum := sha256.Sum256(b)
+	return "sha256:" + hex.EncodeToString(sum[:])
+}
+
+// writePart writes r to the new file p and returns its digest (a layer's
+// diff id: docker save's layers are uncompressed).
+func writePart(p string, r io.Reader) (string, error) {
 	f, err := os.OpenFile(p, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
 	if err != nil {
-		return err
+		return "", err
 	}
-	_, err = io.Copy(f, r)
-	return errors.Join(err, f.Close())
+	h := sha256.New()
+	_, err = io.Copy(io.MultiWriter(f, h), r)
+	if err = errors.Join(err, f.Close()); err != nil {
+		return "", err
+	}
+	return "sha256:" + hex.EncodeToString(h.Sum(nil)), nil
 }
 
 func (imagePorter) Install(ctx context.Context, s *cache.Store, e, _ cache.Entry, files map[string]string) (string, error) {
@@ -134,6 +199,14 @@ func (imagePorter) Install(ctx context.Context, s *cache.Store, e, _ cache.Entry
 		return "", err
 	}
 	defer cli.Close()
+	if needsBase(recipe) {
+		// Always there when the key matched (it covers the base image's
+		// id), unless removed since.
+		id := baseImageID(e)
+		if _, err := cli.ImageInspect(ctx, id); id == "" || err != nil {
+			return "", fmt.Errorf("the shared checkpoint leaves out the layers of its base image %q, which is not in the engine", id)
+		}
+	}
 	pr, pw := io.Pipe()
 	go func() { pw.CloseWithError(writeArchive(pw, recipe, files)) }()
 	err = loadImage(ctx, cli, pr)
@@ -158,7 +231,13 @@ func writeArchive(w io.Writer, recipe []recipeEntry, files map[string]string) er
 		if re.Header == nil {
 			return errors.New("a recipe entry has no header")
 		}
-		if err := tw.WriteHeader(re.Header); err != nil {
+		hdr := re.Header
+		if re.BaseLayer {
+			c := *hdr
+			c.Size = 0 // the engine has it and does not read it
+			hdr = &c
+		}
+		if err := tw.WriteHeader(hdr); err != nil {
 			return err
 		}
 		switch {
@@ -179,6 +258,15 @@ func writeArchive(w io.Writer, recipe []recipeEntry, files map[string]string) er
 		}
 	}
 	return tw.Close()
+}
+
+func needsBase(recipe []recipeEntry) bool {
+	for _, re := range recipe {
+		if re.BaseLayer {
+			return true
+		}
+	}
+	return false
 }
 
 func loadImage(ctx context.Context, cli *client.Client, r io.Reader) error {

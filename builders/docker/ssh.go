@@ -46,7 +46,7 @@ func connectSSH(ctx context.Context, st *state) (communicator.Communicator, func
 	}
 	st.generated["Port"] = fmt.Sprint(st.cfg.SSHPort)
 	st.generated["User"] = st.cfg.SSHUsername
-	return &checkpointSSH{Comm: comm, st: st}, func() { comm.Close() }, nil
+	return &checkpointSSH{checkpointComm: checkpointComm{Communicator: comm, st: st}, ssh: comm}, func() { comm.Close() }, nil
 }
 
 // containerStoppedError says the build container stopped, with its output.

@@ -317,24 +317,63 @@ func stepProvision(ctx context.Context, st *state) (steps.Cleanup, error) {
 func stepCommit(ctx context.Context, st *state) (steps.Cleanup, error) {
 	ui := st.env.UI
 	ui.Say("Committing the container")
-	resp, err := st.cli.ContainerCommit(ctx, st.containerID, container.CommitOptions{
+	opts := container.CommitOptions{
 		Comment: st.cfg.Message,
 		Author:  st.cfg.Author,
 		Changes: commitChanges(st.cfg.Changes),
 		Pause:   true,
 		Config:  commitConfig(st.base.config),
-	})
+	}
+	var id string
+	var err error
+	if ckpt := st.checkpointed.Load(); ckpt != nil {
+		id, err = commitFromCheckpoint(ctx, st, *ckpt, opts)
+	} else {
+		var resp container.CommitResponse
+		resp, err = st.cli.ContainerCommit(ctx, st.containerID, opts)
+		id = resp.ID
+	}
 	if err != nil {
 		return nil, fmt.Errorf("committing container %s: %w (check the changes option)", short(st.containerID), err)
 	}
-	ui.Message("Image ID: " + resp.ID)
-	st.generated["ImageSha256"] = resp.ID
+	ui.Message("Image ID: " + id)
+	st.generated["ImageSha256"] = id
 	st.artifact = &dockerengine.ImageArtifact{
 		BuilderIDValue: dockerengine.BuilderIDImage,
-		Ref:            resp.ID,
+		Ref:            id,
 		Generated:      st.generated,
 	}
 	return nil, nil
+}
+
+// commitFromCheckpoint makes the final image from the checkpoint the
+// build container has not changed since: the commit of a container
+// created (not started) from it adds no layer, where committing the build
+// container would copy everything the build wrote once more. The image has
+// the same layers and configuration; its history names the checkpoint
+// too, as that of a rebuild with every step cached does.
+func commitFromCheckpoint(ctx context.Context, st *state, ckpt string, opts container.CommitOptions) (string, error) {
+	conf := st.spec.config
+	conf.Image = ckpt
+	name := containerName(st.env.Name)
+	if err := st.recordContainer(ledger.Created, name); err != nil {
+		st.env.UI.Error(err.Error() + "; if this build is killed, remove its container with docker rm -f " + name)
+	}
+	defer func() {
+		err := st.cli.ContainerRemove(context.WithoutCancel(ctx), name, container.RemoveOptions{Force: true})
+		if err != nil && !errdefs.IsNotFound(err) {
+			st.env.UI.Error(fmt.Sprintf("removing container %s: %s (remove it with: docker rm -f %s)", name, err, name))
+			return
+		}
+		if err := st.recordContainer(ledger.Deleted, name); err != nil {
+			st.env.UI.Error(err.Error())
+		}
+	}()
+	if _, err := st.cli.ContainerCreate(ctx, &conf, nil, nil, nil, name); err != nil {
+		return "", fmt.Errorf("creating a container from checkpoint %s: %w", short(ckpt), err)
+	}
+	resp, err := st.cli.ContainerCommit(ctx, name, opts)
+	return resp.ID, err
 }
 
 // commitConfig is the configuration the engine starts the committed

@@ -28,10 +28,16 @@ import (
 // step is cached no VM boots: the output is the flattened chain.
 
 var (
-	_ plugin.BaseIdentifier     = (*Builder)(nil)
-	_ plugin.CheckpointVerifier = (*Builder)(nil)
-	_ plugin.CacheConfiger      = (*Builder)(nil)
+	_ plugin.BaseIdentifier         = (*Builder)(nil)
+	_ plugin.CheckpointVerifier     = (*Builder)(nil)
+	_ plugin.CacheConfiger          = (*Builder)(nil)
+	_ plugin.LastCheckpointFinisher = (*Builder)(nil)
 )
+
+// FinishesLastCheckpoint: the disk as the clean shutdown left it is kept
+// beside the build's last checkpoint (finalPath), so the shared cache
+// stores that checkpoint when the build ends.
+func (b *Builder) FinishesLastCheckpoint() {}
 
 // cacheState is the cache's part of a build's state.
 type cacheState struct {

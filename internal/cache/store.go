@@ -29,6 +29,13 @@ type Entry struct {
 	ParentRef string    `json:"parent_ref,omitempty"`
 	Size      int64     `json:"size"`
 	Created   time.Time `json:"created"`
+	// Base is the digest the builder's identity of what the chain starts
+	// from begins with (plugin.BaseIdentifier: docker's base image id, a
+	// qemu source's sha256 checksum), if it begins with one. The key
+	// covers it, so every runner that looks the checkpoint up has that
+	// base: a porter need not share it (docker leaves the base image's
+	// layers out).
+	Base string `json:"base,omitempty"`
 }
 
 // Remover deletes what an entry's Ref points at (an image, a file). Each

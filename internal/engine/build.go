@@ -173,7 +173,8 @@ func (r *Runner) runOne(ctx context.Context, p *template.BuildPlan, u *ui.BuildU
 			b.sayRestored()
 		}
 		if b.cache != nil && r.opts.Shared != nil {
-			b.cache.pusher = startSharePusher(ctx, r.opts.Shared, r.opts.Cache, b.cache.keys, u)
+			_, holdLast := p.Builder.(plugin.LastCheckpointFinisher)
+			b.cache.pusher = startSharePusher(ctx, r.opts.Shared, r.opts.Cache, b.cache.keys, holdLast, u)
 		}
 	}
 	res := Result{Name: p.Name}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"maps"
 	"reflect"
+	"regexp"
 
 	"github.com/imgbuild/imgbuild/internal/cache"
 	"github.com/imgbuild/imgbuild/internal/communicator"
@@ -21,6 +22,7 @@ type buildCache struct {
 	// keys[i] is provisioner i's key. The chain ends early at a
 	// provisioner that cannot be keyed (see cacheKeys).
 	keys     []cache.Key
+	base     string // the digest the builder's BaseIdentity starts with, recorded in each entry
 	restored int
 	// said is set once the restored steps were announced.
 	said bool
@@ -50,14 +52,14 @@ func (b *buildRun) planCache(ctx context.Context, store *cache.Store) (*buildCac
 		u.Say(fmt.Sprintf("The %s builder does not support -cache: every provisioner runs.", p.SourceType))
 		return nil, nil
 	}
-	keys, why := cacheKeys(ctx, store, p, bi, u)
+	keys, base, why := cacheKeys(ctx, store, p, bi, u)
 	if why != "" {
 		u.Say("Cache: " + why)
 	}
 	if len(keys) == 0 {
 		return nil, nil
 	}
-	bc := &buildCache{store: store, keys: keys}
+	bc := &buildCache{store: store, keys: keys, base: baseDigest(base)}
 	cold := &plugin.Resume{DataDir: store.DataDir(), VMStates: b.opts.CacheVMStates, Checkpoints: len(keys)}
 	if len(keys) == len(p.Provisioners) {
 		cold.LastKey = string(keys[len(keys)-1])
@@ -104,10 +106,10 @@ func checkpointExists(ctx context.Context, v plugin.CheckpointVerifier, ref stri
 
 // cacheKeys returns the key chain: the root from the builder, then one key
 // per provisioner until one cannot be keyed, with the reason it stopped.
-func cacheKeys(ctx context.Context, store *cache.Store, p *template.BuildPlan, bi plugin.BaseIdentifier, u plugin.UI) ([]cache.Key, string) {
+func cacheKeys(ctx context.Context, store *cache.Store, p *template.BuildPlan, bi plugin.BaseIdentifier, u plugin.UI) (keys []cache.Key, base, why string) {
 	base, err := bi.BaseIdentity(ctx, u)
 	if err != nil {
-		return nil, fmt.Sprintf("cannot identify the base (%s); every provisioner runs", err)
+		return nil, "", fmt.Sprintf("cannot identify the base (%s); every provisioner runs", err)
 	}
 	cfg := p.Builder.Config()
 	if cc, ok := p.Builder.(plugin.CacheConfiger); ok {
@@ -115,7 +117,7 @@ func cacheKeys(ctx context.Context, store *cache.Store, p *template.BuildPlan, b
 	}
 	src, err := json.Marshal(cfg)
 	if err != nil {
-		return nil, fmt.Sprintf("cannot serialise the %s configuration (%s); every provisioner runs", p.SourceType, err)
+		return nil, "", fmt.Sprintf("cannot serialise the %s configuration (%s); every provisioner runs", p.SourceType, err)
 	}
 	key := store.Root(p.SourceType, src, base)
 
@@ -127,11 +129,10 @@ func cacheKeys(ctx context.Context, store *cache.Store, p *template.BuildPlan, b
 	for _, k := range genKeys {
 		gen[k] = placeholderPrefix + k
 	}
-	var keys []cache.Key
 	for i, pp := range p.Provisioners {
 		label := provisionerLabel(pp)
-		stop := func(why string) ([]cache.Key, string) {
-			return keys, fmt.Sprintf("provisioner %d (%s) %s: it and the ones after it are not cached", i+1, label, why)
+		stop := func(why string) ([]cache.Key, string, string) {
+			return keys, base, fmt.Sprintf("provisioner %d (%s) %s: it and the ones after it are not cached", i+1, label, why)
 		}
 		config, inputs, why := provisionerKeyInput(pp, gen)
 		if why != "" {
@@ -144,7 +145,7 @@ func cacheKeys(ctx context.Context, store *cache.Store, p *template.BuildPlan, b
 		keys = append(keys, next)
 		key = next
 	}
-	return keys, ""
+	return keys, base, ""
 }
 
 // provisionerKeyInput configures the provisioner as it will run (with
@@ -234,6 +235,7 @@ func (b *buildRun) checkpoint(ctx context.Context, comm communicator.Communicato
 		Builder:  b.plan.SourceType,
 		Ref:      ref,
 		Size:     size,
+		Base:     bc.base,
 	}
 	if i > 0 {
 		e.Parent = bc.keys[i-1]
@@ -253,6 +255,16 @@ func (b *buildRun) checkpoint(ctx context.Context, comm communicator.Communicato
 	if bc.pusher != nil {
 		bc.pusher.checkpointed(i)
 	}
+}
+
+var leadingDigest = regexp.MustCompile(`^sha256:[0-9a-f]{64}\b`)
+
+// baseDigest is the digest a base identity starts with (docker's image
+// id, qemu's source checksum), or "". Only that is recorded in cache
+// entries, which the shared cache lets anyone with the bucket read: the
+// rest of an identity may name more (a checksum file's URL).
+func baseDigest(identity string) string {
+	return leadingDigest.FindString(identity)
 }
 
 // provisionerLabel names a provisioner block in cache messages: its

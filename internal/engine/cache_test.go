@@ -206,3 +206,21 @@ func TestWithoutCacheTheBuilderIsNotAskedForItsBase(t *testing.T) {
 		t.Errorf("a build without -cache used the cache: err %v resumes %v\n%s", res.Err, b.resumes, buf)
 	}
 }
+
+// Only the digest a base identity starts with goes into cache entries,
+// which the shared cache's readers see.
+func TestEntriesRecordOnlyTheDigestABaseIdentityStartsWith(t *testing.T) {
+	digest := "sha256:" + strings.Repeat("ab", 32)
+	for identity, want := range map[string]string{
+		digest:                   digest,
+		digest + " volumes:0123": digest,
+		digest + " files:4567":   digest,
+		"file:https://user:token@example.com/SHA256SUMS files:89": "",
+		"md5:" + strings.Repeat("ab", 16):                         "",
+		"sha256:" + strings.Repeat("ab", 31):                      "",
+	} {
+		if got := baseDigest(identity); got != want {
+			t.Errorf("baseDigest(%q) = %q, want %q", identity, got, want)
+		}
+	}
+}

@@ -17,6 +17,10 @@ type sharePusher struct {
 	local  *cache.Store
 	keys   []cache.Key
 	ui     cache.UI
+	// holdLast keeps the chain's last checkpoint for finish: the builder
+	// adds to it once the machine is shut down (qemu's disk after
+	// shutdown, which a fully cached rebuild needs).
+	holdLast bool
 
 	mu   sync.Mutex
 	made int // checkpoints made so far: keys[:made]
@@ -26,9 +30,9 @@ type sharePusher struct {
 	done chan struct{}
 }
 
-func startSharePusher(ctx context.Context, shared SharedCache, local *cache.Store, keys []cache.Key, u cache.UI) *sharePusher {
+func startSharePusher(ctx context.Context, shared SharedCache, local *cache.Store, keys []cache.Key, holdLast bool, u cache.UI) *sharePusher {
 	p := &sharePusher{
-		shared: shared, local: local, keys: keys, ui: u,
+		shared: shared, local: local, keys: keys, ui: u, holdLast: holdLast,
 		wake: make(chan struct{}, 1), stop: make(chan struct{}), done: make(chan struct{}),
 	}
 	go p.loop(ctx)
@@ -45,10 +49,10 @@ func (p *sharePusher) loop(ctx context.Context) {
 			return
 		case <-p.wake:
 			p.mu.Lock()
-			// The chain's last checkpoint waits for finish: a builder may
-			// add to it once the machine is shut down (qemu's disk after
-			// shutdown, which a fully cached rebuild needs).
-			n := min(p.made, len(p.keys)-1)
+			n := p.made
+			if p.holdLast {
+				n = min(n, len(p.keys)-1)
+			}
 			p.mu.Unlock()
 			p.shared.Push(ctx, p.local, p.keys[:n], p.ui)
 		}

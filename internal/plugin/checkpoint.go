@@ -62,6 +62,16 @@ type Resume struct {
 	Checkpoints int
 }
 
+// LastCheckpointFinisher is implemented by cache-capable builders that
+// add to the build's last checkpoint after the provisioners (qemu keeps
+// the disk as the clean shutdown left it beside it, see Resume.LastKey):
+// the shared cache then stores that checkpoint when the build ends. Every
+// other builder's last checkpoint is stored as soon as it is made, while
+// the builder makes its artifact.
+type LastCheckpointFinisher interface {
+	FinishesLastCheckpoint()
+}
+
 // CheckpointVerifier is implemented by cache-capable builders that can
 // tell whether a checkpoint's ref still exists (an image someone removed
 // by hand). The orchestrator treats a missing one as a cache miss.

@@ -120,6 +120,22 @@ func sameConfig(t *testing.T, cli *client.Client, got, want string) {
 	}
 }
 
+// builtOnACheckpoint reports whether the image's history holds a step
+// cache checkpoint.
+func builtOnACheckpoint(t *testing.T, cli *client.Client, ref string) bool {
+	t.Helper()
+	hist, err := cli.ImageHistory(context.Background(), ref)
+	if err != nil {
+		t.Fatalf("reading the history of %s: %v", ref, err)
+	}
+	for _, h := range hist {
+		if strings.HasPrefix(h.Comment, "imgbuild step cache ") {
+			return true
+		}
+	}
+	return false
+}
+
 // cacheDir returns a cache folder for the test and the environment that
 // points imgbuild at it. When the test ends, every checkpoint is pruned
 // through the CLI and the test fails if a checkpoint image is left.

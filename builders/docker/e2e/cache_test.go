@@ -71,6 +71,12 @@ func TestCacheRunsOnlyTheStepsWhoseInputsChanged(t *testing.T) {
 	}
 	mustBuild("ref-v1", false)
 	sameFiles(t, cli, repo+":cold", repo+":ref-v1")
+	sameConfig(t, cli, repo+":cold", repo+":ref-v1")
+	// The last provisioner's checkpoint is the final image's parent: the
+	// image was not committed from the container a second time.
+	if !builtOnACheckpoint(t, cli, repo+":cold") || builtOnACheckpoint(t, cli, repo+":ref-v1") {
+		t.Errorf("the cold -cache build's image should be made from its last checkpoint, the build without -cache's not")
+	}
 
 	out = mustBuild("unchanged", true)
 	ran(t, "unchanged rebuild", out)

@@ -7,6 +7,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -52,6 +53,27 @@ func TestSharedCacheLetsAnEmptyRunnerRebuildWithoutRunningAProvisioner(t *testin
 		t.Errorf("runner A did not share its 4 checkpoints:\n%s", out)
 	}
 	coldFiles := imageFiles(t, cli, repo+":a")
+	// Every runner with these keys has the base image: its layers are
+	// not stored.
+	base, err := cli.ImageInspect(context.Background(), testenv.BaseImage)
+	if err != nil {
+		t.Fatal(err)
+	}
+	shared, err := remote.Open(context.Background(), url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	listed, err := shared.List(context.Background())
+	if err != nil || len(listed) != 4 {
+		t.Fatalf("the shared cache lists %d entries (%v), want 4", len(listed), err)
+	}
+	for _, e := range listed {
+		for _, f := range e.Files {
+			if slices.Contains(base.RootFS.Layers, f.Digest) {
+				t.Errorf("checkpoint %s stores the base image's layer %s", e.Key.Short(), f.Digest)
+			}
+		}
+	}
 
 	// Runner A goes away with everything it made.
 	store, err := cache.Open(dirA)

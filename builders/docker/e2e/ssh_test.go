@@ -44,19 +44,29 @@ func TestSSHCommunicatorProvisionsAContainerRunningSSHD(t *testing.T) {
 	}
 
 	for _, c := range []struct {
-		name string
-		auth []string
+		name   string
+		auth   []string
+		cached bool // -cache: checkpoints over SSH, the image made from the last
 	}{
 		{name: "password", auth: []string{"-var", "password=" + sshdPassword}},
 		{name: "private key file", auth: []string{"-var", "key_file=" + key}},
+		{name: "cached", auth: []string{"-var", "key_file=" + key}, cached: true},
 	} {
 		t.Run(c.name, func(t *testing.T) {
+			var env, cacheArgs []string
+			if c.cached { // before removeImage: its cleanup runs first then
+				_, env = cacheDir(t, cli)
+				cacheArgs = []string{"-cache"}
+			}
 			repo := enginetest.Unique("imgbuild-e2e-ssh-")
 			removeImage(t, cli, repo+":ssh")
-			args := append([]string{"build", "-var", "repo=" + repo, "-var", "image=" + img}, c.auth...)
-			r := imgbuild(t, nil, append(args, template("sshcomm.pkr.hcl"))...)
+			args := append(append([]string{"build", "-var", "repo=" + repo, "-var", "image=" + img}, c.auth...), cacheArgs...)
+			r := imgbuild(t, env, append(args, template("sshcomm.pkr.hcl"))...)
 			if r.code != 0 {
 				t.Fatalf("build failed:\n%s", r)
+			}
+			if c.cached && (!strings.Contains(r.stdout, "saved to cache") || !builtOnACheckpoint(t, cli, repo+":ssh")) {
+				t.Errorf("the -cache build over SSH did not checkpoint, or its image was not made from its last checkpoint:\n%s", r)
 			}
 			noContainersLeft(t, cli, "sshcomm", r.stdout)
 			if !strings.Contains(r.stdout, "Connected to SSH!") || !strings.Contains(r.stdout, "provisioned as 0") {
