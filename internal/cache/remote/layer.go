@@ -214,10 +214,11 @@ func (l *Layer) install(ctx context.Context, local *cache.Store, fetched string,
 		}
 		if _, err := os.Stat(have); err != nil {
 			if err := l.store.FetchFile(ctx, f, have); err != nil {
-				if errors.Is(err, ErrCorrupt) && l.write {
+				var damaged *CorruptError
+				if errors.As(err, &damaged) && l.write {
 					// Gone, so that the next runner to store this content
 					// uploads it again (blobs are skipped when present).
-					l.store.deleteObject(ctx, blobName(f.Digest))
+					l.store.deleteBlob(ctx, damaged.Digest)
 				}
 				return "", err
 			}
