@@ -52,66 +52,77 @@ var gear = func() (t [256]uint64) {
 	return t
 }()
 
-// cut returns the length of the chunk that starts data. data holds the
-// rest of the file or at least maxChunk bytes of it: a cut at len(data)
-// when it holds less is the file's end.
-func cut(data []byte) int {
+// cutter finds where a chunk ends, in steps as its bytes are read: the
+// bytes it has hashed are not hashed again.
+type cutter struct {
+	h    uint64
+	next int // the offset in the chunk of the next byte to hash
+}
+
+// find returns the length of the chunk whose first bytes data holds, and
+// whether its end is found; when it is not, more must be read (or, at
+// the file's end, the chunk is all of data).
+func (c *cutter) find(data []byte) (int, bool) {
 	n := min(len(data), maxChunk)
-	if n <= minChunk {
-		return n
-	}
 	data = data[:n]
-	normal := min(avgChunk, n)
-	var h uint64
-	i := minChunk
-	for ; i < normal; i++ {
+	h, i := c.h, max(c.next, minChunk)
+	for normal := min(avgChunk, n); i < normal; i++ {
 		h = h<<1 + gear[data[i]]
 		if h&maskStrict == 0 {
-			return i + 1
+			return i + 1, true
 		}
 	}
 	for ; i < n; i++ {
 		h = h<<1 + gear[data[i]]
 		if h&maskLoose == 0 {
-			return i + 1
+			return i + 1, true
 		}
 	}
+	c.h, c.next = h, i
+	return n, n == maxChunk
+}
+
+// cut returns the length of the chunk that starts data, the rest of a file.
+func cut(data []byte) int {
+	var c cutter
+	n, _ := c.find(data)
 	return n
 }
 
+// readStep is how much a splitter reads at a time: a chunk ends in the
+// last step read, so less than a step is moved down after each chunk.
+const readStep = 1 << 20
+
 // splitter reads a file's content-defined chunks in order.
 type splitter struct {
-	r          io.Reader
-	buf        []byte // 2*maxChunk: a chunk is moved down only once in a while
-	start, end int    // buf[start:end] is read and not yet cut
-	eof        bool
+	r   io.Reader
+	buf []byte // the next chunk's first n bytes
+	n   int
+	eof bool
 }
 
-func newSplitter(r io.Reader) *splitter {
-	return &splitter{r: r, buf: make([]byte, 2*maxChunk)}
-}
+func newSplitter(r io.Reader) *splitter { return &splitter{r: r, buf: make([]byte, maxChunk)} }
 
 // next returns the next chunk, a slice of its own, or io.EOF after the last.
 func (s *splitter) next() ([]byte, error) {
-	if s.end-s.start < maxChunk && !s.eof {
-		if len(s.buf)-s.start < maxChunk {
-			s.end = copy(s.buf, s.buf[s.start:s.end])
-			s.start = 0
+	var c cutter
+	for {
+		n, found := c.find(s.buf[:s.n])
+		if found || s.eof {
+			if n == 0 {
+				return nil, io.EOF
+			}
+			chunk := bytes.Clone(s.buf[:n])
+			s.n = copy(s.buf, s.buf[n:s.n])
+			return chunk, nil
 		}
-		n, err := io.ReadAtLeast(s.r, s.buf[s.end:], s.start+maxChunk-s.end)
-		s.end += n
+		m, err := io.ReadAtLeast(s.r, s.buf[s.n:min(s.n+readStep, len(s.buf))], 1)
+		s.n += m
 		switch {
-		case err == io.EOF || err == io.ErrUnexpectedEOF:
+		case err == io.EOF:
 			s.eof = true
 		case err != nil:
 			return nil, err
 		}
 	}
-	if s.start == s.end {
-		return nil, io.EOF
-	}
-	n := cut(s.buf[s.start:s.end])
-	chunk := bytes.Clone(s.buf[s.start : s.start+n])
-	s.start += n
-	return chunk, nil
 }

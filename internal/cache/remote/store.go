@@ -173,7 +173,10 @@ func Open(ctx context.Context, rawURL string) (*Store, error) {
 		o.RequestChecksumCalculation = aws.RequestChecksumCalculationWhenRequired
 		o.ResponseChecksumValidation = aws.ResponseChecksumValidationWhenRequired
 	})
-	enc, err := zstd.NewWriter(nil, zstd.WithEncoderLevel(zstd.SpeedFastest), zstd.WithEncoderConcurrency(chunksInFlight))
+	// A 1 MiB window (and the smaller history of WithLowerEncoderMem)
+	// keeps each of the encoders small: a chunk's matches are mostly
+	// near, and memory must stay flat while files move.
+	enc, err := zstd.NewWriter(nil, zstd.WithEncoderLevel(zstd.SpeedFastest), zstd.WithEncoderConcurrency(chunksInFlight), zstd.WithLowerEncoderMem(true), zstd.WithWindowSize(1<<20))
 	if err != nil {
 		return nil, err
 	}

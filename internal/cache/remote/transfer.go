@@ -117,7 +117,8 @@ func (s *Store) putChunk(ctx context.Context, digest string, data []byte) error 
 	if !isNotFound(err) {
 		return err
 	}
-	z := s.enc.EncodeAll(data, make([]byte, 0, len(data)/2))
+	z := s.enc.EncodeAll(data, make([]byte, 0, s.enc.MaxEncodedSize(len(data))))
+	data = nil // garbage from here on: only z is sent
 	_, err = s.client.PutObject(ctx, &s3.PutObjectInput{
 		Bucket:        &s.bucket,
 		Key:           s.key(blobName(digest)),
@@ -193,7 +194,9 @@ func (s *Store) OpenFile(ctx context.Context, f File) (io.ReadCloser, error) {
 		return s.openWhole(ctx, f)
 	}
 	ctx, cancel := context.WithCancel(ctx)
-	r := &chunkReader{cancel: cancel, file: f, whole: sha256.New(), pending: make(chan chan fetched, chunksInFlight-1)}
+	// pending holds the chunks under way beyond the one Read waits for:
+	// with the one being read, chunksInFlight are in memory at most.
+	r := &chunkReader{cancel: cancel, file: f, whole: sha256.New(), pending: make(chan chan fetched, chunksInFlight-2)}
 	go func() {
 		defer close(r.pending)
 		for _, c := range f.Chunks {
@@ -240,11 +243,20 @@ func (s *Store) getChunk(ctx context.Context, c Chunk) ([]byte, error) {
 	}
 	defer out.Body.Close()
 	// A chunk compresses to little more than its size at worst.
-	z, err := io.ReadAll(io.LimitReader(out.Body, c.Size+c.Size/8+64<<10))
-	if err != nil {
+	bound := int64(s.enc.MaxEncodedSize(int(c.Size)))
+	size := aws.ToInt64(out.ContentLength)
+	if out.ContentLength == nil || size > bound {
+		size = bound + 1
+	}
+	z := make([]byte, size)
+	n, err := io.ReadFull(out.Body, z)
+	switch {
+	case err == nil && int64(n) > bound:
+		return nil, &CorruptError{Digest: c.Digest, Reason: fmt.Sprintf("is larger than a chunk of %d bytes compresses to", c.Size)}
+	case err != nil && err != io.ErrUnexpectedEOF:
 		return nil, fmt.Errorf("downloading %s: %w", blobName(c.Digest), err)
 	}
-	data, err := s.dec.DecodeAll(z, make([]byte, 0, c.Size))
+	data, err := s.dec.DecodeAll(z[:n], make([]byte, 0, c.Size))
 	if err != nil {
 		return nil, &CorruptError{Digest: c.Digest, Reason: "does not decompress: " + err.Error()}
 	}
@@ -286,9 +298,9 @@ func (r *chunkReader) Read(p []byte) (int, error) {
 			r.err = g.err
 			continue
 		}
-		r.whole.Write(g.data)
-		r.n += int64(len(g.data))
 		r.cur = g.data
+		r.whole.Write(r.cur)
+		r.n += int64(len(r.cur))
 	}
 	n := copy(p, r.cur)
 	r.cur = r.cur[n:]
