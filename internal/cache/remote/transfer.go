@@ -23,7 +23,7 @@ import (
 // overlap one request's wait with another's transfer and compression,
 // few enough that memory stays flat (each is at most maxChunk, held with
 // its compressed form).
-const chunksInFlight = 3
+const chunksInFlight = 2
 
 func digestOf(b []byte) string {
 	sum := sha256.Sum256(b)
@@ -194,9 +194,9 @@ func (s *Store) OpenFile(ctx context.Context, f File) (io.ReadCloser, error) {
 		return s.openWhole(ctx, f)
 	}
 	ctx, cancel := context.WithCancel(ctx)
-	// pending holds the chunks under way beyond the one Read waits for:
-	// with the one being read, chunksInFlight are in memory at most.
-	r := &chunkReader{cancel: cancel, file: f, whole: sha256.New(), pending: make(chan chan fetched, chunksInFlight-2)}
+	// pending holds the chunk downloading while Read returns the one
+	// before: two chunks are in memory at most.
+	r := &chunkReader{cancel: cancel, file: f, whole: sha256.New(), pending: make(chan chan fetched, 1)}
 	go func() {
 		defer close(r.pending)
 		for _, c := range f.Chunks {
