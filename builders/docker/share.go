@@ -180,15 +180,38 @@ func writePart(p string, r io.Reader) (string, error) {
 	return "sha256:" + hex.EncodeToString(h.Sum(nil)), nil
 }
 
-func (imagePorter) Install(ctx context.Context, s *cache.Store, e, _ cache.Entry, files map[string]string) (string, error) {
+func (p imagePorter) Install(ctx context.Context, s *cache.Store, e, parent cache.Entry, files map[string]string) (string, error) {
 	defer func() {
 		for _, f := range files {
 			os.Remove(f)
 		}
 	}()
-	b, err := os.ReadFile(files["recipe"])
+	return p.InstallStream(ctx, s, e, parent, func(role string) (io.ReadCloser, error) {
+		f, ok := files[role]
+		if !ok {
+			return nil, fmt.Errorf("the shared checkpoint lacks %s", role)
+		}
+		return os.Open(f)
+	})
+}
+
+var errLoadEnded = errors.New("load ended")
+
+// recipeMax bounds the recipe read into memory: docker save's small
+// entries inline, and the headers of the others.
+const recipeMax = 64 << 20
+
+// InstallStream streams docker save's archive, put back together from
+// the recipe and the parts as they download, into docker load.
+func (imagePorter) InstallStream(ctx context.Context, s *cache.Store, e, _ cache.Entry, open func(role string) (io.ReadCloser, error)) (string, error) {
+	rc, err := open("recipe")
 	if err != nil {
-		return "", errors.New("the shared checkpoint has no recipe")
+		return "", fmt.Errorf("the shared checkpoint has no recipe: %w", err)
+	}
+	b, err := io.ReadAll(io.LimitReader(rc, recipeMax))
+	rc.Close()
+	if err != nil {
+		return "", fmt.Errorf("reading the shared checkpoint's recipe: %w", err)
 	}
 	var recipe []recipeEntry
 	if err := json.Unmarshal(b, &recipe); err != nil {
@@ -208,9 +231,19 @@ func (imagePorter) Install(ctx context.Context, s *cache.Store, e, _ cache.Entry
 		}
 	}
 	pr, pw := io.Pipe()
-	go func() { pw.CloseWithError(writeArchive(pw, recipe, files)) }()
+	written := make(chan error, 1)
+	go func() {
+		err := writeArchive(pw, recipe, open)
+		pw.CloseWithError(err)
+		written <- err
+	}()
 	err = loadImage(ctx, cli, pr)
-	pr.CloseWithError(errors.New("load ended")) // stops the writer if the load did not read it all
+	pr.CloseWithError(errLoadEnded) // stops the writer if the load did not read it all
+	// The writer is done with what it opened before this returns; when
+	// reading a part failed, that is why the load failed.
+	if werr := <-written; werr != nil && err != nil && !errors.Is(werr, errLoadEnded) {
+		err = werr
+	}
 	if err != nil {
 		return "", fmt.Errorf("loading checkpoint image %s: %w", short(e.Ref), err)
 	}
@@ -225,7 +258,7 @@ func (imagePorter) Install(ctx context.Context, s *cache.Store, e, _ cache.Entry
 }
 
 // writeArchive puts docker save's archive back together from the recipe.
-func writeArchive(w io.Writer, recipe []recipeEntry, files map[string]string) error {
+func writeArchive(w io.Writer, recipe []recipeEntry, open func(role string) (io.ReadCloser, error)) error {
 	tw := tar.NewWriter(w)
 	for _, re := range recipe {
 		if re.Header == nil {
@@ -242,7 +275,7 @@ func writeArchive(w io.Writer, recipe []recipeEntry, files map[string]string) er
 		}
 		switch {
 		case re.Part != "":
-			f, err := os.Open(files[re.Part])
+			f, err := open(re.Part)
 			if err != nil {
 				return fmt.Errorf("the shared checkpoint lacks %s: %w", re.Part, err)
 			}

@@ -151,8 +151,8 @@ func TestQemuSharedCacheLetsAnEmptyRunnerRebuildWithoutBootingAndSurvivesDamageA
 	}
 }
 
-// flipLayerOfStep flips one byte in the stored layer of the step-th
-// provisioner's checkpoint.
+// flipLayerOfStep flips one byte in a stored chunk of the layer of the
+// step-th provisioner's checkpoint.
 func flipLayerOfStep(t *testing.T, srv testenv.S3, prefix string, step int) {
 	t.Helper()
 	ctx := context.Background()
@@ -177,6 +177,7 @@ func flipLayerOfStep(t *testing.T, srv testenv.S3, prefix string, step int) {
 			Step  int `json:"step"`
 			Files []struct {
 				Role, Digest string
+				Chunks       []struct{ Digest string }
 			} `json:"files"`
 		}
 		if err := json.Unmarshal(read(*o.Key), &e); err != nil || e.Step != step {
@@ -186,7 +187,11 @@ func flipLayerOfStep(t *testing.T, srv testenv.S3, prefix string, step int) {
 			if f.Role != "layer" {
 				continue
 			}
-			key := prefix + "blobs/sha256/" + strings.TrimPrefix(f.Digest, "sha256:") + ".zst"
+			damaged := f.Digest // an entry of format 1: the file is one blob
+			if len(f.Chunks) > 0 {
+				damaged = f.Chunks[len(f.Chunks)/2].Digest
+			}
+			key := prefix + "blobs/sha256/" + strings.TrimPrefix(damaged, "sha256:") + ".zst"
 			b := read(key)
 			b[len(b)/2] ^= 0x01
 			if _, err := srv.Client.PutObject(ctx, &s3.PutObjectInput{Bucket: &srv.Bucket, Key: &key, Body: bytes.NewReader(b)}); err != nil {

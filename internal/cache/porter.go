@@ -3,6 +3,7 @@ package cache
 import (
 	"context"
 	"errors"
+	"io"
 )
 
 // A Porter moves a builder's checkpoints between machines as files (the
@@ -46,6 +47,19 @@ type UI interface {
 type Chooser interface {
 	Porter
 	Wants(s *Store, role string, deepest bool) bool
+}
+
+// A Streamer is a Porter that installs a checkpoint while its files
+// download, reading each once, without writing them to disk first (docker
+// load reads docker save's archive as it comes).
+type Streamer interface {
+	Porter
+	// InstallStream is Install with the files given by open: the content
+	// of the file of a role, verified as it is read. A damaged file is an
+	// error from Read, never a clean end, and InstallStream must then fail
+	// and leave nothing installed. It closes what it opens before it
+	// returns.
+	InstallStream(ctx context.Context, s *Store, e, parent Entry, open func(role string) (io.ReadCloser, error)) (ref string, err error)
 }
 
 // ErrDiverged is returned by a Stacker's Install for a checkpoint made on

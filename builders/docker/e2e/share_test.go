@@ -334,7 +334,7 @@ func TestARunnerKilledWhileStoringLeavesNoEntryWithoutItsFiles(t *testing.T) {
 			t.Fatal(err)
 		}
 		var e struct {
-			Files []struct{ Digest string } `json:"files"`
+			Files []remote.File `json:"files"`
 		}
 		err = json.NewDecoder(obj.Body).Decode(&e)
 		obj.Body.Close()
@@ -342,9 +342,11 @@ func TestARunnerKilledWhileStoringLeavesNoEntryWithoutItsFiles(t *testing.T) {
 			t.Fatalf("entry %s does not read: %v", *o.Key, err)
 		}
 		for _, f := range e.Files {
-			blob := "kill/blobs/sha256/" + strings.TrimPrefix(f.Digest, "sha256:") + ".zst"
-			if _, err := srv.Client.HeadObject(ctx, &s3.HeadObjectInput{Bucket: &srv.Bucket, Key: &blob}); err != nil {
-				t.Errorf("entry %s names %s, which is not stored: %v", *o.Key, blob, err)
+			for _, c := range f.Blobs() {
+				blob := "kill/blobs/sha256/" + strings.TrimPrefix(c.Digest, "sha256:") + ".zst"
+				if _, err := srv.Client.HeadObject(ctx, &s3.HeadObjectInput{Bucket: &srv.Bucket, Key: &blob}); err != nil {
+					t.Errorf("entry %s names %s, which is not stored: %v", *o.Key, blob, err)
+				}
 			}
 		}
 	}
@@ -368,8 +370,8 @@ func TestARunnerKilledWhileStoringLeavesNoEntryWithoutItsFiles(t *testing.T) {
 // TestAnInterruptedSharedBuildLeavesNothingBehind sends SIGINT to a build
 // while it uploads its first checkpoint (uploads run during the build):
 // the build stops, its container goes, a checkpoint commit under way is
-// finished and recorded (cleanup finds nothing), the upload is aborted on
-// the server (no multipart upload is left), the local cache keeps no
+// finished and recorded (cleanup finds nothing), the upload stops (no
+// multipart upload is left, each blob is one whole PUT), the local cache keeps no
 // working file, and every entry stored names files that are all there.
 func TestAnInterruptedSharedBuildLeavesNothingBehind(t *testing.T) {
 	cli := enginetest.NeedEngine(t)
@@ -390,15 +392,17 @@ func TestAnInterruptedSharedBuildLeavesNothingBehind(t *testing.T) {
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
+	// Interrupted once the first chunk of its first checkpoint is stored:
+	// the others are under way.
 	uploading := false
 	for deadline := time.Now().Add(2 * time.Minute); !uploading && time.Now().Before(deadline); time.Sleep(2 * time.Millisecond) {
-		ups, err := srv.Client.ListMultipartUploads(ctx, &s3.ListMultipartUploadsInput{Bucket: &srv.Bucket})
-		uploading = err == nil && len(ups.Uploads) > 0
+		list, err := srv.Client.ListObjectsV2(ctx, &s3.ListObjectsV2Input{Bucket: &srv.Bucket, Prefix: aws.String("int/blobs/")})
+		uploading = err == nil && len(list.Contents) > 0
 	}
 	cmd.Process.Signal(os.Interrupt)
 	err := cmd.Wait()
 	if !uploading {
-		t.Fatalf("the build never started a multipart upload:\n%s", out.String())
+		t.Fatalf("the build never started to upload:\n%s", out.String())
 	}
 	if err == nil {
 		t.Fatalf("the interrupted build exited 0:\n%s", out.String())
@@ -431,9 +435,11 @@ func TestAnInterruptedSharedBuildLeavesNothingBehind(t *testing.T) {
 	}
 	for _, e := range listed {
 		for _, f := range e.Files {
-			blob := aws.String("int/blobs/sha256/" + strings.TrimPrefix(f.Digest, "sha256:") + ".zst")
-			if _, err := srv.Client.HeadObject(ctx, &s3.HeadObjectInput{Bucket: &srv.Bucket, Key: blob}); err != nil {
-				t.Errorf("entry %s names %s, which is not stored", e.Key.Short(), f.Digest)
+			for _, c := range f.Blobs() {
+				blob := aws.String("int/blobs/sha256/" + strings.TrimPrefix(c.Digest, "sha256:") + ".zst")
+				if _, err := srv.Client.HeadObject(ctx, &s3.HeadObjectInput{Bucket: &srv.Bucket, Key: blob}); err != nil {
+					t.Errorf("entry %s names chunk %s of %s, which is not stored", e.Key.Short(), c.Digest, f.Role)
+				}
 			}
 		}
 	}

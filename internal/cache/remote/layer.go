@@ -189,9 +189,12 @@ var (
 )
 
 // install downloads e's files into working names in the local data folder
-// and hands them to the porter; what is left behind on failure is removed
+// and hands them to the porter (a Streamer gets them as they download); what is left behind on failure is removed
 // (and, after a kill, swept as a working file).
 func (l *Layer) install(ctx context.Context, local *cache.Store, fetched string, p cache.Porter, e Entry, parent cache.Entry, deepest bool) (string, error) {
+	if st, ok := p.(cache.Streamer); ok {
+		return l.installStream(ctx, local, st, e, parent, deepest)
+	}
 	chooser, _ := p.(cache.Chooser)
 	files := map[string]string{}
 	defer func() {
@@ -214,11 +217,7 @@ func (l *Layer) install(ctx context.Context, local *cache.Store, fetched string,
 		}
 		if _, err := os.Stat(have); err != nil {
 			if err := l.store.FetchFile(ctx, f, have); err != nil {
-				if errors.Is(err, ErrCorrupt) && l.write {
-					// Gone, so that the next runner to store this content
-					// uploads it again (blobs are skipped when present).
-					l.store.deleteObject(ctx, blobName(f.Digest))
-				}
+				l.removeDamaged(ctx, err)
 				return "", err
 			}
 		}

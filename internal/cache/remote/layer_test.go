@@ -1,13 +1,17 @@
 package remote
 
 import (
+	"bytes"
 	"context"
+	"crypto/rand"
+	"encoding/json"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
 
 	"github.com/imgbuild/imgbuild/internal/cache"
 )
@@ -120,5 +124,86 @@ func TestAPullOfWholeMachineCheckpointsInstallsOnlyTheDeepest(t *testing.T) {
 	}
 	if strings.Count(u.text(), "is damaged") != 1 || strings.Count(u.text(), "Downloading checkpoint") != 2 {
 		t.Errorf("the pull did not fall back from the damaged deepest checkpoint to the one before:\n%s", u.text())
+	}
+}
+
+// An entry an imgbuild of format 1 wrote (each file one blob, named by
+// the file's digest, no chunks) still installs, and its blob, damaged,
+// is reported and removed like a chunk.
+func TestAnEntryOfFormatOneStillInstallsAndItsDamagedBlobIsRemoved(t *testing.T) {
+	s, srv := openTestStore(t)
+	ctx := context.Background()
+	content := make([]byte, 3<<20) // more than a chunk: a later writer would cut it
+	rand.Read(content)
+	digest := digestOf(content)
+	blob := aws.String("ci/cache/" + blobName(digest))
+	z := s.enc.EncodeAll(content, nil)
+	if _, err := srv.Client.PutObject(ctx, &s3.PutObjectInput{Bucket: &srv.Bucket, Key: blob, Body: bytes.NewReader(z)}); err != nil {
+		t.Fatal(err)
+	}
+	k := testKeys()[0]
+	e := Entry{
+		Entry:   cache.Entry{Key: k, Builder: "test-copy", Step: 1, Ref: "old-runner.data"},
+		Files:   []File{{Role: "data", Digest: digest, Size: int64(len(content))}},
+		Version: "format-1 imgbuild",
+		Format:  1,
+	}
+	raw, _ := json.Marshal(e)
+	if _, err := srv.Client.PutObject(ctx, &s3.PutObjectInput{Bucket: &srv.Bucket, Key: aws.String("ci/cache/" + entryName(k)), Body: bytes.NewReader(raw)}); err != nil {
+		t.Fatal(err)
+	}
+	layer := NewLayer(s, true, "test")
+	b, _ := cache.Open(t.TempDir())
+	u := &recordUI{}
+	if n := layer.Pull(ctx, b, []cache.Key{k}, 0, u); n != 1 {
+		t.Fatalf("pull of a format-1 entry = %d:\n%s", n, u.text())
+	}
+	le, _, _ := b.Get(k)
+	if got, err := os.ReadFile(le.Ref); err != nil || !bytes.Equal(got, content) {
+		t.Fatalf("the installed checkpoint differs from the stored file (%v)", err)
+	}
+
+	flipStoredByte(t, srv, blob)
+	c, _ := cache.Open(t.TempDir())
+	u = &recordUI{}
+	if n := layer.Pull(ctx, c, []cache.Key{k}, 0, u); n != 0 || !strings.Contains(u.text(), "is damaged") {
+		t.Fatalf("pull of a damaged format-1 blob = %d:\n%s", n, u.text())
+	}
+	if _, err := srv.Client.HeadObject(ctx, &s3.HeadObjectInput{Bucket: &srv.Bucket, Key: blob}); err == nil {
+		t.Error("the damaged format-1 blob is still stored")
+	}
+}
+
+// A damaged chunk of a multi-chunk file is the blob removed, not the
+// file's (which names no blob): the next push stores that chunk again.
+func TestADamagedChunkIsTheBlobRemoved(t *testing.T) {
+	s, srv := openTestStore(t)
+	ctx := context.Background()
+	keys := testKeys()[:1]
+	a, _ := cache.Open(t.TempDir())
+	data := make([]byte, 12<<20)
+	rand.Read(data)
+	checkpoints(t, a, keys, func(int) string { return string(data) })
+	layer := NewLayer(s, true, "test")
+	layer.Push(ctx, a, keys, &recordUI{})
+	e, _, _ := s.Get(ctx, keys[0])
+	if len(e.Files) != 1 || len(e.Files[0].Chunks) < 3 {
+		t.Fatalf("the entry's file has %+v", e.Files)
+	}
+	damaged := aws.String("ci/cache/" + blobName(e.Files[0].Chunks[1].Digest))
+	flipStoredByte(t, srv, damaged)
+	b, _ := cache.Open(t.TempDir())
+	u := &recordUI{}
+	if n := layer.Pull(ctx, b, keys, 0, u); n != 0 || !strings.Contains(u.text(), "is damaged") {
+		t.Fatalf("pull of a damaged chunk = %d:\n%s", n, u.text())
+	}
+	if _, err := srv.Client.HeadObject(ctx, &s3.HeadObjectInput{Bucket: &srv.Bucket, Key: damaged}); err == nil {
+		t.Fatal("the damaged chunk is still stored")
+	}
+	layer.Push(ctx, a, keys, &recordUI{})
+	c, _ := cache.Open(t.TempDir())
+	u = &recordUI{}
+	if n := layer.Pull(ctx, c, keys, 0, u); n != 1 || strings.Contains(u.text(), "Warning") {
+		t.Fatalf("pull after the repair = %d:\n%s", n, u.text())
 	}
 }

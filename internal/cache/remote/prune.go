@@ -97,7 +97,7 @@ func (s *Store) List(ctx context.Context) ([]Listed, error) {
 
 // Prune removes the entries last used before cutoff (every one when
 // cutoff is zero) and the entries built on them, then the blobs no
-// remaining entry names (with an age-based prune, only those older than
+// remaining entry names among its files' chunks (with an age-based prune, only those older than
 // an hour: they may belong to an upload whose entry is not written yet).
 func (s *Store) Prune(ctx context.Context, cutoff time.Time) ([]Listed, error) {
 	all, err := s.List(ctx)
@@ -119,7 +119,9 @@ func (s *Store) Prune(ctx context.Context, cutoff time.Time) ([]Listed, error) {
 	for _, e := range all {
 		if !doomed[e.Key] {
 			for _, f := range e.Files {
-				needed[strings.TrimPrefix(f.Digest, "sha256:")+".zst"] = true
+				for _, c := range f.Blobs() {
+					needed[strings.TrimPrefix(c.Digest, "sha256:")+".zst"] = true
+				}
 			}
 			continue
 		}
@@ -147,7 +149,7 @@ func (s *Store) Prune(ctx context.Context, cutoff time.Time) ([]Listed, error) {
 			delete(reused, hex)
 			continue
 		}
-		if err := s.deleteObject(ctx, "blobs/sha256/"+name); err != nil {
+		if err := s.deleteBlob(ctx, "sha256:"+hex); err != nil {
 			errs = append(errs, fmt.Errorf("removing blob %s: %w", name, err))
 			delete(reused, hex)
 		}

@@ -2,6 +2,7 @@ package remote
 
 import (
 	"context"
+	"crypto/rand"
 	"os"
 	"path/filepath"
 	"strings"
@@ -115,5 +116,72 @@ func TestAPruneByAgeKeepsABlobARunnerIsAboutToNameAgain(t *testing.T) {
 	out, _ := srv.Client.ListObjectsV2(ctx, &s3.ListObjectsV2Input{Bucket: &srv.Bucket, Prefix: aws.String("ci/cache/reused/")})
 	if len(out.Contents) != 0 {
 		t.Errorf("%d reuse marks are left with their blob gone", len(out.Contents))
+	}
+}
+
+// A prune keeps every chunk a kept entry names, even one a removed entry
+// named too, and removes the chunks only removed entries named.
+func TestAPruneKeepsTheChunksOfKeptEntriesAndRemovesOrphans(t *testing.T) {
+	s, srv := openTestStore(t)
+	ctx := context.Background()
+	grace := blobGrace
+	blobGrace = time.Second
+	t.Cleanup(func() { blobGrace = grace })
+	dir := t.TempDir()
+	shared := make([]byte, 12<<20)
+	rand.Read(shared)
+	own := make([]byte, 12<<20)
+	rand.Read(own)
+	put := func(key string, content []byte) (cache.Key, File) {
+		t.Helper()
+		p := filepath.Join(dir, key)
+		os.WriteFile(p, content, 0o600)
+		f, err := s.PutFile(ctx, "layer", p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		k := cache.Key(strings.Repeat(key, 64))
+		if _, err := s.PutEntry(ctx, Entry{Entry: cache.Entry{Key: k}, Files: []File{f}, Version: "test"}); err != nil {
+			t.Fatal(err)
+		}
+		return k, f
+	}
+	_, old := put("1", append(append([]byte(nil), shared...), own...))
+	kept, keptFile := put("2", shared)
+	time.Sleep(1100 * time.Millisecond)
+	cutoff := time.Now()
+	time.Sleep(1100 * time.Millisecond)
+	if err := s.MarkUsed(ctx, kept); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Prune(ctx, cutoff); err != nil {
+		t.Fatal(err)
+	}
+	keep := map[string]bool{}
+	for _, c := range keptFile.Blobs() {
+		keep[c.Digest] = true
+	}
+	for _, c := range append(old.Blobs(), keptFile.Blobs()...) {
+		_, err := srv.Client.HeadObject(ctx, &s3.HeadObjectInput{Bucket: &srv.Bucket, Key: aws.String("ci/cache/" + blobName(c.Digest))})
+		if keep[c.Digest] && err != nil {
+			t.Errorf("the prune removed chunk %s of the kept entry", c.Digest)
+		}
+		if !keep[c.Digest] && err == nil {
+			t.Errorf("chunk %s, named by the removed entry only, is still stored", c.Digest)
+		}
+	}
+	if n := countBlobs(t, srv); n != len(keep) {
+		t.Errorf("%d blobs left; want the kept entry's %d", n, len(keep))
+	}
+	// What the prune removed, this store uploads again rather than
+	// taking it for stored.
+	p := filepath.Join(dir, "again")
+	os.WriteFile(p, own, 0o600)
+	f, err := s.PutFile(ctx, "layer", p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.FetchFile(ctx, f, filepath.Join(dir, "back")); err != nil {
+		t.Fatalf("content uploaded again after a prune does not download: %v", err)
 	}
 }

@@ -7,9 +7,21 @@
 //
 //	salt                    32 random bytes: the secret of the cache keys' root HMAC,
 //	                        shared by every runner of this cache (made by the first)
-//	entries/<key>.json      the index entry naming a checkpoint's files, written last
-//	blobs/sha256/<hex>.zst  a checkpoint file, zstd-compressed, named by the SHA-256
-//	                        of its uncompressed content (stored once however many use it)
+//	entries/<key>.json      the index entry naming a checkpoint's files, written last;
+//	                        each file is listed with the chunks that hold it, in order
+//	blobs/sha256/<hex>.zst  a chunk of a checkpoint file, zstd-compressed, named by the
+//	                        SHA-256 of its uncompressed content (stored once however
+//	                        many files and checkpoints hold it)
+//	used/<key>              empty: rewritten when a runner downloads the entry (prune)
+//	reused/<hex>            empty: a runner found that blob stored and is about to name
+//	                        it in an entry (prune keeps the blob a while)
+//	leases/<key>.json       who builds that step now (lease.go)
+//
+// Files are cut into content-defined chunks (cdc.go) of 512 KiB to 8 MiB,
+// each one blob: the cumulative layers of docker checkpoints and stacked
+// qemu layers share most of their content with others, which is then
+// uploaded and stored once. Entries of format 1 (before chunks) list no
+// chunks: each file is its one blob, named by the file's digest.
 package remote
 
 import (
@@ -24,14 +36,13 @@ import (
 	"io"
 	"net/url"
 	"os"
-	"path/filepath"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/aws/retry"
 	"github.com/aws/aws-sdk-go-v2/config"
-	"github.com/aws/aws-sdk-go-v2/feature/s3/manager"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/s3/types"
 	"github.com/aws/smithy-go"
@@ -54,19 +65,49 @@ type Entry struct {
 }
 
 // entryFormat is the layout this imgbuild writes and reads.
-const entryFormat = 1
+const entryFormat = 2
 
 // File is one file of a checkpoint: its role for the builder's Porter
-// ("layer", "final"), and the digest and size of its uncompressed content.
+// ("layer", "final"), the digest and size of its uncompressed content,
+// and the chunks that hold it, in order.
 type File struct {
-	Role   string `json:"role"`
-	Digest string `json:"digest"` // "sha256:<hex>"
+	Role   string  `json:"role"`
+	Digest string  `json:"digest"` // "sha256:<hex>"
+	Size   int64   `json:"size"`
+	Chunks []Chunk `json:"chunks,omitempty"`
+}
+
+// A Chunk is a piece of a file stored as one blob.
+type Chunk struct {
+	Digest string `json:"digest"` // "sha256:<hex>" of its uncompressed content
 	Size   int64  `json:"size"`
+}
+
+// Blobs returns the chunks that hold f: its Chunks, or, in an entry of
+// format 1, the whole file as one.
+func (f File) Blobs() []Chunk {
+	if len(f.Chunks) == 0 {
+		return []Chunk{{Digest: f.Digest, Size: f.Size}}
+	}
+	return f.Chunks
 }
 
 // ErrCorrupt is returned when a downloaded object does not match its
 // digest or cannot be decompressed: a damaged or truncated object.
 var ErrCorrupt = errors.New("damaged object")
+
+// A CorruptError is ErrCorrupt for one stored blob: damaged, truncated
+// or missing.
+type CorruptError struct {
+	Digest string // the blob's, "sha256:<hex>"
+	Reason string
+}
+
+func (e *CorruptError) Error() string {
+	return fmt.Sprintf("%s: %s %s", ErrCorrupt, blobName(e.Digest), e.Reason)
+}
+
+func (e *CorruptError) Is(target error) bool { return target == ErrCorrupt }
 
 // Store is a cache in one bucket under one prefix.
 type Store struct {
@@ -74,6 +115,15 @@ type Store struct {
 	bucket string
 	prefix string // "" or ending in "/"
 	url    string
+	enc    *zstd.Encoder // EncodeAll only: safe for concurrent use
+	dec    *zstd.Decoder // DecodeAll only: safe for concurrent use
+
+	mu sync.Mutex
+	// known holds the blobs this process uploaded or found stored, and
+	// when: a chunk many files share costs no request after the first.
+	// Remembered for half of blobGrace only, the time for which a prune
+	// by age keeps a blob no entry names yet.
+	known map[string]time.Time
 }
 
 // ParseURL splits s3://bucket/prefix.
@@ -123,7 +173,20 @@ func Open(ctx context.Context, rawURL string) (*Store, error) {
 		o.RequestChecksumCalculation = aws.RequestChecksumCalculationWhenRequired
 		o.ResponseChecksumValidation = aws.ResponseChecksumValidationWhenRequired
 	})
-	return &Store{client: client, bucket: bucket, prefix: prefix, url: rawURL}, nil
+	// A 1 MiB window (and the smaller history of WithLowerEncoderMem)
+	// keeps each of the encoders small: a chunk's matches are mostly
+	// near, and memory must stay flat while files move.
+	enc, err := zstd.NewWriter(nil, zstd.WithEncoderLevel(zstd.SpeedFastest), zstd.WithEncoderConcurrency(chunksInFlight), zstd.WithLowerEncoderMem(true), zstd.WithWindowSize(1<<20))
+	if err != nil {
+		return nil, err
+	}
+	// A chunk decompresses to maxChunk bytes at most: more is damage, and
+	// is refused before it takes the memory.
+	dec, err := zstd.NewReader(nil, zstd.WithDecoderConcurrency(chunksInFlight), zstd.WithDecoderMaxMemory(maxChunk))
+	if err != nil {
+		return nil, err
+	}
+	return &Store{client: client, bucket: bucket, prefix: prefix, url: rawURL, enc: enc, dec: dec}, nil
 }
 
 // URL is the cache's s3:// URL.
@@ -254,122 +317,6 @@ func (s *Store) PutEntry(ctx context.Context, e Entry) (written bool, err error)
 func (s *Store) DeleteEntry(ctx context.Context, k cache.Key) error {
 	_, err := s.client.DeleteObject(ctx, &s3.DeleteObjectInput{Bucket: &s.bucket, Key: s.key(entryName(k))})
 	return err
-}
-
-// PutFile stores the file at path as a blob, unless a blob of that content
-// is stored already, and returns its description. The file is read twice:
-// once for its digest (which names the blob), once streamed through zstd
-// into a multipart upload, so memory stays flat whatever its size.
-func (s *Store) PutFile(ctx context.Context, role, path string) (File, error) {
-	digest, size, err := fileDigest(path)
-	if err != nil {
-		return File{}, err
-	}
-	f := File{Role: role, Digest: digest, Size: size}
-	_, err = s.client.HeadObject(ctx, &s3.HeadObjectInput{Bucket: &s.bucket, Key: s.key(blobName(digest))})
-	if err == nil {
-		// Stored already: marked, so that a prune by age running before
-		// this runner's entry names it does not take it away.
-		return f, s.markReused(ctx, digest)
-	}
-	if !isNotFound(err) {
-		return File{}, err
-	}
-	in, err := os.Open(path)
-	if err != nil {
-		return File{}, err
-	}
-	defer in.Close()
-	pr, pw := io.Pipe()
-	go func() {
-		enc, err := zstd.NewWriter(pw, zstd.WithEncoderLevel(zstd.SpeedFastest), zstd.WithEncoderConcurrency(1))
-		if err == nil {
-			_, err = io.Copy(enc, in)
-			err = errors.Join(err, enc.Close())
-		}
-		pw.CloseWithError(err)
-	}()
-	up := manager.NewUploader(s.client, func(u *manager.Uploader) {
-		u.PartSize = 8 << 20 // with 2 in flight: ~30 MiB of buffers; 80 GB at most (10,000 parts)
-		u.Concurrency = 2
-	})
-	// The uploader aborts a failed multipart upload with the context it
-	// was given: under the build's, a cancelled build (Ctrl-C, a timeout)
-	// would leave its parts on the server. So the upload runs under a
-	// context of its own, and the build's end cuts its body instead; the
-	// upload then fails and is aborted, given 30 s for that.
-	upCtx, cancelUp := context.WithCancel(context.WithoutCancel(ctx))
-	defer cancelUp()
-	stop := context.AfterFunc(ctx, func() {
-		pr.CloseWithError(context.Cause(ctx))
-		time.AfterFunc(30*time.Second, cancelUp)
-	})
-	defer stop()
-	_, err = up.Upload(upCtx, &s3.PutObjectInput{Bucket: &s.bucket, Key: s.key(blobName(digest)), Body: pr})
-	pr.CloseWithError(err) // stops the encoder when the upload failed
-	if err != nil {
-		return File{}, fmt.Errorf("uploading %s: %w", filepath.Base(path), err)
-	}
-	return f, nil
-}
-
-// FetchFile downloads f into dst (created, mode 0600), streaming it
-// through zstd, and verifies its size and digest. A mismatch or a stream
-// that does not decompress is ErrCorrupt; dst is removed on any error.
-func (s *Store) FetchFile(ctx context.Context, f File, dst string) (err error) {
-	out, err := s.client.GetObject(ctx, &s3.GetObjectInput{Bucket: &s.bucket, Key: s.key(blobName(f.Digest))})
-	if isNotFound(err) {
-		return fmt.Errorf("%w: %s is missing", ErrCorrupt, blobName(f.Digest))
-	}
-	if err != nil {
-		return err
-	}
-	defer out.Body.Close()
-	w, err := os.OpenFile(dst, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
-	if err != nil {
-		return err
-	}
-	defer func() {
-		if cerr := w.Close(); err == nil {
-			err = cerr
-		}
-		if err != nil {
-			os.Remove(dst)
-		}
-	}()
-	body := &watchedReader{r: out.Body}
-	dec, err := zstd.NewReader(body, zstd.WithDecoderConcurrency(1), zstd.WithDecoderLowmem(true))
-	if err != nil {
-		return err
-	}
-	defer dec.Close()
-	h := sha256.New()
-	n, err := io.Copy(io.MultiWriter(w, h), dec)
-	if err != nil {
-		if body.err != nil { // the connection, not the content
-			return fmt.Errorf("downloading %s: %w", blobName(f.Digest), body.err)
-		}
-		return fmt.Errorf("%w: %s does not decompress: %v", ErrCorrupt, blobName(f.Digest), err)
-	}
-	if got := "sha256:" + hex.EncodeToString(h.Sum(nil)); n != f.Size || got != f.Digest {
-		return fmt.Errorf("%w: %s holds %d bytes with digest %s, not %d bytes with %s", ErrCorrupt, blobName(f.Digest), n, got, f.Size, f.Digest)
-	}
-	return nil
-}
-
-// watchedReader remembers the error of the reader under the decoder, to
-// tell a dropped connection from damaged content.
-type watchedReader struct {
-	r   io.Reader
-	err error
-}
-
-func (w *watchedReader) Read(p []byte) (int, error) {
-	n, err := w.r.Read(p)
-	if err != nil && err != io.EOF {
-		w.err = err
-	}
-	return n, err
 }
 
 func fileDigest(path string) (string, int64, error) {

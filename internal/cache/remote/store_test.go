@@ -7,7 +7,9 @@ import (
 	"errors"
 	"io"
 	"os"
+	"path"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -48,12 +50,12 @@ func TestParseURLSplitsBucketAndPrefixAndRefusesOtherSchemes(t *testing.T) {
 	}
 }
 
-func TestAFileRoundTripsThroughTheObjectStoreCompressedAndVerified(t *testing.T) {
+func TestAFileRoundTripsThroughTheObjectStoreInChunksCompressedAndVerified(t *testing.T) {
 	s, srv := openTestStore(t)
 	ctx := context.Background()
 	dir := t.TempDir()
 	src := filepath.Join(dir, "layer")
-	// 40 MiB, half random: several multipart parts, compressible in part.
+	// 40 MiB, half random: many chunks, compressible in part.
 	data := make([]byte, 40<<20)
 	rand.Read(data[:20<<20])
 	if err := os.WriteFile(src, data, 0o600); err != nil {
@@ -63,15 +65,23 @@ func TestAFileRoundTripsThroughTheObjectStoreCompressedAndVerified(t *testing.T)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if f.Size != int64(len(data)) || len(f.Digest) != len("sha256:")+64 {
-		t.Fatalf("PutFile described it as %+v", f)
+	if f.Size != int64(len(data)) || f.Digest != digestOf(data) || len(f.Chunks) < 5 {
+		t.Fatalf("PutFile described it as %s, %d bytes, %d chunks", f.Digest, f.Size, len(f.Chunks))
 	}
-	head, err := srv.Client.HeadObject(ctx, &s3.HeadObjectInput{Bucket: &srv.Bucket, Key: aws.String("ci/cache/" + blobName(f.Digest))})
-	if err != nil {
-		t.Fatalf("the blob is not under the prefix, named by its digest: %v", err)
+	var stored, off int64
+	for _, c := range f.Chunks {
+		if c.Digest != digestOf(data[off:off+c.Size]) {
+			t.Fatalf("chunk at %d is not named by its content's digest", off)
+		}
+		off += c.Size
+		head, err := srv.Client.HeadObject(ctx, &s3.HeadObjectInput{Bucket: &srv.Bucket, Key: aws.String("ci/cache/" + blobName(c.Digest))})
+		if err != nil {
+			t.Fatalf("a chunk's blob is not under the prefix, named by its digest: %v", err)
+		}
+		stored += aws.ToInt64(head.ContentLength)
 	}
-	if n := aws.ToInt64(head.ContentLength); n >= int64(len(data))*3/4 {
-		t.Errorf("stored blob is %d bytes for %d bytes of half-zero content: not compressed", n, len(data))
+	if stored >= int64(len(data))*3/4 {
+		t.Errorf("stored blobs are %d bytes for %d bytes of half-zero content: not compressed", stored, len(data))
 	}
 	dst := filepath.Join(dir, "back")
 	if err := s.FetchFile(ctx, f, dst); err != nil {
@@ -82,30 +92,169 @@ func TestAFileRoundTripsThroughTheObjectStoreCompressedAndVerified(t *testing.T)
 		t.Fatal("the downloaded file differs from the uploaded one")
 	}
 	// Stored once: the same content again is not uploaded again.
-	if f2, err := s.PutFile(ctx, "final", src); err != nil || f2.Digest != f.Digest {
+	before := countBlobs(t, srv)
+	if f2, err := s.PutFile(ctx, "final", src); err != nil || f2.Digest != f.Digest || len(f2.Chunks) != len(f.Chunks) {
 		t.Fatalf("second PutFile: %+v, %v", f2, err)
+	}
+	if after := countBlobs(t, srv); after != before {
+		t.Errorf("the same content stored again made %d more blobs", after-before)
 	}
 }
 
-func TestAFlippedByteInAStoredBlobIsReportedAsCorruptAndLeavesNoFile(t *testing.T) {
+func TestAnEmptyFileRoundTrips(t *testing.T) {
+	s, _ := openTestStore(t)
+	ctx := context.Background()
+	dir := t.TempDir()
+	src := filepath.Join(dir, "empty")
+	os.WriteFile(src, nil, 0o600)
+	f, err := s.PutFile(ctx, "layer", src)
+	if err != nil || f.Size != 0 || len(f.Chunks) != 1 {
+		t.Fatalf("PutFile of an empty file: %+v, %v", f, err)
+	}
+	if err := s.FetchFile(ctx, f, filepath.Join(dir, "back")); err != nil {
+		t.Fatal(err)
+	}
+	if fi, err := os.Stat(filepath.Join(dir, "back")); err != nil || fi.Size() != 0 {
+		t.Fatalf("the downloaded empty file: %v, %v", fi, err)
+	}
+}
+
+// countBlobs returns how many blobs the test cache holds.
+func countBlobs(t *testing.T, srv testenv.S3) int {
+	t.Helper()
+	n := 0
+	p := s3.NewListObjectsV2Paginator(srv.Client, &s3.ListObjectsV2Input{Bucket: &srv.Bucket, Prefix: aws.String("ci/cache/blobs/")})
+	for p.HasMorePages() {
+		page, err := p.NextPage(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		n += len(page.Contents)
+	}
+	return n
+}
+
+// A checkpoint's cumulative layer holds the one before it with more
+// appended, and a few bytes changed in its middle: its upload adds the
+// chunks around the changes, not the whole file.
+func TestAFileThatSharesMostOfAnotherStoresOnlyTheChunksThatDiffer(t *testing.T) {
+	s, srv := openTestStore(t)
+	ctx := context.Background()
+	dir := t.TempDir()
+	first := make([]byte, 32<<20)
+	rand.Read(first)
+	more := make([]byte, 16<<20)
+	rand.Read(more)
+	second := append(append(append(append([]byte(nil), first[:7<<20]...), "inserted"...), first[7<<20:]...), more...)
+	p1, p2 := filepath.Join(dir, "one"), filepath.Join(dir, "two")
+	os.WriteFile(p1, first, 0o600)
+	os.WriteFile(p2, second, 0o600)
+	f1, err := s.PutFile(ctx, "layer", p1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	before := countBlobs(t, srv)
+	if before != len(f1.Chunks) {
+		t.Fatalf("%d blobs for %d chunks", before, len(f1.Chunks))
+	}
+	// Another runner (no memory of what the first stored) uploads the second.
+	other, err := Open(ctx, s.URL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	f2, err := other.PutFile(ctx, "layer", p2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	had := map[string]bool{}
+	for _, c := range f1.Chunks {
+		had[c.Digest] = true
+	}
+	var added int64
+	newChunks := map[string]bool{}
+	for _, c := range f2.Chunks {
+		if !had[c.Digest] {
+			added += c.Size
+			newChunks[c.Digest] = true
+		}
+	}
+	newBlobs := countBlobs(t, srv) - before
+	if newBlobs != len(newChunks) {
+		t.Errorf("the second upload stored %d blobs for its %d new chunks", newBlobs, len(newChunks))
+	}
+	t.Logf("second file: %d chunks, %d new blobs, %.1f MiB of %.1f MiB new", len(f2.Chunks), newBlobs, float64(added)/(1<<20), float64(len(second))/(1<<20))
+	if added >= int64(len(second))/2 || added < int64(len(more)) {
+		t.Errorf("the second upload added %d of its %d bytes; want the 16 MiB appended and a chunk or two more", added, len(second))
+	}
+	dst := filepath.Join(dir, "back")
+	if err := s.FetchFile(ctx, f2, dst); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := os.ReadFile(dst); !bytes.Equal(got, second) {
+		t.Fatal("the second file does not download as it was")
+	}
+}
+
+func TestAFlippedByteInAStoredChunkIsReportedAsCorruptNamingItAndLeavesNoFile(t *testing.T) {
 	s, srv := openTestStore(t)
 	ctx := context.Background()
 	dir := t.TempDir()
 	src := filepath.Join(dir, "layer")
-	os.WriteFile(src, bytes.Repeat([]byte("imgbuild layer "), 100000), 0o600)
+	data := make([]byte, 24<<20)
+	rand.Read(data)
+	os.WriteFile(src, data, 0o600)
 	f, err := s.PutFile(ctx, "layer", src)
 	if err != nil {
 		t.Fatal(err)
 	}
-	key := aws.String("ci/cache/" + blobName(f.Digest))
-	flipStoredByte(t, srv, key)
+	if len(f.Chunks) < 3 {
+		t.Fatalf("%d chunks: this test needs several", len(f.Chunks))
+	}
+	damaged := f.Chunks[len(f.Chunks)/2].Digest
+	flipStoredByte(t, srv, aws.String("ci/cache/"+blobName(damaged)))
 	dst := filepath.Join(dir, "back")
 	err = s.FetchFile(ctx, f, dst)
-	if !errors.Is(err, ErrCorrupt) {
-		t.Fatalf("FetchFile of a damaged blob: %v, want ErrCorrupt", err)
+	var ce *CorruptError
+	if !errors.Is(err, ErrCorrupt) || !errors.As(err, &ce) || ce.Digest != damaged {
+		t.Fatalf("FetchFile of a damaged chunk: %v, want ErrCorrupt naming chunk %s", err, damaged)
 	}
 	if _, serr := os.Stat(dst); !os.IsNotExist(serr) {
 		t.Errorf("the damaged download was left at %s", dst)
+	}
+	// Read from a stream, the damage is an error, never a clean end.
+	r, err := s.OpenFile(ctx, f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	if n, err := io.Copy(io.Discard, r); !errors.Is(err, ErrCorrupt) {
+		t.Fatalf("reading a damaged file: %d bytes, %v; want ErrCorrupt", n, err)
+	}
+}
+
+// An entry whose chunks are all intact but do not make up its file (a
+// chunk list from another file) is damaged too.
+func TestChunksThatDoNotMakeUpTheFileAreCorrupt(t *testing.T) {
+	s, _ := openTestStore(t)
+	ctx := context.Background()
+	dir := t.TempDir()
+	data := make([]byte, 4<<20)
+	rand.Read(data)
+	p := filepath.Join(dir, "a")
+	os.WriteFile(p, data, 0o600)
+	f, err := s.PutFile(ctx, "layer", p)
+	if err != nil || len(f.Chunks) < 2 {
+		t.Fatalf("PutFile: %d chunks, %v", len(f.Chunks), err)
+	}
+	swapped := f
+	swapped.Chunks = append([]Chunk{f.Chunks[1], f.Chunks[0]}, f.Chunks[2:]...)
+	if err := s.FetchFile(ctx, swapped, filepath.Join(dir, "b")); !errors.Is(err, ErrCorrupt) {
+		t.Errorf("chunks out of order: %v, want ErrCorrupt", err)
+	}
+	short := f
+	short.Chunks = f.Chunks[1:]
+	if err := s.FetchFile(ctx, short, filepath.Join(dir, "c")); !errors.Is(err, ErrCorrupt) {
+		t.Errorf("a chunk left out: %v, want ErrCorrupt", err)
 	}
 }
 
@@ -191,27 +340,24 @@ func TestAnUnreachableServerIsAnErrorNotAHang(t *testing.T) {
 }
 
 // An upload cut off by the build's end (Ctrl-C, a timeout) leaves no
-// multipart upload behind on the server: it is aborted, not abandoned.
-func TestACancelledUploadLeavesNoMultipartUpload(t *testing.T) {
+// multipart upload and no partial blob behind: every blob stored holds
+// a whole chunk.
+func TestACancelledUploadLeavesNoMultipartUploadNorPartialBlob(t *testing.T) {
 	s, srv := openTestStore(t)
 	p := filepath.Join(t.TempDir(), "layer")
 	f, err := os.Create(p)
 	if err != nil {
 		t.Fatal(err)
 	}
-	// Incompressible, several parts.
-	if _, err := io.CopyN(f, rand.Reader, 48<<20); err != nil {
+	// Incompressible, many chunks.
+	if _, err := io.CopyN(f, rand.Reader, 96<<20); err != nil {
 		t.Fatal(err)
 	}
 	f.Close()
 	ctx, cancel := context.WithCancel(context.Background())
 	go func() {
-		// Cancelled once the multipart upload exists.
-		for i := 0; i < 2000; i++ {
-			out, err := srv.Client.ListMultipartUploads(context.Background(), &s3.ListMultipartUploadsInput{Bucket: &srv.Bucket})
-			if err == nil && len(out.Uploads) > 0 {
-				break
-			}
+		// Cancelled once the first chunk is stored.
+		for i := 0; i < 2000 && countBlobs(t, srv) == 0; i++ {
 			time.Sleep(2 * time.Millisecond)
 		}
 		cancel()
@@ -225,5 +371,28 @@ func TestACancelledUploadLeavesNoMultipartUpload(t *testing.T) {
 	}
 	if len(out.Uploads) != 0 {
 		t.Errorf("%d multipart upload(s) left after the cancelled upload", len(out.Uploads))
+	}
+	list, err := srv.Client.ListObjectsV2(context.Background(), &s3.ListObjectsV2Input{Bucket: &srv.Bucket, Prefix: aws.String("ci/cache/blobs/")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(list.Contents) == 96<<20/avgChunk {
+		t.Log("every chunk was stored before the cancel took effect")
+	}
+	for _, o := range list.Contents {
+		want := "sha256:" + strings.TrimSuffix(path.Base(aws.ToString(o.Key)), ".zst")
+		obj, err := srv.Client.GetObject(context.Background(), &s3.GetObjectInput{Bucket: &srv.Bucket, Key: o.Key})
+		if err != nil {
+			t.Fatal(err)
+		}
+		z, err := io.ReadAll(obj.Body)
+		obj.Body.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+		data, err := s.dec.DecodeAll(z, nil)
+		if err != nil || digestOf(data) != want {
+			t.Errorf("blob %s left by the cancelled upload is not a whole chunk (%v)", want, err)
+		}
 	}
 }
