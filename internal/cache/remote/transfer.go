@@ -244,15 +244,22 @@ func (s *Store) getChunk(ctx context.Context, c Chunk) ([]byte, error) {
 	defer out.Body.Close()
 	// A chunk compresses to little more than its size at worst.
 	bound := int64(s.enc.MaxEncodedSize(int(c.Size)))
-	size := aws.ToInt64(out.ContentLength)
-	if out.ContentLength == nil || size > bound {
-		size = bound + 1
+	// With the length the server announced (and a plausible one), a body
+	// that ends before it is a connection cut short, not damage: the blob
+	// is kept. Without it, at most bound+1 bytes are read.
+	length := aws.ToInt64(out.ContentLength)
+	announced := out.ContentLength != nil && length <= bound
+	size := bound + 1
+	if announced {
+		size = length
 	}
 	z := make([]byte, size)
 	n, err := io.ReadFull(out.Body, z)
 	switch {
-	case err == nil && int64(n) > bound:
+	case err == nil && !announced:
 		return nil, &CorruptError{Digest: c.Digest, Reason: fmt.Sprintf("is larger than a chunk of %d bytes compresses to", c.Size)}
+	case err == io.ErrUnexpectedEOF && announced:
+		return nil, fmt.Errorf("downloading %s: the connection ended after %d of its %d bytes", blobName(c.Digest), n, length)
 	case err != nil && err != io.ErrUnexpectedEOF:
 		return nil, fmt.Errorf("downloading %s: %w", blobName(c.Digest), err)
 	}
