@@ -188,27 +188,41 @@ var (
 	validRole   = regexp.MustCompile(`^[a-z0-9-]{1,40}$`)
 )
 
-// install downloads e's files into working names in the local data folder
-// and hands them to the porter (a Streamer gets them as they download); what is left behind on failure is removed
-// (and, after a kill, swept as a working file).
-func (l *Layer) install(ctx context.Context, local *cache.Store, fetched string, p cache.Porter, e Entry, parent cache.Entry, deepest bool) (string, error) {
-	if st, ok := p.(cache.Streamer); ok {
-		return l.installStream(ctx, local, st, e, parent, deepest)
-	}
+// wantedFiles returns the files of e the porter wants on this runner (a
+// Chooser may leave some out); an entry naming a file oddly is damaged.
+func wantedFiles(local *cache.Store, p cache.Porter, e Entry, deepest bool) ([]File, error) {
 	chooser, _ := p.(cache.Chooser)
+	var wanted []File
+	for _, f := range e.Files {
+		if !validDigest.MatchString(f.Digest) || !validRole.MatchString(f.Role) {
+			return nil, fmt.Errorf("%w: entry %s names file %q as %q", ErrCorrupt, e.Key.Short(), f.Digest, f.Role)
+		}
+		if chooser == nil || chooser.Wants(local, f.Role, deepest) {
+			wanted = append(wanted, f)
+		}
+	}
+	return wanted, nil
+}
+
+// install downloads e's files into working names in the local data folder
+// and hands them to the porter (a Streamer gets them as they download);
+// what is left behind on failure is removed (and, after a kill, swept as a
+// working file).
+func (l *Layer) install(ctx context.Context, local *cache.Store, fetched string, p cache.Porter, e Entry, parent cache.Entry, deepest bool) (string, error) {
+	wanted, err := wantedFiles(local, p, e, deepest)
+	if err != nil {
+		return "", err
+	}
+	if st, ok := p.(cache.Streamer); ok {
+		return l.installStream(ctx, local, st, e.Entry, wanted, parent)
+	}
 	files := map[string]string{}
 	defer func() {
 		for _, f := range files {
 			os.Remove(f)
 		}
 	}()
-	for _, f := range e.Files {
-		if !validDigest.MatchString(f.Digest) || !validRole.MatchString(f.Role) {
-			return "", fmt.Errorf("%w: entry %s names file %q as %q", ErrCorrupt, e.Key.Short(), f.Digest, f.Role)
-		}
-		if chooser != nil && !chooser.Wants(local, f.Role, deepest) {
-			continue
-		}
+	for _, f := range wanted {
 		have := filepath.Join(fetched, strings.TrimPrefix(f.Digest, "sha256:"))
 		// Fetched before for another checkpoint: still that content? (A
 		// porter may change the file it was given, which is a link.)

@@ -10,20 +10,13 @@ import (
 	"github.com/imgbuild/imgbuild/internal/cache"
 )
 
-// installStream hands e's files to a Streamer as they download (see
+// installStream hands e's wanted files to a Streamer as they download (see
 // Store.OpenFile): nothing is written to disk. When a file read is
 // damaged, that is the install's error (ErrCorrupt) whatever the porter
 // made of it, and the damaged blob is removed as install does.
-func (l *Layer) installStream(ctx context.Context, local *cache.Store, p cache.Streamer, e Entry, parent cache.Entry, deepest bool) (string, error) {
-	chooser, _ := p.(cache.Chooser)
+func (l *Layer) installStream(ctx context.Context, local *cache.Store, p cache.Streamer, e cache.Entry, wanted []File, parent cache.Entry) (string, error) {
 	byRole := map[string]File{}
-	for _, f := range e.Files {
-		if !validDigest.MatchString(f.Digest) || !validRole.MatchString(f.Role) {
-			return "", fmt.Errorf("%w: entry %s names file %q as %q", ErrCorrupt, e.Key.Short(), f.Digest, f.Role)
-		}
-		if chooser != nil && !chooser.Wants(local, f.Role, deepest) {
-			continue
-		}
+	for _, f := range wanted {
 		byRole[f.Role] = f
 	}
 	var (
@@ -53,7 +46,7 @@ func (l *Layer) installStream(ctx context.Context, local *cache.Store, p cache.S
 		mu.Unlock()
 		return notingReader{r, note}, nil
 	}
-	ref, err := p.InstallStream(ctx, local, e.Entry, parent, open)
+	ref, err := p.InstallStream(ctx, local, e, parent, open)
 	for _, r := range opened { // closed by the porter already, unless it failed to
 		r.Close()
 	}
