@@ -16,9 +16,11 @@ import (
 	"github.com/imgbuild/imgbuild/internal/testenv"
 )
 
-// cacheBenchTemplate stands for a typical image build: four provisioners
-// that each do a couple of seconds of real work (writing and compressing
-// 16 MiB, as unpacking a package would), the last one small.
+// cacheBenchTemplate stands for an image build: three provisioners that
+// each write and compress 16 MiB, as unpacking a package would (about
+// half a second each on the 2-core CI machine), then a small one. Its
+// steps make data fast, so moving checkpoints weighs more here than in a
+// build whose steps download or compile (see BenchmarkDockerSharedCacheNginx).
 const cacheBenchTemplate = `
 variable "repo" { type = string }
 variable "tag"  { type = string }
