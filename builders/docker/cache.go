@@ -227,7 +227,7 @@ func removeUnnamed(ctx context.Context, cli *client.Client, id string) error {
 // checkpointComm is the communicator the provisioners use (the docker
 // one, or SSH with communicator = "ssh"), able to checkpoint too. It
 // remembers whether the container changed since its last checkpoint: if
-// not, the final image is made from that checkpoint (commitFinal).
+// not, the final image is made from that checkpoint (commitFromCheckpoint).
 type checkpointComm struct {
 	communicator.Communicator
 	st *state

@@ -217,19 +217,25 @@ func removeContainer(st *state, ref string, say bool) steps.Cleanup {
 		if say {
 			st.env.UI.Say("Removing the build container: " + short(ref))
 		}
-		err := st.cli.ContainerRemove(ctx, ref, container.RemoveOptions{Force: true, RemoveVolumes: true})
-		if err != nil && !errdefs.IsNotFound(err) {
-			return fmt.Errorf("removing container %s: %w (remove it with: docker rm -f %s)", short(ref), err, short(ref))
-		}
 		name := st.containerName
 		if name == "" {
 			name = ref // its creation failed: ref is the name
 		}
-		if err := st.recordContainer(ledger.Deleted, name); err != nil {
-			st.env.UI.Error(err.Error())
-		}
-		return nil
+		return removeRecorded(ctx, st, ref, name)
 	}
+}
+
+// removeRecorded removes the container ref and records in the resource
+// ledger that the one created as name is gone.
+func removeRecorded(ctx context.Context, st *state, ref, name string) error {
+	err := st.cli.ContainerRemove(ctx, ref, container.RemoveOptions{Force: true, RemoveVolumes: true})
+	if err != nil && !errdefs.IsNotFound(err) {
+		return fmt.Errorf("removing container %s: %w (remove it with: docker rm -f %s)", short(ref), err, short(ref))
+	}
+	if err := st.recordContainer(ledger.Deleted, name); err != nil {
+		st.env.UI.Error(err.Error())
+	}
+	return nil
 }
 
 // stepStart starts the container and checks that it keeps running.
@@ -360,12 +366,7 @@ func commitFromCheckpoint(ctx context.Context, st *state, ckpt string, opts cont
 		st.env.UI.Error(err.Error() + "; if this build is killed, remove its container with docker rm -f " + name)
 	}
 	defer func() {
-		err := st.cli.ContainerRemove(context.WithoutCancel(ctx), name, container.RemoveOptions{Force: true})
-		if err != nil && !errdefs.IsNotFound(err) {
-			st.env.UI.Error(fmt.Sprintf("removing container %s: %s (remove it with: docker rm -f %s)", name, err, name))
-			return
-		}
-		if err := st.recordContainer(ledger.Deleted, name); err != nil {
+		if err := removeRecorded(context.WithoutCancel(ctx), st, name, name); err != nil {
 			st.env.UI.Error(err.Error())
 		}
 	}()
