@@ -121,7 +121,7 @@ func exportImage(ctx context.Context, cli *client.Client, ref string, base map[s
 			if re.Inline, err = io.ReadAll(tr); err != nil {
 				return nil, err
 			}
-			if isLayer(hdr) && base[digestOf(re.Inline)] {
+			if isLayer(hdr) && base[cache.Digest(re.Inline)] {
 				re.Inline, re.BaseLayer = nil, true
 			}
 		default:
@@ -158,11 +158,6 @@ func exportImage(ctx context.Context, cli *client.Client, ref string, base map[s
 // the digest test below keeps configurations apart).
 func isLayer(hdr *tar.Header) bool {
 	return path.Base(hdr.Name) == "layer.tar" || strings.HasPrefix(hdr.Name, "blobs/sha256/")
-}
-
-func digestOf(b []byte) string {
-	sum := sha256.Sum256(b)
-	return "sha256:" + hex.EncodeToString(sum[:])
 }
 
 // writePart writes r to the new file p and returns its digest (a layer's

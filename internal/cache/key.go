@@ -134,3 +134,10 @@ func hashFile(h hash.Hash, p string, info fs.FileInfo) error {
 	_, err = io.Copy(h, f)
 	return err
 }
+
+// Digest is the "sha256:<hex>" digest of b, as content is named in the
+// shared cache and in images.
+func Digest(b []byte) string {
+	sum := sha256.Sum256(b)
+	return "sha256:" + hex.EncodeToString(sum[:])
+}

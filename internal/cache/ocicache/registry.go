@@ -3,8 +3,6 @@ package ocicache
 import (
 	"bytes"
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -17,6 +15,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/imgbuild/imgbuild/internal/cache"
 	"github.com/imgbuild/imgbuild/internal/dockerengine"
 	"github.com/imgbuild/imgbuild/internal/wait"
 )
@@ -321,14 +320,9 @@ type manifest struct {
 
 var validDigest = regexp.MustCompile(`^sha256:[0-9a-f]{64}$`)
 
-func digestOf(b []byte) string {
-	h := sha256.Sum256(b)
-	return "sha256:" + hex.EncodeToString(h[:])
-}
-
 // putBlob stores b unless the registry has it (monolithic upload).
 func (r *registry) putBlob(ctx context.Context, mediaType string, b []byte) (descriptor, error) {
-	d := descriptor{MediaType: mediaType, Digest: digestOf(b), Size: int64(len(b))}
+	d := descriptor{MediaType: mediaType, Digest: cache.Digest(b), Size: int64(len(b))}
 	if _, err := r.do(ctx, http.MethodHead, r.base+"/blobs/"+d.Digest, nil, "", nil, http.StatusOK); err == nil {
 		return d, nil
 	} else if !errors.Is(err, errNotFound) {
@@ -369,7 +363,7 @@ func (r *registry) getBlob(ctx context.Context, d descriptor) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	if got := digestOf(resp.body); got != d.Digest {
+	if got := cache.Digest(resp.body); got != d.Digest {
 		return nil, fmt.Errorf("%w: blob %s holds content with digest %s", ErrCorrupt, d.Digest, got)
 	}
 	return resp.body, nil
@@ -384,7 +378,7 @@ func (r *registry) putManifest(ctx context.Context, ref string, m manifest) (str
 	if _, err := r.do(ctx, http.MethodPut, r.base+"/manifests/"+ref, b, m.MediaType, nil, http.StatusCreated); err != nil {
 		return "", fmt.Errorf("writing manifest %s: %w", ref, err)
 	}
-	return digestOf(b), nil
+	return cache.Digest(b), nil
 }
 
 // getManifest reads the manifest that ref names, with its digest;
@@ -399,7 +393,7 @@ func (r *registry) getManifest(ctx context.Context, ref string) (manifest, strin
 	if err := json.Unmarshal(resp.body, &m); err != nil {
 		return manifest{}, "", fmt.Errorf("%w: manifest %s does not read: %v", ErrCorrupt, ref, err)
 	}
-	return m, digestOf(resp.body), nil
+	return m, cache.Digest(resp.body), nil
 }
 
 // hasManifest reports whether ref names a manifest.

@@ -66,12 +66,12 @@ func TestAFileRoundTripsThroughTheObjectStoreInChunksCompressedAndVerified(t *te
 	if err != nil {
 		t.Fatal(err)
 	}
-	if f.Size != int64(len(data)) || f.Digest != digestOf(data) || len(f.Chunks) < 5 {
+	if f.Size != int64(len(data)) || f.Digest != cache.Digest(data) || len(f.Chunks) < 5 {
 		t.Fatalf("PutFile described it as %s, %d bytes, %d chunks", f.Digest, f.Size, len(f.Chunks))
 	}
 	var stored, off int64
 	for _, c := range f.Chunks {
-		if c.Digest != digestOf(data[off:off+c.Size]) {
+		if c.Digest != cache.Digest(data[off:off+c.Size]) {
 			t.Fatalf("chunk at %d is not named by its content's digest", off)
 		}
 		off += c.Size
@@ -398,7 +398,7 @@ func TestACancelledUploadLeavesNoMultipartUploadNorPartialBlob(t *testing.T) {
 			t.Fatal(err)
 		}
 		data, err := s.dec.DecodeAll(z, nil)
-		if err != nil || digestOf(data) != want {
+		if err != nil || cache.Digest(data) != want {
 			t.Errorf("blob %s left by the cancelled upload is not a whole chunk (%v)", want, err)
 		}
 	}

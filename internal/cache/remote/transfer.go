@@ -17,6 +17,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/klauspost/compress/zstd"
+
+	"github.com/imgbuild/imgbuild/internal/cache"
 )
 
 // chunksInFlight is how many chunks move at once each way: enough to
@@ -24,11 +26,6 @@ import (
 // few enough that memory stays flat (each is at most maxChunk, held with
 // its compressed form).
 const chunksInFlight = 2
-
-func digestOf(b []byte) string {
-	sum := sha256.Sum256(b)
-	return "sha256:" + hex.EncodeToString(sum[:])
-}
 
 // PutFile stores the file at path as content-defined chunks, each a blob,
 // uploading only those not stored already, and returns its description.
@@ -61,7 +58,7 @@ func (s *Store) PutFile(ctx context.Context, role, path string) (File, error) {
 			break
 		}
 		whole.Write(data)
-		c := Chunk{Digest: digestOf(data), Size: int64(len(data))}
+		c := Chunk{Digest: cache.Digest(data), Size: int64(len(data))}
 		f.Chunks = append(f.Chunks, c)
 		f.Size += c.Size
 		if queued[c.Digest] || s.isKnown(c.Digest) {
@@ -85,7 +82,7 @@ func (s *Store) PutFile(ctx context.Context, role, path string) (File, error) {
 		}()
 	}
 	if len(f.Chunks) == 0 && ctx.Err() == nil { // empty: one empty chunk
-		c := Chunk{Digest: digestOf(nil)}
+		c := Chunk{Digest: cache.Digest(nil)}
 		f.Chunks = append(f.Chunks, c)
 		if err := s.putChunk(ctx, c.Digest, nil); err != nil {
 			cancel(err)
@@ -267,7 +264,7 @@ func (s *Store) getChunk(ctx context.Context, c Chunk) ([]byte, error) {
 	if err != nil {
 		return nil, &CorruptError{Digest: c.Digest, Reason: "does not decompress: " + err.Error()}
 	}
-	if got := digestOf(data); int64(len(data)) != c.Size || got != c.Digest {
+	if got := cache.Digest(data); int64(len(data)) != c.Size || got != c.Digest {
 		return nil, &CorruptError{Digest: c.Digest, Reason: fmt.Sprintf("holds %d bytes with digest %s, not %d bytes", len(data), got, c.Size)}
 	}
 	return data, nil
