@@ -91,12 +91,6 @@ func (c *Config) prepare() (*template.Template, map[string]string, error) {
 	if c.RemoteFolder == "" {
 		c.RemoteFolder = "/tmp"
 	}
-	if c.RemoteFile == "" {
-		c.RemoteFile = fmt.Sprintf("script_%d.sh", rand.IntN(9999))
-	}
-	if c.RemotePath == "" {
-		c.RemotePath = path.Join(c.RemoteFolder, c.RemoteFile)
-	}
 	if len(c.ValidExitCodes) == 0 {
 		c.ValidExitCodes = []int{0}
 	}
@@ -143,4 +137,20 @@ func parseExecuteCommand(text string) (*template.Template, error) {
 	}
 	parsedCommands.Store(text, t)
 	return t, nil
+}
+
+// remotePath is where scripts are uploaded: remote_path, or remote_file
+// (by default a random script_<n>.sh, as Packer's) in remote_folder. The
+// random name is drawn here, not kept in the options: the step cache keys
+// a provisioner by its options and drops those that change between two
+// configurations, which a name from 9999 misses one time in 9999.
+func (c *Config) remotePath() string {
+	if c.RemotePath != "" {
+		return c.RemotePath
+	}
+	file := c.RemoteFile
+	if file == "" {
+		file = fmt.Sprintf("script_%d.sh", rand.IntN(9999))
+	}
+	return path.Join(c.RemoteFolder, file)
 }

@@ -34,9 +34,10 @@ var retryPause = 2 * time.Second
 
 // Provisioner runs shell scripts on the machine.
 type Provisioner struct {
-	cfg  Config
-	tmpl *template.Template
-	env  map[string]string
+	cfg        Config
+	tmpl       *template.Template
+	env        map[string]string
+	remotePath string // where each script is uploaded (cfg.remotePath)
 }
 
 // Config returns the options to decode into.
@@ -45,7 +46,7 @@ func (p *Provisioner) Config() any { return &p.cfg }
 // Prepare fills defaults and checks the options.
 func (p *Provisioner) Prepare() ([]string, error) {
 	tmpl, env, err := p.cfg.prepare()
-	p.tmpl, p.env = tmpl, env
+	p.tmpl, p.env, p.remotePath = tmpl, env, p.cfg.remotePath()
 	return nil, err
 }
 
@@ -145,7 +146,7 @@ func (p *Provisioner) runScript(ctx context.Context, env *plugin.ProvisionEnv, s
 	}
 	rctx, cancel := cleanupContext(ctx)
 	defer cancel()
-	rerr := p.remove(rctx, env, p.cfg.RemotePath)
+	rerr := p.remove(rctx, env, p.remotePath)
 	if err == nil && errors.Is(rerr, communicator.ErrDisconnected) && !p.cfg.ExpectDisconnect {
 		// The script ended and the machine went away for good right after:
 		// a reboot or shutdown as the script's last command, most likely.
@@ -171,7 +172,7 @@ func cleanupContext(ctx context.Context) (context.Context, context.CancelFunc) {
 // fails for up to start_retry_timeout (the machine may still be coming up).
 func (p *Provisioner) uploadAndRunRetrying(ctx context.Context, env *plugin.ProvisionEnv, s script, cmd *template.Template, vars, envVarFile string) error {
 	var cmdline strings.Builder
-	data := map[string]string{"Vars": vars, "Path": p.cfg.RemotePath, "EnvVarFile": envVarFile}
+	data := map[string]string{"Vars": vars, "Path": p.remotePath, "EnvVarFile": envVarFile}
 	if err := cmd.Execute(&cmdline, data); err != nil {
 		return fmt.Errorf("expanding execute_command: %w", err)
 	}
@@ -217,10 +218,10 @@ func (p *Provisioner) uploadAndRun(ctx context.Context, env *plugin.ProvisionEnv
 	if err != nil {
 		return -1, err
 	}
-	err = env.Comm.Upload(ctx, p.cfg.RemotePath, r, 0o755)
+	err = env.Comm.Upload(ctx, p.remotePath, r, 0o755)
 	r.Close()
 	if err != nil {
-		return -1, fmt.Errorf("uploading the script to %s: %w", p.cfg.RemotePath, err)
+		return -1, fmt.Errorf("uploading the script to %s: %w", p.remotePath, err)
 	}
 	stdout, stderr := env.UI.Stdout(), env.UI.Stderr()
 	defer stdout.Close()
