@@ -142,8 +142,12 @@ func splitArchive(r io.Reader, base []string, dir string) (map[string]string, er
 		}
 		recipe = append(recipe, re)
 	}
-	names, err := baseLayerEntries(recipe, files, base)
+	m, config, err := readManifest(recipe, files)
 	if err != nil {
+		return nil, err
+	}
+	names := baseLayerEntries(m, config, base)
+	if err := checkComplete(recipe, m, names); err != nil {
 		return nil, err
 	}
 	for i := range recipe {
@@ -188,15 +192,9 @@ type imageConfig struct {
 // configMax bounds an image configuration read from a part file.
 const configMax = 16 << 20
 
-// baseLayerEntries returns the names of the archive's entries that hold
-// the base image's layers: the first len(base) layers of the one image
-// in the archive, when its configuration's first diff ids are base's.
-// None when there is no base, or the archive does not show the image to
-// be built on it (everything is then shared, which is never wrong).
-func baseLayerEntries(recipe []recipeEntry, files map[string]string, base []string) (map[string]bool, error) {
-	if len(base) == 0 {
-		return nil, nil
-	}
+// readManifest reads the archive's manifest.json and the configuration
+// it names; both zero when the archive has none (a layout unknown here).
+func readManifest(recipe []recipeEntry, files map[string]string) (saveManifest, imageConfig, error) {
 	content := func(name string) ([]byte, error) {
 		for _, re := range recipe {
 			if re.Header.Name != name {
@@ -216,23 +214,32 @@ func baseLayerEntries(recipe []recipeEntry, files map[string]string, base []stri
 	}
 	b, err := content("manifest.json")
 	if err != nil {
-		return nil, err
+		return saveManifest{}, imageConfig{}, err
 	}
 	var manifest []saveManifest
 	if b == nil || json.Unmarshal(b, &manifest) != nil || len(manifest) != 1 {
-		return nil, nil
+		return saveManifest{}, imageConfig{}, nil
 	}
 	m := manifest[0]
 	if b, err = content(m.Config); err != nil {
-		return nil, err
+		return saveManifest{}, imageConfig{}, err
 	}
 	var config imageConfig
 	if b == nil || json.Unmarshal(b, &config) != nil {
-		return nil, nil
+		return m, imageConfig{}, nil
 	}
+	return m, config, nil
+}
+
+// baseLayerEntries returns the names of the archive's entries that hold
+// the base image's layers: the first len(base) layers of the image, when
+// its configuration's first diff ids are base's. None when there is no
+// base, or the archive does not show the image to be built on it
+// (everything is then shared, which is never wrong).
+func baseLayerEntries(m saveManifest, config imageConfig, base []string) map[string]bool {
 	ids := config.RootFS.DiffIDs
-	if len(ids) < len(base) || len(m.Layers) != len(ids) || !slices.Equal(ids[:len(base)], base) {
-		return nil, nil
+	if len(base) == 0 || len(ids) < len(base) || len(m.Layers) != len(ids) || !slices.Equal(ids[:len(base)], base) {
+		return nil
 	}
 	names := map[string]bool{}
 	for _, name := range m.Layers[:len(base)] {
@@ -243,7 +250,30 @@ func baseLayerEntries(recipe []recipeEntry, files map[string]string, base []stri
 	for _, name := range m.Layers[len(base):] {
 		delete(names, name)
 	}
-	return names, nil
+	return names
+}
+
+// checkComplete fails when the archive lacks the configuration or a
+// layer its manifest names, other than the base image's (which are not
+// shared): an engine whose content store no longer holds a blob (the
+// containerd store can drop a pulled image's) writes such an archive, and
+// a checkpoint shared from it could never be loaded.
+func checkComplete(recipe []recipeEntry, m saveManifest, base map[string]bool) error {
+	if m.Config == "" {
+		return nil // no manifest: nothing to check against
+	}
+	have := map[string]bool{}
+	for _, re := range recipe {
+		if re.Header.Typeflag == tar.TypeReg {
+			have[re.Header.Name] = true
+		}
+	}
+	for _, name := range append([]string{m.Config}, m.Layers...) {
+		if !have[name] && !base[name] {
+			return fmt.Errorf("docker save wrote no %s, which the image's manifest names: the engine lacks that content", name)
+		}
+	}
+	return nil
 }
 
 // writePart writes r to the new file p.

@@ -9,6 +9,7 @@ import (
 	"io"
 	"os"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/imgbuild/imgbuild/internal/cache"
@@ -209,5 +210,40 @@ func TestSplitArchiveSharesEverythingWhenTheImageIsNotBuiltOnTheBase(t *testing.
 				t.Errorf("the image's only layer was left out: files = %v", files)
 			}
 		})
+	}
+}
+
+func TestSplitArchiveRefusesAnArchiveThatLacksALayerOtherThanTheBases(t *testing.T) {
+	baseLayer, built := layerTar(t, "base", 100), layerTar(t, "built", 100)
+	base := []string{cache.Digest(baseLayer)}
+	config := configJSON(t, base[0], cache.Digest(built))
+	manifest := manifestJSON(t, "blobs/sha256/cfg", "blobs/sha256/base", "blobs/sha256/built")
+
+	// An engine that no longer holds a blob writes the manifest naming it
+	// but not the blob: the base's may be missing (it is not shared), the
+	// build's may not.
+	var noBase saveArchive
+	noBase.add("blobs/sha256/built", built)
+	noBase.add("blobs/sha256/cfg", config)
+	noBase.add("manifest.json", manifest)
+	if _, err := splitArchive(bytes.NewReader(noBase.bytes(t)), base, t.TempDir()); err != nil {
+		t.Errorf("an archive without the base's layer: %v", err)
+	}
+
+	var noBuilt saveArchive
+	noBuilt.add("blobs/sha256/base", baseLayer)
+	noBuilt.add("blobs/sha256/cfg", config)
+	noBuilt.add("manifest.json", manifest)
+	_, err := splitArchive(bytes.NewReader(noBuilt.bytes(t)), base, t.TempDir())
+	if err == nil || !strings.Contains(err.Error(), "blobs/sha256/built") {
+		t.Errorf("an archive without the build's layer gave %v, want an error naming it", err)
+	}
+
+	var noConfig saveArchive
+	noConfig.add("blobs/sha256/base", baseLayer)
+	noConfig.add("blobs/sha256/built", built)
+	noConfig.add("manifest.json", manifest)
+	if _, err := splitArchive(bytes.NewReader(noConfig.bytes(t)), base, t.TempDir()); err == nil || !strings.Contains(err.Error(), "blobs/sha256/cfg") {
+		t.Errorf("an archive without the configuration gave %v, want an error naming it", err)
 	}
 }
