@@ -1,8 +1,10 @@
 package remote
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -183,5 +185,50 @@ func TestAPruneKeepsTheChunksOfKeptEntriesAndRemovesOrphans(t *testing.T) {
 	}
 	if err := s.FetchFile(ctx, f, filepath.Join(dir, "back")); err != nil {
 		t.Fatalf("content uploaded again after a prune does not download: %v", err)
+	}
+}
+
+// An entry a later imgbuild wrote may name its blobs in a way this one
+// cannot read: a prune by age keeps every blob and says why; prune --all
+// removes that entry with the rest.
+func TestAPruneByAgeKeepsTheBlobsOfEntriesALaterImgbuildWrote(t *testing.T) {
+	s, srv := openTestStore(t)
+	ctx := context.Background()
+	grace := blobGrace
+	blobGrace = time.Second
+	t.Cleanup(func() { blobGrace = grace })
+	p := filepath.Join(t.TempDir(), "layer")
+	os.WriteFile(p, []byte("a layer a later imgbuild names its own way"), 0o600)
+	f, err := s.PutFile(ctx, "layer", p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The later entry, as far as this imgbuild can tell: it names no
+	// file this one reads.
+	k := cache.Key(strings.Repeat("9", 64))
+	later := []byte(`{"key": "` + string(k) + `", "format": ` + fmt.Sprint(entryFormat+1) + `, "files_v9": [{"at": "` + f.Chunks[0].Digest + `"}]}`)
+	if _, err := srv.Client.PutObject(ctx, &s3.PutObjectInput{Bucket: &srv.Bucket, Key: aws.String("ci/cache/" + entryName(k)), Body: bytes.NewReader(later)}); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(2 * time.Second) // the blob is past its grace
+	blob := aws.String("ci/cache/" + blobName(f.Chunks[0].Digest))
+	_, err = s.Prune(ctx, time.Now())
+	if err == nil || !strings.Contains(err.Error(), "later imgbuild") {
+		t.Errorf("a prune by age with a later entry gave %v, want an error saying it kept the blobs", err)
+	}
+	if _, err := srv.Client.HeadObject(ctx, &s3.HeadObjectInput{Bucket: &srv.Bucket, Key: blob}); err != nil {
+		t.Fatalf("the prune removed a blob that a later entry may name: %v", err)
+	}
+	if _, err := s.Prune(ctx, time.Time{}); err != nil {
+		t.Fatal(err)
+	}
+	out, err := srv.Client.ListObjectsV2(ctx, &s3.ListObjectsV2Input{Bucket: &srv.Bucket, Prefix: aws.String("ci/cache/")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, o := range out.Contents {
+		if name := aws.ToString(o.Key); strings.Contains(name, "/entries/") || strings.Contains(name, "/blobs/") {
+			t.Errorf("%s is left after prune --all", name)
+		}
 	}
 }
