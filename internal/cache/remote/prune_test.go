@@ -15,6 +15,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
 	"github.com/imgbuild/imgbuild/internal/cache"
+	"github.com/imgbuild/imgbuild/internal/testenv"
 )
 
 func TestPruneByLastUseTakesTheChildrenOfWhatItRemovesAndAllLeavesNoCheckpoint(t *testing.T) {
@@ -63,6 +64,14 @@ func TestPruneByLastUseTakesTheChildrenOfWhatItRemovesAndAllLeavesNoCheckpoint(t
 	if err != nil || len(left) != 1 || left[0].Key != k3 {
 		t.Fatalf("left after prune: %+v, %v; want k3 only", left, err)
 	}
+	pruneAllLeavesNoCheckpoint(t, s, srv)
+}
+
+// pruneAllLeavesNoCheckpoint runs prune --all and fails the test for
+// any entry, blob or use mark left.
+func pruneAllLeavesNoCheckpoint(t *testing.T, s *Store, srv testenv.S3) {
+	t.Helper()
+	ctx := context.Background()
 	if _, err := s.Prune(ctx, time.Time{}); err != nil {
 		t.Fatal(err)
 	}
@@ -83,9 +92,7 @@ func TestPruneByLastUseTakesTheChildrenOfWhatItRemovesAndAllLeavesNoCheckpoint(t
 func TestAPruneByAgeKeepsABlobARunnerIsAboutToNameAgain(t *testing.T) {
 	s, srv := openTestStore(t)
 	ctx := context.Background()
-	grace := blobGrace
-	blobGrace = 2 * time.Second
-	t.Cleanup(func() { blobGrace = grace })
+	shortBlobGrace(t, 2*time.Second)
 	p := filepath.Join(t.TempDir(), "layer")
 	os.WriteFile(p, []byte("a layer two checkpoints share"), 0o600)
 	f, err := s.PutFile(ctx, "layer", p)
@@ -126,9 +133,7 @@ func TestAPruneByAgeKeepsABlobARunnerIsAboutToNameAgain(t *testing.T) {
 func TestAPruneKeepsTheChunksOfKeptEntriesAndRemovesOrphans(t *testing.T) {
 	s, srv := openTestStore(t)
 	ctx := context.Background()
-	grace := blobGrace
-	blobGrace = time.Second
-	t.Cleanup(func() { blobGrace = grace })
+	shortBlobGrace(t, time.Second)
 	dir := t.TempDir()
 	shared := make([]byte, 12<<20)
 	rand.Read(shared)
@@ -194,9 +199,7 @@ func TestAPruneKeepsTheChunksOfKeptEntriesAndRemovesOrphans(t *testing.T) {
 func TestAPruneByAgeKeepsTheBlobsOfEntriesALaterImgbuildWrote(t *testing.T) {
 	s, srv := openTestStore(t)
 	ctx := context.Background()
-	grace := blobGrace
-	blobGrace = time.Second
-	t.Cleanup(func() { blobGrace = grace })
+	shortBlobGrace(t, time.Second)
 	p := filepath.Join(t.TempDir(), "layer")
 	os.WriteFile(p, []byte("a layer a later imgbuild names its own way"), 0o600)
 	f, err := s.PutFile(ctx, "layer", p)
@@ -219,16 +222,12 @@ func TestAPruneByAgeKeepsTheBlobsOfEntriesALaterImgbuildWrote(t *testing.T) {
 	if _, err := srv.Client.HeadObject(ctx, &s3.HeadObjectInput{Bucket: &srv.Bucket, Key: blob}); err != nil {
 		t.Fatalf("the prune removed a blob that a later entry may name: %v", err)
 	}
-	if _, err := s.Prune(ctx, time.Time{}); err != nil {
-		t.Fatal(err)
-	}
-	out, err := srv.Client.ListObjectsV2(ctx, &s3.ListObjectsV2Input{Bucket: &srv.Bucket, Prefix: aws.String("ci/cache/")})
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, o := range out.Contents {
-		if name := aws.ToString(o.Key); strings.Contains(name, "/entries/") || strings.Contains(name, "/blobs/") {
-			t.Errorf("%s is left after prune --all", name)
-		}
-	}
+	pruneAllLeavesNoCheckpoint(t, s, srv)
+}
+
+// shortBlobGrace sets blobGrace to d for the test.
+func shortBlobGrace(t *testing.T, d time.Duration) {
+	grace := blobGrace
+	blobGrace = d
+	t.Cleanup(func() { blobGrace = grace })
 }
