@@ -3,15 +3,13 @@ package docker
 import (
 	"archive/tar"
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"os"
-	"path"
 	"path/filepath"
+	"slices"
 	"strings"
 
 	"github.com/docker/docker/client"
@@ -25,11 +23,12 @@ import (
 // own: the object store keeps files by content, so a layer shared by many
 // checkpoints is stored once and a runner that pulls a chain downloads it
 // once. The base image's layers are not shared at all: a runner that
-// looks a checkpoint up has the base image the key names. The "recipe" lists the archive's
-// entries in order, small ones inline, large ones by role ("part-N");
-// Install streams the archive back into docker load, which must give the
-// image id the entry names (the digest of its configuration, which names
-// every layer).
+// looks a checkpoint up has the base image the key names. The "recipe"
+// lists the archive's entries in order, small ones inline, large ones by
+// role ("part-N"); Install streams the archive back into docker load,
+// which must give the image id the entry names (the digest of its
+// configuration in the classic image store, of its manifest in the
+// containerd one: docker save keeps both as they are).
 type imagePorter struct{}
 
 func init() { cache.RegisterPorter("docker", imagePorter{}) }
@@ -44,7 +43,8 @@ type recipeEntry struct {
 	// BaseLayer marks a layer of the build's base image, which is not
 	// shared: the key covers the base image's id, so every runner that
 	// installs the checkpoint has it. docker load does not read the
-	// content of a layer the engine has, so it is loaded empty.
+	// content of a layer the engine has (the classic store's layer, the
+	// containerd store's blob), so it is loaded empty.
 	BaseLayer bool `json:"base_layer,omitempty"`
 }
 
@@ -68,22 +68,19 @@ func (imagePorter) Files(ctx context.Context, s *cache.Store, e cache.Entry) (ma
 	return files, done, nil
 }
 
-// baseLayers returns the layers (diff ids) of e's base image, when e
-// names one the engine has; none otherwise (everything is then shared).
-func baseLayers(ctx context.Context, cli *client.Client, e cache.Entry) map[string]bool {
+// baseLayers returns the layers (diff ids, bottom first) of e's base
+// image, when e names one the engine has; none otherwise (everything is
+// then shared).
+func baseLayers(ctx context.Context, cli *client.Client, e cache.Entry) []string {
 	id := baseImageID(e)
 	if id == "" {
 		return nil
 	}
 	info, err := cli.ImageInspect(ctx, id)
-	if err != nil {
+	if err != nil || info.RootFS.Type != "layers" {
 		return nil
 	}
-	layers := map[string]bool{}
-	for _, l := range info.RootFS.Layers {
-		layers[l] = true
-	}
-	return layers
+	return info.RootFS.Layers
 }
 
 // baseImageID is the id of the base image e was built on (the digest its
@@ -95,17 +92,31 @@ func baseImageID(e cache.Entry) string {
 	return e.Base
 }
 
-// exportImage splits docker save's archive of ref into dir: the recipe
-// and one file per large entry, leaving out the layers in base.
-func exportImage(ctx context.Context, cli *client.Client, ref string, base map[string]bool, dir string) (map[string]string, error) {
+// exportImage splits docker save's archive of ref into dir (see
+// splitArchive).
+func exportImage(ctx context.Context, cli *client.Client, ref string, base []string, dir string) (map[string]string, error) {
 	rc, err := cli.ImageSave(ctx, []string{ref})
 	if err != nil {
 		return nil, err
 	}
 	defer rc.Close()
+	return splitArchive(rc, base, dir)
+}
+
+// splitArchive splits docker save's archive into dir: the recipe and one
+// file per large entry, leaving out the layers of the base image (base:
+// its diff ids, bottom first).
+//
+// The base image's layers are the first ones of the checkpoint's, which
+// the archive's manifest.json lists by entry name: they are told by that
+// position, not by their content. An entry holds a layer as the engine
+// stores it: uncompressed in the classic image store (named by its diff
+// id), but possibly compressed in the containerd image store (a pulled
+// base image's). Position needs no hashing either.
+func splitArchive(r io.Reader, base []string, dir string) (map[string]string, error) {
 	files := map[string]string{}
 	var recipe []recipeEntry
-	tr := tar.NewReader(rc)
+	tr := tar.NewReader(r)
 	for {
 		hdr, err := tr.Next()
 		if err == io.EOF {
@@ -121,24 +132,34 @@ func exportImage(ctx context.Context, cli *client.Client, ref string, base map[s
 			if re.Inline, err = io.ReadAll(tr); err != nil {
 				return nil, err
 			}
-			if isLayer(hdr) && base[cache.Digest(re.Inline)] {
-				re.Inline, re.BaseLayer = nil, true
-			}
 		default:
 			re.Part = fmt.Sprintf("part-%d", len(files))
 			p := filepath.Join(dir, re.Part)
-			digest, err := writePart(p, tr)
-			if err != nil {
+			if err := writePart(p, tr); err != nil {
 				return nil, err
-			}
-			if isLayer(hdr) && base[digest] {
-				os.Remove(p)
-				re.Part, re.BaseLayer = "", true
-				break
 			}
 			files[re.Part] = p
 		}
 		recipe = append(recipe, re)
+	}
+	m, config, err := readManifest(recipe, files)
+	if err != nil {
+		return nil, err
+	}
+	names := baseLayerEntries(m, config, base)
+	if err := checkComplete(recipe, m, names); err != nil {
+		return nil, err
+	}
+	for i := range recipe {
+		re := &recipe[i]
+		if !names[re.Header.Name] || re.Header.Typeflag != tar.TypeReg {
+			continue
+		}
+		if re.Part != "" {
+			os.Remove(files[re.Part])
+			delete(files, re.Part)
+		}
+		re.Inline, re.Part, re.BaseLayer = nil, "", true
 	}
 	b, err := json.Marshal(recipe)
 	if err != nil {
@@ -152,27 +173,117 @@ func exportImage(ctx context.Context, cli *client.Client, ref string, base map[s
 	return files, nil
 }
 
-// isLayer tells a layer's archive from docker save's other entries
-// (configurations, the manifest): "<id>/layer.tar" (docker save before
-// Docker 25) or "blobs/sha256/<digest>" (OCI layout, Docker 25 on, where
-// the digest test below keeps configurations apart).
-func isLayer(hdr *tar.Header) bool {
-	return path.Base(hdr.Name) == "layer.tar" || strings.HasPrefix(hdr.Name, "blobs/sha256/")
+// saveManifest is the part of docker save's manifest.json read here (the
+// same in the classic layout and, for compatibility, in the OCI layout of
+// Docker 25 on): the configuration's entry and the layers' entries,
+// bottom first.
+type saveManifest struct {
+	Config string
+	Layers []string
 }
 
-// writePart writes r to the new file p and returns its digest (a layer's
-// diff id: docker save's layers are uncompressed).
-func writePart(p string, r io.Reader) (string, error) {
+// imageConfig is the part of an image configuration read here.
+type imageConfig struct {
+	RootFS struct {
+		DiffIDs []string `json:"diff_ids"`
+	} `json:"rootfs"`
+}
+
+// configMax bounds an image configuration read from a part file.
+const configMax = 16 << 20
+
+// readManifest reads the archive's manifest.json and the configuration
+// it names; both zero when the archive has none (a layout unknown here).
+func readManifest(recipe []recipeEntry, files map[string]string) (saveManifest, imageConfig, error) {
+	content := func(name string) ([]byte, error) {
+		for _, re := range recipe {
+			if re.Header.Name != name {
+				continue
+			}
+			if re.Part == "" {
+				return re.Inline, nil
+			}
+			f, err := os.Open(files[re.Part])
+			if err != nil {
+				return nil, err
+			}
+			defer f.Close()
+			return io.ReadAll(io.LimitReader(f, configMax))
+		}
+		return nil, nil
+	}
+	b, err := content("manifest.json")
+	if err != nil {
+		return saveManifest{}, imageConfig{}, err
+	}
+	var manifest []saveManifest
+	if b == nil || json.Unmarshal(b, &manifest) != nil || len(manifest) != 1 {
+		return saveManifest{}, imageConfig{}, nil
+	}
+	m := manifest[0]
+	if b, err = content(m.Config); err != nil {
+		return saveManifest{}, imageConfig{}, err
+	}
+	var config imageConfig
+	if b == nil || json.Unmarshal(b, &config) != nil {
+		return m, imageConfig{}, nil
+	}
+	return m, config, nil
+}
+
+// baseLayerEntries returns the names of the archive's entries that hold
+// the base image's layers: the first len(base) layers of the image, when
+// its configuration's first diff ids are base's. None when there is no
+// base, or the archive does not show the image to be built on it
+// (everything is then shared, which is never wrong).
+func baseLayerEntries(m saveManifest, config imageConfig, base []string) map[string]bool {
+	ids := config.RootFS.DiffIDs
+	if len(base) == 0 || len(ids) < len(base) || len(m.Layers) != len(ids) || !slices.Equal(ids[:len(base)], base) {
+		return nil
+	}
+	names := map[string]bool{}
+	for _, name := range m.Layers[:len(base)] {
+		names[name] = true
+	}
+	// An entry that also holds a layer above the base's (the same blob
+	// twice in the OCI layout) is shared: the build wrote it too.
+	for _, name := range m.Layers[len(base):] {
+		delete(names, name)
+	}
+	return names
+}
+
+// checkComplete fails when the archive lacks the configuration or a
+// layer its manifest names, other than the base image's (which are not
+// shared): an engine whose content store no longer holds a blob (the
+// containerd store can drop a pulled image's) writes such an archive, and
+// a checkpoint shared from it could never be loaded.
+func checkComplete(recipe []recipeEntry, m saveManifest, base map[string]bool) error {
+	if m.Config == "" {
+		return nil // no manifest: nothing to check against
+	}
+	have := map[string]bool{}
+	for _, re := range recipe {
+		if re.Header.Typeflag == tar.TypeReg {
+			have[re.Header.Name] = true
+		}
+	}
+	for _, name := range append([]string{m.Config}, m.Layers...) {
+		if !have[name] && !base[name] {
+			return fmt.Errorf("docker save wrote no %s, which the image's manifest names: the engine lacks that content", name)
+		}
+	}
+	return nil
+}
+
+// writePart writes r to the new file p.
+func writePart(p string, r io.Reader) error {
 	f, err := os.OpenFile(p, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
 	if err != nil {
-		return "", err
+		return err
 	}
-	h := sha256.New()
-	_, err = io.Copy(io.MultiWriter(f, h), r)
-	if err = errors.Join(err, f.Close()); err != nil {
-		return "", err
-	}
-	return "sha256:" + hex.EncodeToString(h.Sum(nil)), nil
+	_, err = io.Copy(f, r)
+	return errors.Join(err, f.Close())
 }
 
 func (p imagePorter) Install(ctx context.Context, s *cache.Store, e, parent cache.Entry, files map[string]string) (string, error) {

@@ -152,14 +152,17 @@ func cacheKeys(ctx context.Context, store *cache.Store, p *template.BuildPlan, b
 // placeholder build.* values) and returns its serialised configuration
 // and the local files it reads, or why it cannot be cached.
 //
-// Some defaults are random (the shell provisioner's remote script name):
-// the block is configured twice and the options that differ are left out
-// of the key, since they differ from run to run anyway.
+// Some defaults are random (a remote script name): the block is
+// configured three times and the options that differ are left out of the
+// key, since they differ from run to run anyway. Three, not two: a default
+// drawn from n values agrees in two draws one time in n (one in 9999
+// for a name like Packer's script_%d.sh, a key that misses the cache on
+// the next run), in three one time in n².
 func provisionerKeyInput(pp *template.ProvisionerPlan, gen plugin.GeneratedData) ([]byte, []string, string) {
 	if pp.Configure == nil {
 		return nil, nil, "cannot be configured"
 	}
-	var configs [2]map[string]any
+	var configs [3]map[string]any
 	var prov plugin.Provisioner
 	for i := range configs {
 		pr, diags := pp.Configure(maps.Clone(gen))
@@ -176,7 +179,7 @@ func provisionerKeyInput(pp *template.ProvisionerPlan, gen plugin.GeneratedData)
 		prov = pr
 	}
 	for k, v := range configs[0] {
-		if !reflect.DeepEqual(v, configs[1][k]) {
+		if !reflect.DeepEqual(v, configs[1][k]) || !reflect.DeepEqual(v, configs[2][k]) {
 			delete(configs[0], k)
 		}
 	}

@@ -224,3 +224,47 @@ func TestEntriesRecordOnlyTheDigestABaseIdentityStartsWith(t *testing.T) {
 		}
 	}
 }
+
+// drawnPP is a provisioner with a fixed option and one whose default is
+// drawn anew each time it is configured (from draws, in turn).
+type drawnPP struct {
+	Fixed string
+	Drawn string
+}
+
+func (p *drawnPP) Config() any                { return p }
+func (p *drawnPP) Prepare() ([]string, error) { return nil, nil }
+func (p *drawnPP) InputFiles() []string       { return nil }
+func (p *drawnPP) Provision(context.Context, *plugin.ProvisionEnv) error {
+	return nil
+}
+
+func TestTheKeyLeavesOutARandomDefaultEvenWhenTwoDrawsAgree(t *testing.T) {
+	for name, tc := range map[string]struct {
+		draws     []string
+		keepDrawn bool
+	}{
+		"two draws agree, the third does not": {[]string{"script_42.sh", "script_42.sh", "script_7.sh"}, false},
+		"the first differs":                   {[]string{"script_1.sh", "script_42.sh", "script_42.sh"}, false},
+		"not random: a constant stays":        {[]string{"setup.sh", "setup.sh", "setup.sh"}, true},
+	} {
+		t.Run(name, func(t *testing.T) {
+			n := 0
+			pp := &template.ProvisionerPlan{Type: "drawn", Configure: func(plugin.GeneratedData) (plugin.Provisioner, hcl.Diagnostics) {
+				p := &drawnPP{Fixed: "f", Drawn: tc.draws[n%len(tc.draws)]}
+				n++
+				return p, nil
+			}}
+			config, _, why := provisionerKeyInput(pp, plugin.GeneratedData{})
+			if why != "" {
+				t.Fatal(why)
+			}
+			if !strings.Contains(string(config), `"Fixed":"f"`) {
+				t.Errorf("key input %s lacks the fixed option", config)
+			}
+			if got := strings.Contains(string(config), "Drawn"); got != tc.keepDrawn {
+				t.Errorf("key input %s: drawn option kept %v, want %v", config, got, tc.keepDrawn)
+			}
+		})
+	}
+}

@@ -65,24 +65,37 @@ func (s *Store) objects(ctx context.Context, dir string) (map[string]time.Time, 
 	return out, nil
 }
 
-// List returns every entry, least recently used first.
+// List returns every entry this imgbuild can use, least recently used
+// first.
 func (s *Store) List(ctx context.Context) ([]Listed, error) {
+	out, _, err := s.list(ctx)
+	return out, err
+}
+
+// list is List, and the keys of the entries a later imgbuild wrote.
+func (s *Store) list(ctx context.Context) (out []Listed, later []cache.Key, err error) {
 	names, err := s.objects(ctx, "entries")
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	used, err := s.objects(ctx, "used")
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	var out []Listed
 	for name, mod := range names {
 		k := cache.Key(strings.TrimSuffix(name, ".json"))
-		e, found, err := s.Get(ctx, k)
+		b, found, err := s.small(ctx, entryName(k))
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		if !found {
+			continue // removed meanwhile
+		}
+		e, ok, newer := decodeEntry(b, k)
+		if newer {
+			later = append(later, k)
+		}
+		if !ok {
 			continue
 		}
 		last := mod
@@ -92,15 +105,20 @@ func (s *Store) List(ctx context.Context) ([]Listed, error) {
 		out = append(out, Listed{Entry: e, LastUsed: last})
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].LastUsed.Before(out[j].LastUsed) })
-	return out, nil
+	return out, later, nil
 }
 
 // Prune removes the entries last used before cutoff (every one when
 // cutoff is zero) and the entries built on them, then the blobs no
-// remaining entry names among its files' chunks (with an age-based prune, only those older than
-// an hour: they may belong to an upload whose entry is not written yet).
+// remaining entry names among its files' chunks (with an age-based
+// prune, only those older than an hour: they may belong to an upload
+// whose entry is not written yet).
+//
+// Entries a later imgbuild wrote (a later format) may name blobs in a
+// way this one cannot read: an age-based prune leaves them and keeps
+// every blob, and says so in its error; prune --all removes them too.
 func (s *Store) Prune(ctx context.Context, cutoff time.Time) ([]Listed, error) {
-	all, err := s.List(ctx)
+	all, later, err := s.list(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -116,21 +134,36 @@ func (s *Store) Prune(ctx context.Context, cutoff time.Time) ([]Listed, error) {
 	var removed []Listed
 	var errs []error
 	needed := map[string]bool{}
+	keep := func(e Listed) {
+		for _, f := range e.Files {
+			for _, c := range f.Blobs() {
+				needed[strings.TrimPrefix(c.Digest, "sha256:")+".zst"] = true
+			}
+		}
+	}
 	for _, e := range all {
 		if !doomed[e.Key] {
-			for _, f := range e.Files {
-				for _, c := range f.Blobs() {
-					needed[strings.TrimPrefix(c.Digest, "sha256:")+".zst"] = true
-				}
-			}
+			keep(e)
 			continue
 		}
 		if err := s.DeleteEntry(ctx, e.Key); err != nil {
 			errs = append(errs, fmt.Errorf("removing entry %s: %w", e.Key.Short(), err))
+			keep(e) // it stays, and stays whole
 			continue
 		}
 		s.deleteObject(ctx, usedName(e.Key))
 		removed = append(removed, e)
+	}
+	if len(later) > 0 && !cutoff.IsZero() {
+		errs = append(errs, fmt.Errorf("kept every blob: %d entries were written by a later imgbuild, whose files this one cannot tell apart; prune with that version to free space", len(later)))
+		return removed, errors.Join(errs...)
+	}
+	for _, k := range later { // prune --all: they go too
+		if err := s.DeleteEntry(ctx, k); err != nil {
+			errs = append(errs, fmt.Errorf("removing entry %s: %w", k.Short(), err))
+			return removed, errors.Join(errs...) // it stays: so do the blobs it may name
+		}
+		s.deleteObject(ctx, usedName(k))
 	}
 	blobs, err := s.objects(ctx, "blobs/sha256")
 	if err != nil {

@@ -1,8 +1,10 @@
 package remote
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -13,6 +15,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
 	"github.com/imgbuild/imgbuild/internal/cache"
+	"github.com/imgbuild/imgbuild/internal/testenv"
 )
 
 func TestPruneByLastUseTakesTheChildrenOfWhatItRemovesAndAllLeavesNoCheckpoint(t *testing.T) {
@@ -61,6 +64,14 @@ func TestPruneByLastUseTakesTheChildrenOfWhatItRemovesAndAllLeavesNoCheckpoint(t
 	if err != nil || len(left) != 1 || left[0].Key != k3 {
 		t.Fatalf("left after prune: %+v, %v; want k3 only", left, err)
 	}
+	pruneAllLeavesNoCheckpoint(t, s, srv)
+}
+
+// pruneAllLeavesNoCheckpoint runs prune --all and fails the test for
+// any entry, blob or use mark left.
+func pruneAllLeavesNoCheckpoint(t *testing.T, s *Store, srv testenv.S3) {
+	t.Helper()
+	ctx := context.Background()
 	if _, err := s.Prune(ctx, time.Time{}); err != nil {
 		t.Fatal(err)
 	}
@@ -81,9 +92,7 @@ func TestPruneByLastUseTakesTheChildrenOfWhatItRemovesAndAllLeavesNoCheckpoint(t
 func TestAPruneByAgeKeepsABlobARunnerIsAboutToNameAgain(t *testing.T) {
 	s, srv := openTestStore(t)
 	ctx := context.Background()
-	grace := blobGrace
-	blobGrace = 2 * time.Second
-	t.Cleanup(func() { blobGrace = grace })
+	shortBlobGrace(t, 2*time.Second)
 	p := filepath.Join(t.TempDir(), "layer")
 	os.WriteFile(p, []byte("a layer two checkpoints share"), 0o600)
 	f, err := s.PutFile(ctx, "layer", p)
@@ -124,9 +133,7 @@ func TestAPruneByAgeKeepsABlobARunnerIsAboutToNameAgain(t *testing.T) {
 func TestAPruneKeepsTheChunksOfKeptEntriesAndRemovesOrphans(t *testing.T) {
 	s, srv := openTestStore(t)
 	ctx := context.Background()
-	grace := blobGrace
-	blobGrace = time.Second
-	t.Cleanup(func() { blobGrace = grace })
+	shortBlobGrace(t, time.Second)
 	dir := t.TempDir()
 	shared := make([]byte, 12<<20)
 	rand.Read(shared)
@@ -184,4 +191,43 @@ func TestAPruneKeepsTheChunksOfKeptEntriesAndRemovesOrphans(t *testing.T) {
 	if err := s.FetchFile(ctx, f, filepath.Join(dir, "back")); err != nil {
 		t.Fatalf("content uploaded again after a prune does not download: %v", err)
 	}
+}
+
+// An entry a later imgbuild wrote may name its blobs in a way this one
+// cannot read: a prune by age keeps every blob and says why; prune --all
+// removes that entry with the rest.
+func TestAPruneByAgeKeepsTheBlobsOfEntriesALaterImgbuildWrote(t *testing.T) {
+	s, srv := openTestStore(t)
+	ctx := context.Background()
+	shortBlobGrace(t, time.Second)
+	p := filepath.Join(t.TempDir(), "layer")
+	os.WriteFile(p, []byte("a layer a later imgbuild names its own way"), 0o600)
+	f, err := s.PutFile(ctx, "layer", p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The later entry, as far as this imgbuild can tell: it names no
+	// file this one reads.
+	k := cache.Key(strings.Repeat("9", 64))
+	later := []byte(`{"key": "` + string(k) + `", "format": ` + fmt.Sprint(entryFormat+1) + `, "files_v9": [{"at": "` + f.Chunks[0].Digest + `"}]}`)
+	if _, err := srv.Client.PutObject(ctx, &s3.PutObjectInput{Bucket: &srv.Bucket, Key: aws.String("ci/cache/" + entryName(k)), Body: bytes.NewReader(later)}); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(2 * time.Second) // the blob is past its grace
+	blob := aws.String("ci/cache/" + blobName(f.Chunks[0].Digest))
+	_, err = s.Prune(ctx, time.Now())
+	if err == nil || !strings.Contains(err.Error(), "later imgbuild") {
+		t.Errorf("a prune by age with a later entry gave %v, want an error saying it kept the blobs", err)
+	}
+	if _, err := srv.Client.HeadObject(ctx, &s3.HeadObjectInput{Bucket: &srv.Bucket, Key: blob}); err != nil {
+		t.Fatalf("the prune removed a blob that a later entry may name: %v", err)
+	}
+	pruneAllLeavesNoCheckpoint(t, s, srv)
+}
+
+// shortBlobGrace sets blobGrace to d for the test.
+func shortBlobGrace(t *testing.T, d time.Duration) {
+	grace := blobGrace
+	blobGrace = d
+	t.Cleanup(func() { blobGrace = grace })
 }

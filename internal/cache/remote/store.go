@@ -293,11 +293,21 @@ func (s *Store) Get(ctx context.Context, k cache.Key) (Entry, bool, error) {
 	if err != nil || !found {
 		return Entry{}, false, err
 	}
-	var e Entry
-	if err := json.Unmarshal(b, &e); err != nil || e.Key != k || e.Format > entryFormat {
-		return Entry{}, false, nil // foreign, torn or of a later imgbuild: a miss
+	e, ok, _ := decodeEntry(b, k)
+	return e, ok, nil
+}
+
+// decodeEntry reads k's entry: ok when this imgbuild can use it, later
+// when a later imgbuild wrote it (a format this one does not know, whose
+// blobs it cannot tell). A foreign or torn entry is neither.
+func decodeEntry(b []byte, k cache.Key) (e Entry, ok, later bool) {
+	if err := json.Unmarshal(b, &e); err != nil || e.Key != k {
+		return Entry{}, false, false
 	}
-	return e, true, nil
+	if e.Format > entryFormat {
+		return Entry{}, false, true
+	}
+	return e, true, false
 }
 
 // PutEntry records e once its files are stored. It writes only when no
