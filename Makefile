@@ -13,7 +13,7 @@ TEST_TIMEOUT ?= 25m
 FUZZ_TIME    ?= 100000x
 FUZZ_FLAGS   ?= -fuzzminimizetime 5s
 
-.PHONY: all build setup test unit fuzz vet demo bench clean
+.PHONY: all build setup test test-docker-modern unit fuzz vet demo bench clean
 
 all: build
 
@@ -30,7 +30,20 @@ vet:
 # Every test, with the real components the set-up script provides.
 test: setup build vet
 	$(GO) test -count=1 -timeout $(TEST_TIMEOUT) ./...
+	$(MAKE) test-docker-modern
 	$(MAKE) fuzz
+
+# The docker tests again, against the modern engine testdata/docker-modern.sh
+# starts (dockerd 28, containerd image store). Under IMGBUILD_E2E=1 (CI) a
+# missing engine fails; otherwise it is one "skipped" line.
+DOCKER_MODERN_PKGS ?= ./builders/docker/... ./postprocessors/docker... ./internal/dockerengine/...
+test-docker-modern:
+	@host=$$(bash testdata/docker-modern.sh socket); \
+	if ! DOCKER_HOST=$$host docker info >/dev/null 2>&1; then \
+	  if [ "$$IMGBUILD_E2E" = 1 ]; then echo "test-docker-modern: the modern engine is not running at $$host (scripts/test-setup.sh starts it)"; exit 1; fi; \
+	  echo "test-docker-modern: skipped: the modern engine is not running at $$host (scripts/test-setup.sh starts it)"; exit 0; \
+	fi; \
+	DOCKER_HOST=$$host $(GO) test -count=1 -timeout $(TEST_TIMEOUT) $(DOCKER_MODERN_PKGS)
 
 # Unit tests only, no set-up (quick loop while editing).
 unit:

@@ -8,6 +8,9 @@
 #
 # What it provides (tests find these at the same addresses):
 #   dockerd                 the local engine (unix socket)
+#   modern dockerd          dockerd 28 with the containerd image store, a second engine on
+#                           $STATE_DIR/docker-modern/docker.sock, bridge imgbuild0, with the
+#                           images above loaded (testdata/docker-modern.sh; make test-docker-modern)
 #   imgbuild-base:latest    a busybox-static image made locally (no registry can be pulled from)
 #   registry                Debian's docker-registry, open, on 127.0.0.1:5000
 #   auth registry           the same with htpasswd basic auth, on 127.0.0.1:5001 (docker-push login tests)
@@ -268,6 +271,9 @@ main() {
       setup_ansible
       setup_vcsim
       setup_debian
+      # After setup_debian: it loads the Debian images from the host engine.
+      apt_install iproute2
+      IMGBUILD_TEST_STATE=$STATE_DIR "$HERE/testdata/docker-modern.sh"
       ;;
     *) die "unknown component $1 (docker|all)" ;;
   esac

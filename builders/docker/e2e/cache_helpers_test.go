@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -174,4 +175,56 @@ func writeFiles(t *testing.T, dir string, files map[string]string) {
 			t.Fatal(err)
 		}
 	}
+}
+
+// savedLayerDigests returns the digests of ref's layers as docker save
+// writes them, which is what the shared cache stores: uncompressed
+// "<id>/layer.tar" files on the classic image store (digest = diff id),
+// "blobs/sha256/<digest>" on the containerd image store, where a layer
+// the engine made itself (a commit) is gzip-compressed and its digest
+// is not the diff id that RootFS.Layers lists.
+func savedLayerDigests(t *testing.T, cli *client.Client, ref string) map[string]bool {
+	t.Helper()
+	rc, err := cli.ImageSave(context.Background(), []string{ref})
+	if err != nil {
+		t.Fatalf("saving %s: %v", ref, err)
+	}
+	defer rc.Close()
+	digests := map[string]string{}
+	var manifest []struct{ Layers []string }
+	tr := tar.NewReader(rc)
+	for {
+		h, err := tr.Next()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			t.Fatalf("reading docker save of %s: %v", ref, err)
+		}
+		if h.Name == "manifest.json" {
+			if err := json.NewDecoder(tr).Decode(&manifest); err != nil {
+				t.Fatalf("docker save of %s: manifest.json: %v", ref, err)
+			}
+			continue
+		}
+		d := sha256.New()
+		if _, err := io.Copy(d, tr); err != nil {
+			t.Fatalf("reading %s from docker save of %s: %v", h.Name, ref, err)
+		}
+		digests[h.Name] = "sha256:" + hex.EncodeToString(d.Sum(nil))
+	}
+	layers := map[string]bool{}
+	for _, m := range manifest {
+		for _, l := range m.Layers {
+			d, ok := digests[l]
+			if !ok {
+				t.Fatalf("docker save of %s lists layer %s but has no such file", ref, l)
+			}
+			layers[d] = true
+		}
+	}
+	if len(layers) == 0 {
+		t.Fatalf("docker save of %s has no layers", ref)
+	}
+	return layers
 }
