@@ -19,13 +19,19 @@ variable "last" {
   default = "last v1"
 }
 
+# The base image (a test may build on one of its own).
+variable "base" {
+  type    = string
+  default = "imgbuild-base:latest"
+}
+
 variable "fail" {
   type    = bool
   default = false
 }
 
 source "docker" "cached" {
-  image   = "imgbuild-base:latest"
+  image   = var.base
   pull    = false
   commit  = true
   changes = ["CMD [\"cat\", \"/etc/last\"]"]
