@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Builds and starts a second, modern Docker Engine beside the host's: dockerd
-# 28 with the containerd image store (what new Docker 28/29 installs use:
+# 28 with the containerd image store (the default of new Docker 29 installs:
 # `docker save` writes the OCI layout, image ids are manifest digests). The
 # docker tests run against it too (make test-docker-modern). Idempotent: the
 # built binaries are reused (cached by version), a running engine is left
