@@ -54,22 +54,7 @@ func TestSharedCacheLetsAnEmptyRunnerRebuildWithoutRunningAProvisioner(t *testin
 	coldFiles := imageFiles(t, cli, repo+":a")
 	// Every runner with these keys has the base image: its layers are
 	// not stored.
-	baseLayers := savedLayerDigests(t, cli, testenv.BaseImage)
-	shared, err := remote.Open(context.Background(), url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	listed, err := shared.List(context.Background())
-	if err != nil || len(listed) != 4 {
-		t.Fatalf("the shared cache lists %d entries (%v), want 4", len(listed), err)
-	}
-	for _, e := range listed {
-		for _, f := range e.Files {
-			if baseLayers[f.Digest] {
-				t.Errorf("checkpoint %s stores the base image's layer %s", e.Key.Short(), f.Digest)
-			}
-		}
-	}
+	noBaseLayerShared(t, cli, url, testenv.BaseImage, 4)
 
 	// Runner A goes away with everything it made.
 	store, err := cache.Open(dirA)
