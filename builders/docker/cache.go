@@ -24,12 +24,28 @@ import (
 )
 
 // The step cache (imgbuild build -cache): a checkpoint is the build
-// container committed to an image tagged CacheRepo:<key12>. It is not an
+// container committed to an image named by checkpointName. It is not an
 // artifact: its configuration is the base image's, and the final image is
 // still committed with the base image's configuration plus changes.
 
 // CacheRepo is the repository of checkpoint images.
 const CacheRepo = "imgbuild-cache"
+
+// checkpointName is a checkpoint image's name in the engine:
+// CacheRepo:<key12>-<id12>. The image id in it gives each image a name
+// of its own, so two caches on one engine (two CI runners) that make the
+// same step never move a name between their images: the containerd
+// image store can lose the image a name leaves when two such moves meet
+// (seen with dockerd 28.5).
+func checkpointName(key cache.Key, id string) string {
+	return CacheRepo + ":" + key.Short() + "-" + short(strings.TrimPrefix(id, "sha256:"))
+}
+
+// legacyCheckpointName is the name earlier versions gave every checkpoint
+// of a key; their entries still point at such images.
+func legacyCheckpointName(key cache.Key) string {
+	return CacheRepo + ":" + key.Short()
+}
 
 func init() {
 	cache.RegisterRemover("docker", removeCheckpoint)
@@ -131,9 +147,10 @@ func (b *Builder) HasCheckpoint(ctx context.Context, ref string) (bool, error) {
 	return true, nil
 }
 
-// checkpoint commits the build container to a checkpoint image. The tag,
-// not a label, marks it: labels would pass into the containers made from
-// it and so into the final image.
+// checkpoint commits the build container to a checkpoint image and names
+// it (checkpointName needs the id the commit makes). The name, not a
+// label, marks it: labels would pass into the containers made from it and
+// so into the final image.
 //
 // The engine finishes a commit it has begun even when its caller goes
 // away, making an image no cache entry would name. So an interrupted
@@ -143,7 +160,6 @@ func (b *Builder) HasCheckpoint(ctx context.Context, ref string) (bool, error) {
 // run, so that imgbuild cleanup finds that image
 // (findUnrecordedCheckpoints).
 func checkpoint(ctx context.Context, st *state, key string) (string, int64, error) {
-	tag := cache.Key(key).Short()
 	comment := checkpointComment(key, st.env.RunUUID)
 	if err := st.recordCommit(ledger.Created, comment); err != nil {
 		return "", 0, err
@@ -151,13 +167,17 @@ func checkpoint(ctx context.Context, st *state, key string) (string, int64, erro
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), commitTimeout)
 	defer cancel()
 	resp, err := st.cli.ContainerCommit(ctx, st.containerID, container.CommitOptions{
-		Reference: CacheRepo + ":" + tag,
-		Comment:   comment,
-		Pause:     true,
-		Config:    commitConfig(st.base.config),
+		Comment: comment,
+		Pause:   true,
+		Config:  commitConfig(st.base.config),
 	})
 	if err != nil {
-		return "", 0, fmt.Errorf("committing container %s to checkpoint %s:%s: %w", short(st.containerID), CacheRepo, tag, err)
+		return "", 0, fmt.Errorf("committing container %s to a checkpoint: %w", short(st.containerID), err)
+	}
+	name := checkpointName(cache.Key(key), resp.ID)
+	if err := st.cli.ImageTag(ctx, resp.ID, name); err != nil {
+		// The ledger still holds the commit: cleanup removes the image.
+		return "", 0, fmt.Errorf("naming checkpoint image %s %s: %w", short(resp.ID), name, err)
 	}
 	// The cache records it now; an error here only leaves cleanup a
 	// lookup to make.
@@ -173,8 +193,8 @@ func checkpoint(ctx context.Context, st *state, key string) (string, int64, erro
 // stop (a second interrupt still ends imgbuild at once).
 const commitTimeout = 10 * time.Minute
 
-// removeCheckpoint deletes a checkpoint image by its tag. An image that
-// later checkpoints or final images were built on stays, untagged, until
+// removeCheckpoint deletes a checkpoint image by its name. An image that
+// later checkpoints or final images were built on stays, unnamed, until
 // they are removed too (the engine then prunes it).
 func removeCheckpoint(ctx context.Context, e cache.Entry) error {
 	cli, err := dockerengine.Connect(ctx)
@@ -182,25 +202,34 @@ func removeCheckpoint(ctx context.Context, e cache.Entry) error {
 		return err
 	}
 	defer cli.Close()
-	ref := CacheRepo + ":" + e.Key.Short()
-	info, err := cli.ImageInspect(ctx, ref)
-	if errdefs.IsNotFound(err) {
+	names := []string{legacyCheckpointName(e.Key)}
+	if e.Ref != "" {
+		names = append([]string{checkpointName(e.Key, e.Ref)}, names...)
+	}
+	for _, name := range names {
+		info, err := cli.ImageInspect(ctx, name)
+		if errdefs.IsNotFound(err) {
+			continue
+		}
+		if err != nil {
+			return fmt.Errorf("inspecting %s: %w", name, err)
+		}
+		if e.Ref != "" && info.ID != e.Ref {
+			// An earlier version's name, which another cache on this
+			// engine took for its image of the same step: not ours.
+			continue
+		}
+		if _, err := cli.ImageRemove(ctx, name, image.RemoveOptions{PruneChildren: true}); err != nil && !errdefs.IsNotFound(err) {
+			return fmt.Errorf("removing image %s: %w (remove it with: docker rmi %s)", name, err, name)
+		}
 		return nil
 	}
-	if err != nil {
-		return fmt.Errorf("inspecting %s: %w", ref, err)
+	if e.Ref == "" {
+		return nil
 	}
-	if e.Ref != "" && info.ID != e.Ref {
-		// The tag was moved to another image: another cache on this
-		// engine made the same checkpoint meanwhile (same shared key,
-		// other bytes). That one is not ours to remove; ours lost its
-		// name and would stay behind unnamed.
-		return removeUnnamed(ctx, cli, e.Ref)
-	}
-	if _, err := cli.ImageRemove(ctx, ref, image.RemoveOptions{PruneChildren: true}); err != nil && !errdefs.IsNotFound(err) {
-		return fmt.Errorf("removing image %s: %w (remove it with: docker rmi %s)", ref, err, ref)
-	}
-	return nil
+	// An earlier version's checkpoint whose name another cache took: the
+	// image is ours, unnamed, and would stay behind.
+	return removeUnnamed(ctx, cli, e.Ref)
 }
 
 // removeUnnamed removes the image id unless it has a name (someone tagged

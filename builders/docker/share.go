@@ -357,7 +357,7 @@ func (imagePorter) InstallStream(ctx context.Context, s *cache.Store, e, _ cache
 	if err != nil {
 		return "", fmt.Errorf("the loaded checkpoint is not image %s: %w", short(e.Ref), err)
 	}
-	if err := cli.ImageTag(ctx, info.ID, CacheRepo+":"+e.Key.Short()); err != nil {
+	if err := cli.ImageTag(ctx, info.ID, checkpointName(e.Key, info.ID)); err != nil {
 		return "", fmt.Errorf("tagging checkpoint image %s: %w", short(e.Ref), err)
 	}
 	return info.ID, nil

@@ -27,7 +27,7 @@ import (
 // checkpoint image itself, pushed and pulled by the engine, which moves
 // only the layers the other side lacks. The names the transfer needs
 // (host/repo:<key>, host/repo@digest) are removed from the engine after
-// it: locally a checkpoint is only ever CacheRepo:<key12>. Such a name
+// it: locally a checkpoint only has its checkpointName. Such a name
 // would keep the image after cache prune, so it is in the resource
 // ledger while it exists: imgbuild cleanup removes what a killed build
 // left.
@@ -128,7 +128,7 @@ func (registryImager) PullImage(ctx context.Context, e cache.Entry, name, digest
 	if info.ID != e.Ref {
 		return "", fmt.Errorf("%w: %s is image %s, not %s as its entry says", ocicache.ErrCorrupt, ref, short(info.ID), short(e.Ref))
 	}
-	if err := cli.ImageTag(ctx, info.ID, CacheRepo+":"+e.Key.Short()); err != nil {
+	if err := cli.ImageTag(ctx, info.ID, checkpointName(e.Key, info.ID)); err != nil {
 		return "", fmt.Errorf("tagging checkpoint image %s: %w", short(info.ID), err)
 	}
 	return info.ID, nil

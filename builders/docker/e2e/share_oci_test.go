@@ -474,10 +474,10 @@ func TestOCICacheTwoRunnersAtOnceBothBuildAndLeaveUsableEntries(t *testing.T) {
 			t.Errorf("runner %d warned:\n%s", i+1, r.out.String())
 		}
 	}
-	// Both runners go away, then a third rebuilds from what the registry
-	// holds. On this one engine the two runners' checkpoints of a step had
-	// one name (imgbuild-cache:<key>), which the second took from the
-	// first: what prune cannot find by name is removed by id.
+	// Both runners made every step on this one engine: each checkpoint
+	// image still has a name (had two images shared one, the engine could
+	// lose the image it moved from). Then both go away, and a third runner
+	// rebuilds from what the registry holds.
 	var made []string
 	for i, r := range runs {
 		store, err := cache.Open(r.dir)
@@ -487,7 +487,12 @@ func TestOCICacheTwoRunnersAtOnceBothBuildAndLeaveUsableEntries(t *testing.T) {
 		entries, _ := store.List()
 		for _, e := range entries {
 			made = append(made, e.Ref)
+			if info, err := cli.ImageInspect(context.Background(), e.Ref); err != nil || len(info.RepoTags) == 0 {
+				t.Errorf("runner %d's checkpoint %s has no name (%v)", i+1, e.Key.Short(), err)
+			}
 		}
+	}
+	for i, r := range runs {
 		tag := []string{"one", "two"}[i]
 		if _, err := cli.ImageRemove(context.Background(), repo+":"+tag, image.RemoveOptions{PruneChildren: true}); err != nil {
 			t.Fatal(err)
