@@ -61,7 +61,7 @@ type process struct {
 // start starts the component process, waits for its handshake and
 // connects to it. On failure nothing is left running.
 func start(ctx context.Context, l launch) (*process, error) {
-	tmpDir, err := os.MkdirTemp("", "imgbuild-plugin-")
+	tmpDir, err := makeTempDir()
 	if err != nil {
 		return nil, fmt.Errorf("starting %s: creating its temporary folder: %w", l.label, err)
 	}

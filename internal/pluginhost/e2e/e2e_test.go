@@ -56,7 +56,39 @@ func pluginEnv(t *testing.T, pluginDir string) []string {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { os.RemoveAll(home) })
-	return append(os.Environ(), "PACKER_PLUGIN_PATH="+pluginDir, "HOME="+home, "XDG_CACHE_HOME="+filepath.Join(home, "cache"))
+	// A temporary directory of the test's own, so that it can tell that
+	// imgbuild removed the plugins' folders (cleanup runs after the
+	// build's process has ended: startBuild's cleanup runs first).
+	tmp := filepath.Join(home, "tmp")
+	if err := os.Mkdir(tmp, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if left := pluginTempDirs(t, tmp); len(left) > 0 && !t.Failed() {
+			t.Errorf("plugin temporary folders left: %v", left)
+		}
+	})
+	return append(os.Environ(), "PACKER_PLUGIN_PATH="+pluginDir, "HOME="+home, "XDG_CACHE_HOME="+filepath.Join(home, "cache"), "TMPDIR="+tmp)
+}
+
+// pluginTempDirs lists the plugin processes' folders in tmp.
+func pluginTempDirs(t *testing.T, tmp string) []string {
+	t.Helper()
+	dirs, err := filepath.Glob(filepath.Join(tmp, "imgbuild-plugin-*"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return dirs
+}
+
+// envValue is name's value in env ("" when unset).
+func envValue(env []string, name string) string {
+	for i := len(env) - 1; i >= 0; i-- {
+		if v, ok := strings.CutPrefix(env[i], name+"="); ok {
+			return v
+		}
+	}
+	return ""
 }
 
 func writeTemplate(t *testing.T, text string) string {
@@ -261,6 +293,24 @@ func TestCtrlCDuringAPluginBuildRunsItsCleanupAndLeavesNoProcess(t *testing.T) {
 			}
 			if len(procs) > 0 {
 				t.Errorf("plugin processes left after %s: %v", sig, procs)
+			}
+			// Ctrl-C removes the plugins' folders; after kill -9 they are
+			// left, and imgbuild cleanup removes them.
+			tmp := envValue(cmd.Env, "TMPDIR")
+			if left := pluginTempDirs(t, tmp); sig == syscall.SIGINT && len(left) > 0 {
+				t.Errorf("plugin temporary folders left after Ctrl-C: %v", left)
+			} else if sig == syscall.SIGKILL {
+				if len(left) == 0 {
+					t.Errorf("no plugin temporary folder left after kill -9: the test no longer shows cleanup removing them")
+				}
+				clean := exec.Command(testenv.Binary(t), "cleanup")
+				clean.Env = cmd.Env
+				if out, err := clean.CombinedOutput(); err != nil || !strings.Contains(string(out), "removed plugin temporary folder") {
+					t.Errorf("imgbuild cleanup (%v) did not say it removed the plugin folders:\n%s", err, out)
+				}
+				if left := pluginTempDirs(t, tmp); len(left) > 0 {
+					t.Errorf("imgbuild cleanup left plugin temporary folders: %v", left)
+				}
 			}
 			ps := strings.Fields(docker(t, "ps", "-aq", "--filter", "ancestor="+base))
 			if sig == syscall.SIGINT {
