@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"github.com/docker/docker/api/types/container"
+	"github.com/docker/docker/api/types/image"
 
 	"github.com/imgbuild/imgbuild/internal/cache"
 	"github.com/imgbuild/imgbuild/internal/dockerengine/enginetest"
@@ -32,7 +33,10 @@ func TestTwoCachesCheckpointsOfOneKeyKeepNamesOfTheirOwn(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		t.Cleanup(func() { removeUnnamed(context.Background(), cli, id) })
+		t.Cleanup(func() {
+			_, _ = cli.ImageRemove(context.Background(), checkpointName(key, id), image.RemoveOptions{})
+			removeUnnamed(context.Background(), cli, id)
+		})
 		ids = append(ids, id)
 	}
 	if ids[0] == ids[1] {
