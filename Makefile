@@ -27,10 +27,15 @@ vet:
 	@test -z "$$(gofmt -l cmd internal builders provisioners postprocessors datasources bench 2>/dev/null)" || { gofmt -l cmd internal builders provisioners postprocessors datasources bench; echo 'gofmt: files above need formatting'; exit 1; }
 	$(GO) vet ./...
 
-# Every test, with the real components the set-up script provides.
+# Every test, with the real components the set-up script provides; then
+# what the tests left on the engines, registries, S3 server and in TMPDIR
+# (scripts/leftovers.sh: a failure under IMGBUILD_E2E=1, else a warning).
+LEFTOVERS_SNAPSHOT ?= bin/leftovers-before-test.txt
 test: setup build vet
+	bash scripts/leftovers.sh snapshot $(LEFTOVERS_SNAPSHOT)
 	$(GO) test -count=1 -timeout $(TEST_TIMEOUT) ./...
 	$(MAKE) test-docker-modern
+	bash scripts/leftovers.sh check $(LEFTOVERS_SNAPSHOT)
 	$(MAKE) fuzz
 
 # The docker tests again, against the modern engine testdata/docker-modern.sh
