@@ -2,9 +2,7 @@ package pluginhost
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"io/fs"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -83,11 +81,9 @@ func tempDirOwner(dir string) (int, bool) {
 }
 
 // processAlive reports whether pid is a running process (this one
-// included: its folders are in use). EPERM means it runs as another user.
+// included: its folders are in use). As for ledger.RunAlive, a pid that
+// now names another user's process (EPERM) is a process gone: the
+// folder's owner file was readable, so its imgbuild ran as this user.
 func processAlive(pid int) bool {
-	if pid == os.Getpid() {
-		return true
-	}
-	err := syscall.Kill(pid, 0)
-	return err == nil || errors.Is(err, syscall.EPERM) || errors.Is(err, fs.ErrPermission)
+	return pid == os.Getpid() || syscall.Kill(pid, 0) == nil
 }
