@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/imgbuild/imgbuild/internal/steps"
+	"github.com/imgbuild/imgbuild/internal/tempdir"
 )
 
 // kvmProbeTimeout bounds each run of the test guest. Under a working KVM
@@ -193,11 +194,11 @@ func writeKVMVerdict(cache string, v kvmVerdict) {
 // emulation finished, KVM is broken or emulated here (definite); if it
 // did not either, the host is only busy (not definite).
 func runKVMProbe(ctx context.Context, binary string) kvmVerdict {
-	img, err := os.CreateTemp("", "imgbuild-kvm-probe-*.bin")
+	img, removeImg, err := tempdir.File("imgbuild-kvm-probe-*.bin")
 	if err != nil {
 		return kvmVerdict{why: "writing the KVM test guest: " + err.Error()}
 	}
-	defer os.Remove(img.Name())
+	defer removeImg()
 	_, err = img.Write(probeGuest)
 	if cerr := img.Close(); err == nil {
 		err = cerr

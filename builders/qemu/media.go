@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"github.com/imgbuild/imgbuild/internal/steps"
+	"github.com/imgbuild/imgbuild/internal/tempdir"
 )
 
 // stepCD builds an ISO from cd_files and cd_content with xorriso (or
@@ -19,13 +20,14 @@ func stepCD(ctx context.Context, st *state) (steps.Cleanup, error) {
 	if len(c.CDFiles) == 0 && len(c.CDContent) == 0 {
 		return nil, nil
 	}
-	root, err := os.MkdirTemp("", "imgbuild-cd-")
+	root, removeRoot, err := tempdir.Dir("imgbuild-cd-")
 	if err != nil {
 		return nil, err
 	}
 	iso := root + ".iso"
 	cleanup := func(ctx context.Context) error {
-		return errorsJoin(os.RemoveAll(root), removeIfExists(iso))
+		// The image first: the last removal takes the run folder with it.
+		return errorsJoin(removeIfExists(iso), removeRoot())
 	}
 	if err := stageFiles(root, c.CDFiles, c.CDContent); err != nil {
 		return cleanup, fmt.Errorf("collecting cd_files: %w", err)
@@ -64,13 +66,13 @@ func stepFloppy(ctx context.Context, st *state) (steps.Cleanup, error) {
 	if mkfs == "" || mcopy == "" {
 		return nil, fmt.Errorf("floppy_files need mkfs.fat and mcopy: install dosfstools and mtools")
 	}
-	root, err := os.MkdirTemp("", "imgbuild-floppy-")
+	root, removeRoot, err := tempdir.Dir("imgbuild-floppy-")
 	if err != nil {
 		return nil, err
 	}
 	img := root + ".img"
 	cleanup := func(ctx context.Context) error {
-		return errorsJoin(os.RemoveAll(root), removeIfExists(img))
+		return errorsJoin(removeIfExists(img), removeRoot())
 	}
 	if err := stageFiles(root, append(append([]string{}, c.FloppyFiles...), c.FloppyDirs...), c.FloppyContent); err != nil {
 		return cleanup, fmt.Errorf("collecting floppy_files: %w", err)

@@ -9,16 +9,20 @@ import (
 	"path/filepath"
 	"syscall"
 	"time"
+
+	"github.com/imgbuild/imgbuild/internal/tempdir"
 )
 
 // swtpm is a software TPM (Debian's swtpm) serving one VM over a Unix
 // socket, as Packer's vtpm option starts it.
 type swtpm struct {
-	cmd    *exec.Cmd
-	dir    string // its state directory, which holds the socket
-	socket string
-	done   chan struct{}
-	stderr *tailBuffer
+	cmd *exec.Cmd
+	dir string // its state directory, which holds the socket
+	// removeDir removes dir (imgbuild cleanup does after a kill -9).
+	removeDir func() error
+	socket    string
+	done      chan struct{}
+	stderr    *tailBuffer
 }
 
 // startSWTPM starts swtpm with its state in a new temporary directory and
@@ -31,11 +35,11 @@ func startSWTPM(ctx context.Context, tpm1 bool) (*swtpm, error) {
 	if err != nil {
 		return nil, errors.New("vtpm = true needs swtpm, which is not installed: install the swtpm package, or remove vtpm")
 	}
-	dir, err := os.MkdirTemp("", "imgbuild-swtpm-")
+	dir, removeDir, err := tempdir.Dir("imgbuild-swtpm-")
 	if err != nil {
 		return nil, fmt.Errorf("creating the vTPM state directory: %w", err)
 	}
-	t := &swtpm{dir: dir, socket: filepath.Join(dir, "swtpm.sock"), done: make(chan struct{}), stderr: &tailBuffer{max: 4 << 10}}
+	t := &swtpm{dir: dir, removeDir: removeDir, socket: filepath.Join(dir, "swtpm.sock"), done: make(chan struct{}), stderr: &tailBuffer{max: 4 << 10}}
 	args := []string{"socket", "--tpmstate", "dir=" + dir, "--ctrl", "type=unixio,path=" + t.socket,
 		// Exits when QEMU closes its connection, so a VM left running
 		// after -on-error=abort takes its TPM with it when stopped.
@@ -47,7 +51,7 @@ func startSWTPM(ctx context.Context, tpm1 bool) (*swtpm, error) {
 	t.cmd.Stdout, t.cmd.Stderr = t.stderr, t.stderr
 	t.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	if err := t.cmd.Start(); err != nil {
-		os.RemoveAll(dir)
+		removeDir()
 		return nil, fmt.Errorf("starting swtpm: %w", err)
 	}
 	go func() {
@@ -84,7 +88,7 @@ func (t *swtpm) stop() error {
 			return fmt.Errorf("swtpm (pid %d) did not exit after SIGKILL", t.cmd.Process.Pid)
 		}
 	}
-	if err := os.RemoveAll(t.dir); err != nil {
+	if err := t.removeDir(); err != nil {
 		return fmt.Errorf("removing the vTPM state: %w", err)
 	}
 	return nil

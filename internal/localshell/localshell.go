@@ -18,6 +18,7 @@ import (
 	"github.com/imgbuild/imgbuild/internal/plugin"
 	"github.com/imgbuild/imgbuild/internal/secret"
 	"github.com/imgbuild/imgbuild/internal/shellenv"
+	"github.com/imgbuild/imgbuild/internal/tempdir"
 )
 
 // Config holds shell-local's options, named as Packer's.
@@ -121,11 +122,11 @@ func (c *Config) Run(ctx context.Context, u plugin.UI, packerEnv map[string]stri
 
 	scripts := c.Scripts
 	if len(c.Inline) > 0 {
-		path, err := c.writeInline()
+		path, remove, err := c.writeInline()
 		if err != nil {
 			return err
 		}
-		defer os.Remove(path)
+		defer remove()
 		scripts = []string{path}
 	}
 	for _, script := range scripts {
@@ -161,11 +162,12 @@ func (c *Config) argv(vars, script string) ([]string, error) {
 	return out, nil
 }
 
-// writeInline writes the inline commands to an executable temporary file.
-func (c *Config) writeInline() (string, error) {
-	f, err := os.CreateTemp("", "imgbuild-shell-local-*"+c.TempfileExtension)
+// writeInline writes the inline commands to an executable temporary file,
+// and returns what removes it.
+func (c *Config) writeInline() (string, func() error, error) {
+	f, remove, err := tempdir.File("imgbuild-shell-local-*" + c.TempfileExtension)
 	if err != nil {
-		return "", fmt.Errorf("writing the inline commands to a temporary file: %w", err)
+		return "", nil, fmt.Errorf("writing the inline commands to a temporary file: %w", err)
 	}
 	_, err = fmt.Fprintf(f, "#!%s\n%s\n", c.InlineShebang, strings.Join(c.Inline, "\n"))
 	if cerr := f.Close(); err == nil {
@@ -175,8 +177,8 @@ func (c *Config) writeInline() (string, error) {
 		err = os.Chmod(f.Name(), 0o700)
 	}
 	if err != nil {
-		os.Remove(f.Name())
-		return "", fmt.Errorf("writing the inline commands to %s: %w", f.Name(), err)
+		remove()
+		return "", nil, fmt.Errorf("writing the inline commands to %s: %w", f.Name(), err)
 	}
-	return f.Name(), nil
+	return f.Name(), remove, nil
 }

@@ -19,6 +19,7 @@ import (
 	sdkrpc "github.com/hashicorp/packer-plugin-sdk/rpc"
 
 	"github.com/imgbuild/imgbuild/internal/secret"
+	"github.com/imgbuild/imgbuild/internal/tempdir"
 )
 
 // Packer's protocol: the magic cookie tells the binary that a Packer core
@@ -48,9 +49,11 @@ type process struct {
 	label  string
 	cmd    *exec.Cmd
 	tmpDir string
-	client *sdkrpc.Client
-	tail   *tail
-	log    *slog.Logger
+	// removeTmp removes tmpDir (imgbuild cleanup does after a kill -9).
+	removeTmp func() error
+	client    *sdkrpc.Client
+	tail      *tail
+	log       *slog.Logger
 
 	exited  chan struct{} // closed once the process ended
 	exitErr error         // set before exited is closed
@@ -61,11 +64,11 @@ type process struct {
 // start starts the component process, waits for its handshake and
 // connects to it. On failure nothing is left running.
 func start(ctx context.Context, l launch) (*process, error) {
-	tmpDir, err := makeTempDir()
+	tmpDir, removeTmp, err := tempdir.Dir("imgbuild-plugin-")
 	if err != nil {
 		return nil, fmt.Errorf("starting %s: creating its temporary folder: %w", l.label, err)
 	}
-	p := &process{label: l.label, tmpDir: tmpDir, tail: newTail(8), log: l.log, exited: make(chan struct{})}
+	p := &process{label: l.label, tmpDir: tmpDir, removeTmp: removeTmp, tail: newTail(8), log: l.log, exited: make(chan struct{})}
 	if err := p.run(ctx, l); err != nil {
 		p.stop(5 * time.Second)
 		return nil, fmt.Errorf("starting %s: %w", l.label, err)
@@ -219,7 +222,7 @@ func (p *process) stop(wait time.Duration) {
 			// ansible-playbook) must not outlive it.
 			killGroup(p.cmd.Process.Pid)
 		}
-		if err := os.RemoveAll(p.tmpDir); err != nil {
+		if err := p.removeTmp(); err != nil {
 			p.log.Warn("removing a plugin's temporary folder", "dir", p.tmpDir, "err", err)
 		}
 	})

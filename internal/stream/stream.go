@@ -8,6 +8,8 @@ import (
 	"fmt"
 	"io"
 	"os"
+
+	"github.com/imgbuild/imgbuild/internal/tempdir"
 )
 
 // Reader returns r, failing reads once ctx ends, so that a long copy
@@ -64,11 +66,11 @@ func Sized(r io.Reader) (sr io.Reader, size int64, cleanup func(), err error) {
 			return r, n, cleanup, nil
 		}
 	}
-	tmp, err := os.CreateTemp("", "imgbuild-upload-")
+	tmp, removeTmp, err := tempdir.File("imgbuild-upload-")
 	if err != nil {
 		return nil, 0, cleanup, fmt.Errorf("spooling the upload to a temporary file: %w", err)
 	}
-	remove := func() { tmp.Close(); os.Remove(tmp.Name()) }
+	remove := func() { _ = removeTmp() }
 	n, err := io.Copy(tmp, r)
 	if err == nil {
 		_, err = tmp.Seek(0, io.SeekStart)

@@ -57,24 +57,26 @@ func pluginEnv(t *testing.T, pluginDir string) []string {
 	}
 	t.Cleanup(func() { os.RemoveAll(home) })
 	// A temporary directory of the test's own, so that it can tell that
-	// imgbuild removed the plugins' folders (cleanup runs after the
-	// build's process has ended: startBuild's cleanup runs first).
+	// imgbuild removed its temporary folders, the plugins' among them
+	// (this cleanup runs after the build's process has ended: startBuild's
+	// cleanup runs first).
 	tmp := filepath.Join(home, "tmp")
 	if err := os.Mkdir(tmp, 0o700); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() {
 		if left := pluginTempDirs(t, tmp); len(left) > 0 && !t.Failed() {
-			t.Errorf("plugin temporary folders left: %v", left)
+			t.Errorf("temporary folders left: %v", left)
 		}
 	})
 	return append(os.Environ(), "PACKER_PLUGIN_PATH="+pluginDir, "HOME="+home, "XDG_CACHE_HOME="+filepath.Join(home, "cache"), "TMPDIR="+tmp)
 }
 
-// pluginTempDirs lists the plugin processes' folders in tmp.
+// pluginTempDirs lists imgbuild's temporary folders in tmp (the run
+// folders that hold the plugin processes' folders).
 func pluginTempDirs(t *testing.T, tmp string) []string {
 	t.Helper()
-	dirs, err := filepath.Glob(filepath.Join(tmp, "imgbuild-plugin-*"))
+	dirs, err := filepath.Glob(filepath.Join(tmp, "imgbuild-*"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -305,7 +307,7 @@ func TestCtrlCDuringAPluginBuildRunsItsCleanupAndLeavesNoProcess(t *testing.T) {
 				}
 				clean := exec.Command(testenv.Binary(t), "cleanup")
 				clean.Env = cmd.Env
-				if out, err := clean.CombinedOutput(); err != nil || !strings.Contains(string(out), "removed plugin temporary folder") {
+				if out, err := clean.CombinedOutput(); err != nil || !strings.Contains(string(out), "removed temporary folder") {
 					t.Errorf("imgbuild cleanup (%v) did not say it removed the plugin folders:\n%s", err, out)
 				}
 				if left := pluginTempDirs(t, tmp); len(left) > 0 {

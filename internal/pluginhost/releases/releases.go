@@ -25,6 +25,7 @@ import (
 	"github.com/hashicorp/go-version"
 
 	"github.com/imgbuild/imgbuild/internal/pluginhost/installed"
+	"github.com/imgbuild/imgbuild/internal/tempdir"
 )
 
 // Limits on what a release may make us read.
@@ -157,12 +158,11 @@ func (g *Getter) installVersion(ctx context.Context, folder string, src installe
 	if err != nil {
 		return nil, err
 	}
-	tmp, err := os.CreateTemp("", "imgbuild-plugin-*.zip")
+	tmp, removeTmp, err := tempdir.File("imgbuild-plugin-*.zip")
 	if err != nil {
 		return nil, err
 	}
-	defer os.Remove(tmp.Name())
-	defer tmp.Close()
+	defer removeTmp()
 	body, err := g.get(ctx, base+zipName, false)
 	if err != nil {
 		return nil, err
