@@ -65,16 +65,16 @@ func pluginEnv(t *testing.T, pluginDir string) []string {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() {
-		if left := pluginTempDirs(t, tmp); len(left) > 0 && !t.Failed() {
+		if left := imgbuildTempDirs(t, tmp); len(left) > 0 && !t.Failed() {
 			t.Errorf("temporary folders left: %v", left)
 		}
 	})
 	return append(os.Environ(), "PACKER_PLUGIN_PATH="+pluginDir, "HOME="+home, "XDG_CACHE_HOME="+filepath.Join(home, "cache"), "TMPDIR="+tmp)
 }
 
-// pluginTempDirs lists imgbuild's temporary folders in tmp (the run
+// imgbuildTempDirs lists imgbuild's temporary folders in tmp (the run
 // folders that hold the plugin processes' folders).
-func pluginTempDirs(t *testing.T, tmp string) []string {
+func imgbuildTempDirs(t *testing.T, tmp string) []string {
 	t.Helper()
 	dirs, err := filepath.Glob(filepath.Join(tmp, "imgbuild-*"))
 	if err != nil {
@@ -296,22 +296,22 @@ func TestCtrlCDuringAPluginBuildRunsItsCleanupAndLeavesNoProcess(t *testing.T) {
 			if len(procs) > 0 {
 				t.Errorf("plugin processes left after %s: %v", sig, procs)
 			}
-			// Ctrl-C removes the plugins' folders; after kill -9 they are
-			// left, and imgbuild cleanup removes them.
+			// Ctrl-C removes the run folder with the plugins' folders in it;
+			// after kill -9 it is left, and imgbuild cleanup removes it.
 			tmp := envValue(cmd.Env, "TMPDIR")
-			if left := pluginTempDirs(t, tmp); sig == syscall.SIGINT && len(left) > 0 {
-				t.Errorf("plugin temporary folders left after Ctrl-C: %v", left)
+			if left := imgbuildTempDirs(t, tmp); sig == syscall.SIGINT && len(left) > 0 {
+				t.Errorf("temporary folders left after Ctrl-C: %v", left)
 			} else if sig == syscall.SIGKILL {
 				if len(left) == 0 {
-					t.Errorf("no plugin temporary folder left after kill -9: the test no longer shows cleanup removing them")
+					t.Errorf("no temporary folder left after kill -9: the test no longer shows cleanup removing them")
 				}
 				clean := exec.Command(testenv.Binary(t), "cleanup")
 				clean.Env = cmd.Env
 				if out, err := clean.CombinedOutput(); err != nil || !strings.Contains(string(out), "removed temporary folder") {
-					t.Errorf("imgbuild cleanup (%v) did not say it removed the plugin folders:\n%s", err, out)
+					t.Errorf("imgbuild cleanup (%v) did not say it removed the temporary folders:\n%s", err, out)
 				}
-				if left := pluginTempDirs(t, tmp); len(left) > 0 {
-					t.Errorf("imgbuild cleanup left plugin temporary folders: %v", left)
+				if left := imgbuildTempDirs(t, tmp); len(left) > 0 {
+					t.Errorf("imgbuild cleanup left temporary folders: %v", left)
 				}
 			}
 			ps := strings.Fields(docker(t, "ps", "-aq", "--filter", "ancestor="+base))
