@@ -70,6 +70,7 @@ func (b *Builder) Run(ctx context.Context, env *plugin.BuildEnv) (plugin.Artifac
 		steps.Step[state]{Name: "resolve", Run: stepResolve},
 		steps.Step[state]{Name: "key pair", Run: stepKeyPair},
 		steps.Step[state]{Name: "security group", Run: stepSecurityGroup},
+		steps.Step[state]{Name: "instance profile", Run: stepInstanceProfile},
 		steps.Step[state]{Name: "instance", Run: stepRunInstance},
 		steps.Step[state]{Name: "wait", Run: stepWaitRunning},
 		steps.Step[state]{Name: "provision", Run: stepProvision},

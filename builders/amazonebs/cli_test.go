@@ -77,6 +77,14 @@ source "amazon-ebs" "x" {
   temporary_key_pair_type = "ed25519"
   tags          = { Name = "cli", Base = "{{ .SourceAMIName }}" }
   snapshot_tags = { Name = "cli-root" }
+  temporary_iam_instance_profile_policy_document {
+    Statement {
+      Action   = ["logs:*"]
+      Effect   = "Allow"
+      Resource = ["*"]
+    }
+    Version = "2012-10-17"
+  }
 }
 build {
   sources = ["source.amazon-ebs.x"]
@@ -160,6 +168,12 @@ build {
 	}
 	run := runFromLedger(t)
 	assertNoLeftovers(t, run, "us-east-1", "us-west-2")
+	if l := iamLeftovers(t, run); len(l) > 0 {
+		t.Errorf("the build left %v", l)
+	}
+	if !strings.Contains(out, "Creating temporary instance profile packer-") {
+		t.Errorf("the build made no temporary instance profile:\n%s", out)
+	}
 }
 
 // runFromLedger returns the run UUID the (single) build wrote to the ledger.

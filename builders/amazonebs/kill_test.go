@@ -30,6 +30,7 @@ func TestHelperProcessBuild(t *testing.T) {
 	port, _ := strconv.Atoi(os.Getenv("IMGBUILD_EBS_SSH_PORT"))
 	c := baseConfig(t, "kill9")
 	c.Config = communicator.Config{SSHHost: "127.0.0.1", SSHPort: port, SSHUsername: sshd.User, TemporaryKeyPairType: "ed25519"}
+	c.TemporaryIAMInstanceProfilePolicyDoc = logsPolicy()
 	b := prepared(t, c)
 	env, _ := newEnv(t, "kill9")
 	env.RunUUID = os.Getenv("IMGBUILD_EBS_RUN")
@@ -61,6 +62,9 @@ func TestKill9MidBuildThenCleanupRemovesEverything(t *testing.T) {
 	if l := leftovers(t, "us-east-1", run); len(l) < 3 {
 		t.Fatalf("after kill -9, want the instance, key pair and security group left, got %v", l)
 	}
+	if l := iamLeftovers(t, run); len(l) != 2 {
+		t.Fatalf("after kill -9, want the temporary role and instance profile left, got %v", l)
+	}
 
 	l, err := ledger.Open("")
 	if err != nil {
@@ -80,8 +84,8 @@ func TestKill9MidBuildThenCleanupRemovesEverything(t *testing.T) {
 		kinds = append(kinds, f.Kind)
 	}
 	got := strings.Join(kinds, ",")
-	if got != "instance,security-group,key-pair" {
-		t.Errorf("cleanup found %q (%v), want instance,security-group,key-pair in that order", got, found)
+	if want := "instance,security-group,key-pair,iam-instance-profile,iam-role"; got != want {
+		t.Errorf("cleanup found %q (%v), want %s in that order", got, found, want)
 	}
 	for _, f := range found {
 		if f.Found != "ledger" {
@@ -92,6 +96,9 @@ func TestKill9MidBuildThenCleanupRemovesEverything(t *testing.T) {
 		}
 	}
 	assertNoLeftovers(t, run, "us-east-1")
+	if l := iamLeftovers(t, run); len(l) > 0 {
+		t.Errorf("cleanup left %v", l)
+	}
 	if again, err := sw.Find(context.Background(), run, nil); err != nil || len(again) > 0 {
 		t.Errorf("a second search found %v, %v; want nothing", again, err)
 	}

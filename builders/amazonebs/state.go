@@ -9,6 +9,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
 	"github.com/aws/aws-sdk-go-v2/service/ec2/types"
+	"github.com/aws/aws-sdk-go-v2/service/iam"
 
 	"github.com/imgbuild/imgbuild/internal/awsclient"
 	"github.com/imgbuild/imgbuild/internal/ledger"
@@ -69,6 +70,10 @@ type state struct {
 
 	// key pair
 	keyName string
+
+	// instance profile: iam made on first use (iamClient)
+	instanceProfile string
+	iam             *iam.Client
 
 	// instance
 	instanceID string

@@ -24,7 +24,12 @@ func stepRunInstance(ctx context.Context, s *state) (steps.Cleanup, error) {
 		return nil, err
 	}
 	s.say("Launching a %s instance from %s...", in.InstanceType, aws.ToString(in.ImageId))
-	out, err := s.ec2.RunInstances(ctx, in)
+	var opts []func(*ec2.Options)
+	if s.instanceProfile != "" {
+		// A profile made a moment ago takes EC2 seconds to accept.
+		opts = append(opts, awsclient.RetryWhen(2*time.Minute, awsclient.ProfileNotYetUsable))
+	}
+	out, err := s.ec2.RunInstances(ctx, in, opts...)
 	if err != nil {
 		if awsclient.Code(err) == "InvalidParameterValue" || awsclient.Code(err) == "InvalidInstanceType" {
 			return nil, fmt.Errorf("launching the instance: %w (check instance_type, availability_zone and subnet)", awsclient.Explain(err))
@@ -108,8 +113,8 @@ func (s *state) runInstancesInput() (*ec2.RunInstancesInput, error) {
 	if userData != "" {
 		in.UserData = aws.String(base64.StdEncoding.EncodeToString([]byte(userData)))
 	}
-	if c.IAMInstanceProfile != "" {
-		in.IamInstanceProfile = &types.IamInstanceProfileSpecification{Name: aws.String(c.IAMInstanceProfile)}
+	if s.instanceProfile != "" {
+		in.IamInstanceProfile = &types.IamInstanceProfileSpecification{Name: aws.String(s.instanceProfile)}
 	}
 	if c.AssociatePublicIPAddress != nil && s.subnetID != "" {
 		in.NetworkInterfaces = []types.InstanceNetworkInterfaceSpecification{{

@@ -236,8 +236,6 @@ func unsupported(c *Config) error {
 	switch {
 	case c.SSHInterface == "session_manager":
 		return errors.New(`ssh_interface = "session_manager" is not supported by imgbuild yet: use public_ip or private_ip (with a bastion if needed)`)
-	case c.TemporaryIAMInstanceProfilePolicyDoc != nil:
-		return errors.New("temporary_iam_instance_profile_policy_document is not supported by imgbuild yet: create the instance profile beforehand and set iam_instance_profile")
 	case c.VaultAWSEngine != nil && c.VaultAWSEngine.Name != "":
 		return errors.New("vault_aws_engine is not supported by imgbuild: export the credentials Vault issues as AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY/AWS_SESSION_TOKEN")
 	case c.Type == "winrm":

@@ -39,8 +39,9 @@ func TestExplainTurnsCredentialErrorsIntoOneActionableLine(t *testing.T) {
 }
 
 // ec2Answering serves the EC2 query API: the first len(codes) calls of
-// any action fail with those error codes (HTTP 400, as EC2 sends them),
-// later ones succeed. It counts the calls.
+// any action fail with those error codes (HTTP 400, as EC2 sends them;
+// "Code: message" gives the message too), later ones succeed. It counts
+// the calls.
 func ec2Answering(t *testing.T, codes ...string) (*ec2.Client, *atomic.Int32) {
 	var calls atomic.Int32
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -48,7 +49,11 @@ func ec2Answering(t *testing.T, codes ...string) (*ec2.Client, *atomic.Int32) {
 		w.Header().Set("Content-Type", "text/xml")
 		if n <= len(codes) {
 			w.WriteHeader(http.StatusBadRequest)
-			fmt.Fprintf(w, `<Response><Errors><Error><Code>%s</Code><Message>m</Message></Error></Errors><RequestID>r</RequestID></Response>`, codes[n-1])
+			code, msg, ok := strings.Cut(codes[n-1], ": ")
+			if !ok {
+				msg = "m"
+			}
+			fmt.Fprintf(w, `<Response><Errors><Error><Code>%s</Code><Message>%s</Message></Error></Errors><RequestID>r</RequestID></Response>`, code, msg)
 			return
 		}
 		fmt.Fprint(w, `<TerminateInstancesResponse xmlns="http://ec2.amazonaws.com/doc/2016-11-15/"><requestId>r</requestId><instancesSet/></TerminateInstancesResponse>`)
@@ -91,6 +96,29 @@ func TestRetryOnRetriesTheGivenCodesAndTheSDKsTransientErrorsOnly(t *testing.T) 
 	c, calls := ec2Answering(t, InstanceNotYetVisible)
 	if _, err := c.TerminateInstances(context.Background(), &ec2.TerminateInstancesInput{InstanceIds: []string{"i-1"}}); err == nil || calls.Load() != 1 {
 		t.Errorf("without RetryOn: calls=%d err=%v, want one call and the error", calls.Load(), err)
+	}
+}
+
+// A launch EC2 refuses because a new instance profile is not visible to
+// it yet is retried; other invalid parameters are final at once.
+func TestRetryWhenRetriesAProfileEC2DoesNotSeeYetOnly(t *testing.T) {
+	notYet := "InvalidParameterValue: Value (packer-1) for parameter iamInstanceProfile.name is invalid. Invalid IAM Instance Profile name"
+	c, calls := ec2Answering(t, notYet, notYet)
+	_, err := c.TerminateInstances(context.Background(), &ec2.TerminateInstancesInput{InstanceIds: []string{"i-1"}},
+		RetryWhen(time.Minute, ProfileNotYetUsable))
+	if err != nil || calls.Load() != 3 {
+		t.Errorf("profile not yet usable twice: calls=%d err=%v, want 3 calls and success", calls.Load(), err)
+	}
+	c, calls = ec2Answering(t, "InvalidParameterValue: Value (x9.huge) for parameter instanceType is invalid")
+	_, err = c.TerminateInstances(context.Background(), &ec2.TerminateInstancesInput{InstanceIds: []string{"i-1"}},
+		RetryWhen(time.Minute, ProfileNotYetUsable))
+	if err == nil || calls.Load() != 1 {
+		t.Errorf("another invalid parameter: calls=%d err=%v, want one call and the error", calls.Load(), err)
+	}
+	c, calls = ec2Answering(t, "RequestLimitExceeded")
+	if _, err = c.TerminateInstances(context.Background(), &ec2.TerminateInstancesInput{InstanceIds: []string{"i-1"}},
+		RetryWhen(time.Minute, ProfileNotYetUsable)); err != nil || calls.Load() != 2 {
+		t.Errorf("throttled: calls=%d err=%v, want the SDK's own retry kept", calls.Load(), err)
 	}
 }
 

@@ -22,10 +22,11 @@ func Code(err error) string {
 	return ""
 }
 
-// IsNotFound reports whether err says the resource does not exist.
+// IsNotFound reports whether err says the resource does not exist (EC2
+// codes, and IAM's NoSuchEntity).
 func IsNotFound(err error) bool {
 	c := Code(err)
-	return strings.HasSuffix(c, ".NotFound") || strings.HasSuffix(c, ".Malformed") || c == "InvalidGroup.NotFound"
+	return strings.HasSuffix(c, ".NotFound") || strings.HasSuffix(c, ".Malformed") || c == "InvalidGroup.NotFound" || c == "NoSuchEntity"
 }
 
 // Explain turns the errors users meet first (bad credentials, no
@@ -92,6 +93,36 @@ func RetryOn(bound time.Duration, codes ...string) func(*ec2.Options) {
 		}
 		o.Retryer = retry.AddWithMaxBackoffDelay(r, maxBackoff)
 	}
+}
+
+// RetryWhen is RetryOn for errors a code alone cannot tell apart: the
+// call is also retried, for about bound, while retryable(err) holds.
+func RetryWhen(bound time.Duration, retryable func(error) bool) func(*ec2.Options) {
+	return func(o *ec2.Options) {
+		var r aws.Retryer = &retryIf{
+			RetryerV2: retry.AddWithErrorCodes(o.Retryer).(aws.RetryerV2),
+			retryable: retryable,
+		}
+		if n := attemptsWithin(bound); r.MaxAttempts() < n {
+			r = retry.AddWithMaxAttempts(r, n)
+		}
+		o.Retryer = retry.AddWithMaxBackoffDelay(r, maxBackoff)
+	}
+}
+
+type retryIf struct {
+	aws.RetryerV2
+	retryable func(error) bool
+}
+
+func (r *retryIf) IsErrorRetryable(err error) bool {
+	return r.retryable(err) || r.RetryerV2.IsErrorRetryable(err)
+}
+
+// ProfileNotYetUsable reports whether EC2 refused an instance profile it
+// does not see yet: IAM takes seconds to make a new one usable by EC2.
+func ProfileNotYetUsable(err error) bool {
+	return Code(err) == "InvalidParameterValue" && strings.Contains(message(err), "iamInstanceProfile")
 }
 
 // attemptsWithin is about how many attempts fit in bound: the jittered

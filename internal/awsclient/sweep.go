@@ -10,6 +10,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
 	"github.com/aws/aws-sdk-go-v2/service/ec2/types"
+	"github.com/aws/aws-sdk-go-v2/service/iam"
 
 	"github.com/imgbuild/imgbuild/internal/ledger"
 )
@@ -32,9 +33,9 @@ const (
 )
 
 // Kinds are the ledger kinds of AWS resources, in removal order: instances
-// first (they hold the key pair, the group and the volumes), then images
-// before their snapshots.
-var Kinds = []string{KindInstance, KindImage, KindSnapshot, KindSecurityGroup, KindKeyPair}
+// first (they hold the key pair, the group, the instance profile and the
+// volumes), then images before their snapshots.
+var Kinds = []string{KindInstance, KindImage, KindSnapshot, KindSecurityGroup, KindKeyPair, KindInstanceProfile, KindRole}
 
 func isAWS(kind string) bool { return kindOrder[kind] > 0 }
 
@@ -56,7 +57,19 @@ type Leftover struct {
 	Found    string // "ledger" or "tag"
 }
 
+// key tells leftovers apart: IAM resources are global, the others
+// regional.
+func (l Leftover) key() string {
+	if isIAM(l.Kind) {
+		return l.Kind + "/" + l.ID
+	}
+	return l.Kind + "/" + l.Region + "/" + l.ID
+}
+
 func (l Leftover) String() string {
+	if isIAM(l.Kind) {
+		return fmt.Sprintf("%s %s (run %s, found by %s)", l.Kind, l.ID, l.Run, l.Found)
+	}
 	return fmt.Sprintf("%s %s in %s (run %s, found by %s)", l.Kind, l.ID, l.Region, l.Run, l.Found)
 }
 
@@ -66,7 +79,11 @@ type Sweeper struct {
 	Ledger *ledger.Ledger
 	// Regions to search by tag besides those in the ledger.
 	Regions []string
-	clients map[string]*ec2.Client
+	// SearchIAM: also search IAM by tag when the ledger names no IAM
+	// resource (cleanup --all, after the ledger was lost).
+	SearchIAM  bool
+	clients    map[string]*ec2.Client
+	iamClients map[string]*iam.Client
 }
 
 func (s *Sweeper) client(ctx context.Context, region, endpoint string) (*ec2.Client, error) {
@@ -87,6 +104,41 @@ func (s *Sweeper) client(ctx context.Context, region, endpoint string) (*ec2.Cli
 	return c, nil
 }
 
+// iamFor returns an IAM client made for region (IAM is global; the region
+// only picks the partition).
+func (s *Sweeper) iamFor(ctx context.Context, region string) (*iam.Client, error) {
+	if c, ok := s.iamClients[region]; ok {
+		return c, nil
+	}
+	var ac AccessConfig
+	cfg, err := ac.Load(ctx, region)
+	if err != nil {
+		return nil, err
+	}
+	if s.iamClients == nil {
+		s.iamClients = map[string]*iam.Client{}
+	}
+	c := ac.IAM(cfg)
+	s.iamClients[region] = c
+	return c, nil
+}
+
+// exists reports whether the resource of a ledger entry is still there.
+func (s *Sweeper) exists(ctx context.Context, e ledger.Entry) (bool, error) {
+	if isIAM(e.Kind) {
+		c, err := s.iamFor(ctx, e.Region)
+		if err != nil {
+			return false, err
+		}
+		return iamExists(ctx, c, e.Kind, e.ID)
+	}
+	c, err := s.client(ctx, e.Region, e.Endpoint)
+	if err != nil {
+		return false, err
+	}
+	return stillThere(ctx, c, e.Kind, e.ID)
+}
+
 // Find lists what run ("" for every run) left: first the ledger's
 // outstanding entries that still exist, then resources carrying the run
 // tags in the regions the ledger or Regions name. skipRun, when set,
@@ -103,8 +155,21 @@ func (s *Sweeper) Find(ctx context.Context, run string, skipRun func(string) boo
 	for _, r := range s.Regions {
 		places[place{r, ""}] = true
 	}
+	// IAM is searched by tag only when asked or where the ledger says a
+	// run made IAM resources: many users may not list IAM at all.
+	iamRegion := ""
+	if s.SearchIAM {
+		iamRegion = "us-east-1"
+		if len(s.Regions) > 0 {
+			iamRegion = s.Regions[0]
+		}
+	}
 	for _, e := range entries {
 		if isAWS(e.Kind) && (run == "" || e.Run == run) {
+			if isIAM(e.Kind) {
+				iamRegion = e.Region
+				continue
+			}
 			places[place{e.Region, e.Endpoint}] = true
 		}
 	}
@@ -112,11 +177,7 @@ func (s *Sweeper) Find(ctx context.Context, run string, skipRun func(string) boo
 		if !isAWS(e.Kind) || (skipRun != nil && skipRun(e.Run)) {
 			continue
 		}
-		c, err := s.client(ctx, e.Region, e.Endpoint)
-		if err != nil {
-			return nil, err
-		}
-		exists, err := stillThere(ctx, c, e.Kind, e.ID)
+		exists, err := s.exists(ctx, e)
 		if err != nil {
 			return nil, fmt.Errorf("checking %s %s in %s: %w", e.Kind, e.ID, e.Region, Explain(err))
 		}
@@ -125,7 +186,7 @@ func (s *Sweeper) Find(ctx context.Context, run string, skipRun func(string) boo
 			continue
 		}
 		l := Leftover{Kind: e.Kind, ID: e.ID, Region: e.Region, Endpoint: e.Endpoint, Run: e.Run, Found: "ledger"}
-		seen[l.Kind+"/"+l.Region+"/"+l.ID] = true
+		seen[l.key()] = true
 		out = append(out, l)
 	}
 	ps := make([]place, 0, len(places))
@@ -146,10 +207,28 @@ func (s *Sweeper) Find(ctx context.Context, run string, skipRun func(string) boo
 		}
 		for _, l := range tagged {
 			l.Region, l.Endpoint, l.Found = p.region, p.endpoint, "tag"
-			if seen[l.Kind+"/"+l.Region+"/"+l.ID] || (skipRun != nil && skipRun(l.Run)) {
+			if seen[l.key()] || (skipRun != nil && skipRun(l.Run)) {
 				continue
 			}
-			seen[l.Kind+"/"+l.Region+"/"+l.ID] = true
+			seen[l.key()] = true
+			out = append(out, l)
+		}
+	}
+	if iamRegion != "" {
+		c, err := s.iamFor(ctx, iamRegion)
+		if err != nil {
+			return nil, err
+		}
+		tagged, err := findTaggedIAM(ctx, c, run)
+		if err != nil {
+			return nil, fmt.Errorf("searching IAM for tagged leftovers: %w", Explain(err))
+		}
+		for _, l := range tagged {
+			l.Region, l.Found = iamRegion, "tag"
+			if seen[l.key()] || (skipRun != nil && skipRun(l.Run)) {
+				continue
+			}
+			seen[l.key()] = true
 			out = append(out, l)
 		}
 	}
@@ -259,6 +338,16 @@ func findTagged(ctx context.Context, c *ec2.Client, run string) ([]Leftover, err
 
 // Remove deletes one leftover and notes it in the ledger.
 func (s *Sweeper) Remove(ctx context.Context, l Leftover) error {
+	if isIAM(l.Kind) {
+		c, err := s.iamFor(ctx, l.Region)
+		if err == nil {
+			err = removeIAM(ctx, c, l.Kind, l.ID)
+		}
+		if err != nil {
+			return fmt.Errorf("removing %s: %w", l, err)
+		}
+		return s.Ledger.Append(ledger.Entry{Run: l.Run, Action: ledger.Deleted, Kind: l.Kind, ID: l.ID, Region: l.Region, Endpoint: l.Endpoint})
+	}
 	c, err := s.client(ctx, l.Region, l.Endpoint)
 	if err != nil {
 		return err
@@ -293,7 +382,7 @@ func (s *Sweeper) Remove(ctx context.Context, l Leftover) error {
 // the ledger names, those asked for and AWS_REGION, with the credentials
 // of the usual chain.
 var Cleaner = ledger.Cleaner{
-	Name:  "AWS resources (instances, key pairs, security groups, unfinished AMIs and snapshots)",
+	Name:  "AWS resources (instances, key pairs, security groups, temporary IAM roles and instance profiles, unfinished AMIs and snapshots)",
 	Kinds: Kinds,
 	Find:  findForCleanup,
 }
@@ -304,7 +393,7 @@ func findForCleanup(ctx context.Context, q ledger.Query) ([]ledger.Leftover, err
 	if r := ac.ResolvedRegion(); r != "" {
 		regions = append(regions, r)
 	}
-	sw := &Sweeper{Ledger: q.Ledger, Regions: regions}
+	sw := &Sweeper{Ledger: q.Ledger, Regions: regions, SearchIAM: q.All}
 	found, err := sw.Find(ctx, q.Run, q.Skip)
 	if err != nil {
 		return nil, err
