@@ -13,7 +13,9 @@
 #                           images above loaded (testdata/docker-modern.sh; make test-docker-modern)
 #   imgbuild-base:latest    a busybox-static image made locally (no registry can be pulled from)
 #   registry                Debian's docker-registry, open, on 127.0.0.1:5000
-#   auth registry           the same with htpasswd basic auth, on 127.0.0.1:5001 (docker-push login tests)
+#   auth registry           the same with htpasswd basic auth, on 127.0.0.1:5001 (docker-push login tests),
+#                           also as 123456789012.dkr.ecr.us-east-1.amazonaws.com:5001 (an /etc/hosts
+#                           entry: the name of moto's ECR registry) taking moto's ECR login (ecr_login tests)
 #   moto_server             the EC2 emulator on 127.0.0.1:5055
 #   versitygw               an S3-compatible server on 127.0.0.1:5070 (testdata/s3-server.sh; shared cache)
 #   sshd, qemu, qemu-img    binaries only; tests start their own instances
@@ -125,6 +127,9 @@ ensure_registry() {
 setup_registry() {
   # The second registry (basic auth): builders/docker's tests use the same.
   local AUTH_REGISTRY_ADDR=127.0.0.1:5001 AUTH_REGISTRY_USER=imgbuild AUTH_REGISTRY_PASSWORD=imgbuild-registry-pw-4Kd
+  # moto's ECR answers GetAuthorizationToken with this login, for the
+  # registry of its account (internal/dockerengine/enginetest has the same).
+  local ECR_HOST=123456789012.dkr.ecr.us-east-1.amazonaws.com ECR_USER=AWS ECR_PASSWORD=123456789012-auth-token
   apt_install docker-registry apache2-utils curl
   # Debian's default config asks for htpasswd auth; ours is open and local.
   # Deleting is on: the shared cache's prune deletes manifests (oci://).
@@ -136,9 +141,22 @@ storage:
     enabled: true
 http:
   addr: $REGISTRY_ADDR" curl -fsS "http://$REGISTRY_ADDR/v2/"
-  # A second registry that wants a login, for docker-push's login test.
-  if ! htpasswd -vb "$STATE_DIR/registry-auth.htpasswd" "$AUTH_REGISTRY_USER" "$AUTH_REGISTRY_PASSWORD" >/dev/null 2>&1; then
-    htpasswd -Bbc "$STATE_DIR/registry-auth.htpasswd" "$AUTH_REGISTRY_USER" "$AUTH_REGISTRY_PASSWORD" >/dev/null 2>&1
+  # A second registry that wants a login, for the login tests. Its users
+  # file has a name of its own per set of users: a new set changes the
+  # configuration, which restarts the registry (it reads the file once).
+  local users="$STATE_DIR/registry-auth-ecr.htpasswd"
+  if ! htpasswd -vb "$users" "$AUTH_REGISTRY_USER" "$AUTH_REGISTRY_PASSWORD" >/dev/null 2>&1 ||
+    ! htpasswd -vb "$users" "$ECR_USER" "$ECR_PASSWORD" >/dev/null 2>&1; then
+    htpasswd -Bbc "$users.new" "$AUTH_REGISTRY_USER" "$AUTH_REGISTRY_PASSWORD" >/dev/null 2>&1
+    htpasswd -Bb "$users.new" "$ECR_USER" "$ECR_PASSWORD" >/dev/null 2>&1
+    mv "$users.new" "$users"
+  fi
+  # The engines treat a registry whose name resolves to loopback as plain
+  # HTTP, as they do 127.0.0.1.
+  if ! grep -qE "^127\.0\.0\.1[[:space:]]+$ECR_HOST\$" /etc/hosts; then
+    need_root "an /etc/hosts entry for $ECR_HOST"
+    log "adding $ECR_HOST (moto's ECR registry) to /etc/hosts as 127.0.0.1"
+    printf '127.0.0.1 %s\n' "$ECR_HOST" >>/etc/hosts
   fi
   ensure_registry registry-auth "version: 0.1
 storage:
@@ -151,7 +169,7 @@ http:
 auth:
   htpasswd:
     realm: imgbuild-test
-    path: $STATE_DIR/registry-auth.htpasswd" \
+    path: $users" \
     sh -c "[ \"\$(curl -s -o /dev/null -w '%{http_code}' http://$AUTH_REGISTRY_ADDR/v2/)\" = 401 ]"
 }
 

@@ -94,6 +94,19 @@ host_docker=${DOCKER_HOST:-}
 export DOCKER_HOST=unix://$SOCK
 up() { docker info >/dev/null 2>&1; }
 
+# The ecr_login tests reach the set-up's auth registry under the name of
+# moto's ECR registry (an /etc/hosts entry for 127.0.0.1). The classic
+# store's pushes treat a name that resolves to loopback as plain HTTP;
+# this store's (containerd's resolver) need it listed.
+CONFIG='{"features": {"containerd-snapshotter": true}, "insecure-registries": ["123456789012.dkr.ecr.us-east-1.amazonaws.com:5001"]}'
+if up && [ "$(cat "$DIR/daemon.json" 2>/dev/null)" != "$CONFIG" ]; then
+  # insecure-registries is one of the settings dockerd reloads on SIGHUP.
+  printf '%s\n' "$CONFIG" >"$DIR/daemon.json"
+  log "reloading dockerd's configuration (insecure registries)"
+  kill -HUP "$(cat "$DIR/docker.pid")"
+  sleep 1
+fi
+
 if ! up; then
   # The bridge: a /24 of its own that nothing in the routing table covers.
   if ! ip link show "$BRIDGE" >/dev/null 2>&1; then
@@ -105,7 +118,7 @@ if ! up; then
     ip addr add "$BRIDGE_CIDR" dev "$BRIDGE"
     ip link set "$BRIDGE" up
   fi
-  printf '{"features": {"containerd-snapshotter": true}}\n' >"$DIR/daemon.json"
+  printf '%s\n' "$CONFIG" >"$DIR/daemon.json"
   mkdir -p "$DIR/data" "$DIR/exec"
   log "starting dockerd $DOCKER_VERSION (containerd image store) on $SOCK"
   # setsid: the engine must outlive the shell that started it. PATH: dockerd

@@ -6,6 +6,7 @@ import (
 	"os"
 	"strings"
 
+	"github.com/imgbuild/imgbuild/internal/awsclient"
 	"github.com/imgbuild/imgbuild/internal/communicator"
 	"github.com/imgbuild/imgbuild/internal/dockerengine"
 	"github.com/imgbuild/imgbuild/internal/secret"
@@ -66,12 +67,17 @@ type Config struct {
 	communicator.Config
 }
 
-// AWSAccess holds the options ecr_login would use.
+// AWSAccess holds the credentials ecr_login uses; unset ones come from
+// the standard AWS chain.
 type AWSAccess struct {
 	AccessKey string `hcl:"aws_access_key,optional"`
 	SecretKey string `hcl:"aws_secret_key,optional"`
 	Token     string `hcl:"aws_token,optional"`
 	Profile   string `hcl:"aws_profile,optional"`
+}
+
+func (a AWSAccess) accessConfig() awsclient.AccessConfig {
+	return awsclient.AccessConfig{AccessKey: a.AccessKey, SecretKey: a.SecretKey, Token: a.Token, Profile: a.Profile}
 }
 
 // CommunicatorType is the builder's own communicator: Engine API exec and

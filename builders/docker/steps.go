@@ -22,6 +22,7 @@ import (
 	"github.com/docker/docker/pkg/stdcopy"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
+	"github.com/imgbuild/imgbuild/internal/awsclient"
 	"github.com/imgbuild/imgbuild/internal/dockerengine"
 	"github.com/imgbuild/imgbuild/internal/ledger"
 	"github.com/imgbuild/imgbuild/internal/steps"
@@ -39,12 +40,18 @@ type baseImage struct {
 // stepPull pulls the image (pull = true) and reads its configuration.
 func stepPull(ctx context.Context, st *state) (steps.Cleanup, error) {
 	cfg, ui := st.cfg, st.env.UI
-	if cfg.EcrLogin {
-		return nil, errors.New("ecr_login is not supported by imgbuild yet: get a password with `aws ecr get-login-password` and set login = true, login_username = \"AWS\", login_password and login_server")
-	}
 	if *cfg.Pull && !st.pulled {
 		ui.Say("Pulling Docker image: " + cfg.Image)
 		login := dockerengine.Login{Enabled: cfg.Login, Server: cfg.LoginServer, Username: cfg.LoginUsername, Password: cfg.LoginPassword}
+		if cfg.EcrLogin {
+			// As in Packer: ecr_login replaces login and its user and password.
+			ui.Message("Fetching ECR credentials...")
+			user, password, err := awsclient.ECRLogin(ctx, cfg.AWSAccess.accessConfig(), cfg.LoginServer)
+			if err != nil {
+				return nil, err
+			}
+			login = dockerengine.Login{Enabled: true, Server: cfg.LoginServer, Username: user, Password: password}
+		}
 		auth, err := login.RegistryAuth()
 		if err != nil {
 			return nil, err

@@ -10,6 +10,7 @@ import (
 	"github.com/docker/docker/api/types/image"
 	"github.com/docker/docker/client"
 
+	"github.com/imgbuild/imgbuild/internal/awsclient"
 	"github.com/imgbuild/imgbuild/internal/dockerengine"
 	"github.com/imgbuild/imgbuild/internal/plugin"
 	"github.com/imgbuild/imgbuild/internal/secret"
@@ -59,9 +60,6 @@ func (p *PostProcessor) PostProcess(ctx context.Context, env *plugin.PostProcess
 		dockerengine.BuilderIDImage, dockerengine.BuilderIDTag); err != nil {
 		return nil, false, false, err
 	}
-	if p.config.EcrLogin {
-		return nil, false, false, errors.New("docker-push: ecr_login is not supported by imgbuild yet: get a password with `aws ecr get-login-password` and set login = true, login_username = \"AWS\", login_password and login_server")
-	}
 	names := dedupe(append([]string{in.ID()}, dockerengine.TagsOf(in)...))
 	for _, n := range names {
 		if _, err := reference.ParseNormalizedNamed(n); err != nil || strings.HasPrefix(n, "sha256:") {
@@ -75,6 +73,19 @@ func (p *PostProcessor) PostProcess(ctx context.Context, env *plugin.PostProcess
 	defer cli.Close()
 
 	login := dockerengine.Login{Enabled: p.config.Login, Server: p.config.LoginServer, Username: p.config.LoginUsername, Password: p.config.LoginPassword}
+	if p.config.EcrLogin {
+		server := p.config.LoginServer
+		if p.config.AWSForceUsePublicECR {
+			server = "public.ecr.aws"
+		}
+		env.UI.Message("Fetching ECR credentials...")
+		access := awsclient.AccessConfig{AccessKey: p.config.AccessKey, SecretKey: p.config.SecretKey, Token: p.config.Token, Profile: p.config.Profile}
+		user, password, err := awsclient.ECRLogin(ctx, access, server)
+		if err != nil {
+			return nil, false, false, fmt.Errorf("docker-push: %w", err)
+		}
+		login = dockerengine.Login{Enabled: true, Server: p.config.LoginServer, Username: user, Password: password}
+	}
 	if login.Enabled && (login.Username == "" || login.Password == "") {
 		return nil, false, false, errors.New("docker-push: login = true needs login_username and login_password, and at least one is empty")
 	}

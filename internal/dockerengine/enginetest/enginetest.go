@@ -7,6 +7,8 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"net"
+	"net/http"
 	"strings"
 	"sync"
 	"testing"
@@ -26,6 +28,36 @@ const (
 	AuthRegistryUser     = "imgbuild"
 	AuthRegistryPassword = "imgbuild-registry-pw-4Kd"
 )
+
+// The same registry under the name of moto's ECR registry (the set-up
+// maps it to 127.0.0.1 in /etc/hosts), and the login moto's ECR hands
+// out for it, which the registry takes too.
+const (
+	ECRRegistryHost     = "123456789012.dkr.ecr.us-east-1.amazonaws.com"
+	ECRRegistryAddr     = ECRRegistryHost + ":5001"
+	ECRRegistryUser     = "AWS"
+	ECRRegistryPassword = "123456789012-auth-token"
+)
+
+// NeedECRRegistry checks that the auth registry answers under
+// ECRRegistryAddr, or calls testenv.Unavailable.
+func NeedECRRegistry(t testing.TB) {
+	t.Helper()
+	addrs, err := net.LookupHost(ECRRegistryHost)
+	if err != nil || len(addrs) == 0 || addrs[0] != "127.0.0.1" {
+		testenv.Unavailable(t, ECRRegistryHost+" does not resolve to 127.0.0.1 (scripts/test-setup.sh adds it to /etc/hosts)")
+		return
+	}
+	resp, err := http.Get("http://" + ECRRegistryAddr + "/v2/")
+	if err != nil {
+		testenv.Unavailable(t, "no registry with login on "+ECRRegistryAddr+": "+err.Error())
+		return
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusUnauthorized {
+		testenv.Unavailable(t, "the registry on "+ECRRegistryAddr+" does not ask for a login")
+	}
+}
 
 // NeedEngine returns a client for the local engine that has the base
 // image, or skips the test (fails it under IMGBUILD_E2E=1).
