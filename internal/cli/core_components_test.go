@@ -14,8 +14,8 @@ import (
 )
 
 // The components Packer has in its own binary (no plugin to install):
-// data "http" and data "null", source "file" and post-processor
-// "artifice", in one template as a user writes them, through validate and
+// data "http" and data "null", source "file", provisioner "sleep" and
+// post-processor "artifice", in one template as a user writes them, through validate and
 // build. The checksum file the http data source fetched ends up in the
 // file builder's target, artifice hands a provisioner's output on, and
 // checksum hashes it.
@@ -45,6 +45,9 @@ source "file" "release" {
 }
 build {
   sources = ["source.file.release"]
+  provisioner "sleep" {
+    duration = "10ms"
+  }
   provisioner "shell-local" {
     inline = ["tr a-z A-Z < ` + dir + `/out/release.txt > ` + dir + `/out/RELEASE.txt"]
   }

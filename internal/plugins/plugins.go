@@ -25,4 +25,5 @@ import (
 	_ "github.com/imgbuild/imgbuild/provisioners/file"
 	_ "github.com/imgbuild/imgbuild/provisioners/shell"
 	_ "github.com/imgbuild/imgbuild/provisioners/shelllocal"
+	_ "github.com/imgbuild/imgbuild/provisioners/sleep"
 )
