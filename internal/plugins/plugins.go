@@ -6,9 +6,13 @@ package plugins
 import (
 	_ "github.com/imgbuild/imgbuild/builders/amazonebs"
 	_ "github.com/imgbuild/imgbuild/builders/docker"
+	_ "github.com/imgbuild/imgbuild/builders/file"
 	_ "github.com/imgbuild/imgbuild/builders/null"
 	_ "github.com/imgbuild/imgbuild/builders/qemu"
 	_ "github.com/imgbuild/imgbuild/datasources/amazonami"
+	_ "github.com/imgbuild/imgbuild/datasources/http"
+	_ "github.com/imgbuild/imgbuild/datasources/null"
+	_ "github.com/imgbuild/imgbuild/postprocessors/artifice"
 	_ "github.com/imgbuild/imgbuild/postprocessors/checksum"
 	_ "github.com/imgbuild/imgbuild/postprocessors/compress"
 	_ "github.com/imgbuild/imgbuild/postprocessors/dockerimport"
@@ -21,4 +25,5 @@ import (
 	_ "github.com/imgbuild/imgbuild/provisioners/file"
 	_ "github.com/imgbuild/imgbuild/provisioners/shell"
 	_ "github.com/imgbuild/imgbuild/provisioners/shelllocal"
+	_ "github.com/imgbuild/imgbuild/provisioners/sleep"
 )

@@ -182,4 +182,4 @@ func (p *Provisioner) download(ctx context.Context, env *plugin.ProvisionEnv, sr
 	return nil
 }
 
-var errNoComm = errors.New("the file provisioner needs a connection to the machine, but the source has communicator = \"none\": use shell-local, or set a communicator")
+var errNoComm = errors.New("the file provisioner needs a connection to the machine, but the source has none (communicator = \"none\", or a builder with no machine such as file): use shell-local, or set a communicator")

@@ -303,4 +303,4 @@ func (p *Provisioner) remove(ctx context.Context, env *plugin.ProvisionEnv, file
 	}
 }
 
-var errNoComm = errors.New("the shell provisioner needs a connection to the machine, but the source has communicator = \"none\": use shell-local, or set a communicator")
+var errNoComm = errors.New("the shell provisioner needs a connection to the machine, but the source has none (communicator = \"none\", or a builder with no machine such as file): use shell-local, or set a communicator")
