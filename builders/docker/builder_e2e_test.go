@@ -14,6 +14,7 @@ import (
 
 	"github.com/docker/docker/api/types/container"
 	"github.com/docker/docker/api/types/image"
+	"github.com/docker/docker/client"
 
 	"github.com/imgbuild/imgbuild/internal/communicator"
 	"github.com/imgbuild/imgbuild/internal/dockerengine"
@@ -256,31 +257,8 @@ func TestPullsTheBaseImageFromARegistryWithLogin(t *testing.T) {
 		testenv.Unavailable(t, "no registry with login on "+enginetest.AuthRegistryAddr)
 	}
 	resp.Body.Close()
-	pushed := testenv.Registry{Addr: enginetest.AuthRegistryAddr, Repo: enginetest.Unique("imgbuild-pull-test-"),
-		User: enginetest.AuthRegistryUser, Password: enginetest.AuthRegistryPassword}
-	t.Cleanup(func() {
-		if err := pushed.Empty(); err != nil {
-			t.Errorf("deleting the test's image from the registry: %v", err)
-		}
-	})
-	ref := pushed.Name() + ":1"
 	login := dockerengine.Login{Enabled: true, Server: enginetest.AuthRegistryAddr, Username: enginetest.AuthRegistryUser, Password: enginetest.AuthRegistryPassword}
-	auth, _ := login.RegistryAuth()
-	if err := cli.ImageTag(ctx, testenv.BaseImage, ref); err != nil {
-		t.Fatal(err)
-	}
-	removeImage(t, cli, ref)
-	rc, err := cli.ImagePush(ctx, ref, image.PushOptions{RegistryAuth: auth})
-	if err == nil {
-		_, err = dockerengine.ReadStream(rc, nil)
-		rc.Close()
-	}
-	if err != nil {
-		t.Fatalf("pushing the base image for the test: %v", err)
-	}
-	if _, err := cli.ImageRemove(ctx, ref, image.RemoveOptions{}); err != nil {
-		t.Fatal(err)
-	}
+	ref := pushedBase(t, cli, login, "imgbuild-pull-test-")
 
 	pull := true
 	b := prepared(t, func(c *Config) {
@@ -297,6 +275,39 @@ func TestPullsTheBaseImageFromARegistryWithLogin(t *testing.T) {
 	if strings.Contains(ui.Text(), login.Password) || strings.Contains(ui.Text(), "failed") {
 		t.Errorf("the output shows the password or a failure:\n%s", ui.Text())
 	}
+}
+
+// pushedBase pushes the base image, with login, to a repository of the
+// test's own (named prefix + random) in the registry login names, and
+// removes it from the engine, for a test to pull it back. The registry
+// forgets it when the test ends.
+func pushedBase(t *testing.T, cli *client.Client, login dockerengine.Login, prefix string) string {
+	t.Helper()
+	ctx := context.Background()
+	pushed := testenv.Registry{Addr: login.Server, Repo: enginetest.Unique(prefix), User: login.Username, Password: login.Password}
+	t.Cleanup(func() {
+		if err := pushed.Empty(); err != nil {
+			t.Errorf("deleting the test's image from the registry: %v", err)
+		}
+	})
+	ref := pushed.Name() + ":1"
+	auth, _ := login.RegistryAuth()
+	if err := cli.ImageTag(ctx, testenv.BaseImage, ref); err != nil {
+		t.Fatal(err)
+	}
+	removeImage(t, cli, ref)
+	rc, err := cli.ImagePush(ctx, ref, image.PushOptions{RegistryAuth: auth})
+	if err == nil {
+		_, err = dockerengine.ReadStream(rc, nil)
+		rc.Close()
+	}
+	if err != nil {
+		t.Fatalf("pushing the base image for the test: %v", err)
+	}
+	if _, err := cli.ImageRemove(ctx, ref, image.RemoveOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	return ref
 }
 
 func TestFailedExportLeavesNoPartialFileEvenWhenTheContainerIsKept(t *testing.T) {

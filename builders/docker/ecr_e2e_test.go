@@ -5,8 +5,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/docker/docker/api/types/image"
-
 	"github.com/imgbuild/imgbuild/internal/dockerengine"
 	"github.com/imgbuild/imgbuild/internal/dockerengine/enginetest"
 	"github.com/imgbuild/imgbuild/internal/testenv"
@@ -21,28 +19,8 @@ func TestPullsTheBaseImageWithECRLogin(t *testing.T) {
 	testenv.UseMoto(t)
 	enginetest.NeedECRRegistry(t)
 	ctx := context.Background()
-	pushed := testenv.Registry{Addr: enginetest.ECRRegistryAddr, Repo: enginetest.Unique("imgbuild-ecr-pull-"),
-		User: enginetest.ECRRegistryUser, Password: enginetest.ECRRegistryPassword}
-	t.Cleanup(func() {
-		if err := pushed.Empty(); err != nil {
-			t.Errorf("deleting the test's image from the registry: %v", err)
-		}
-	})
-	ref := pushed.Name() + ":1"
 	ecrLogin := dockerengine.Login{Enabled: true, Server: enginetest.ECRRegistryAddr, Username: enginetest.ECRRegistryUser, Password: enginetest.ECRRegistryPassword}
-	auth, _ := ecrLogin.RegistryAuth()
-	if err := cli.ImageTag(ctx, testenv.BaseImage, ref); err != nil {
-		t.Fatal(err)
-	}
-	removeImage(t, cli, ref)
-	rc, err := cli.ImagePush(ctx, ref, image.PushOptions{RegistryAuth: auth})
-	if err == nil {
-		_, err = dockerengine.ReadStream(rc, nil)
-		rc.Close()
-	}
-	if err != nil {
-		t.Fatalf("pushing the base image for the test: %v", err)
-	}
+	ref := pushedBase(t, cli, ecrLogin, "imgbuild-ecr-pull-")
 
 	pull := true
 	t.Run("not an ECR address", func(t *testing.T) {
@@ -56,9 +34,6 @@ func TestPullsTheBaseImageWithECRLogin(t *testing.T) {
 		}
 	})
 	t.Run("pulls with the login ECR gives", func(t *testing.T) {
-		if _, err := cli.ImageRemove(ctx, ref, image.RemoveOptions{}); err != nil {
-			t.Fatal(err)
-		}
 		b := prepared(t, func(c *Config) {
 			c.Discard, c.Pull, c.Image = true, &pull, ref
 			c.EcrLogin, c.LoginServer = true, "https://"+enginetest.ECRRegistryAddr

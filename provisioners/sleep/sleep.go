@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/imgbuild/imgbuild/internal/plugin"
+	"github.com/imgbuild/imgbuild/internal/wait"
 )
 
 func init() {
@@ -36,12 +37,5 @@ func (p *Provisioner) Prepare() ([]string, error) {
 
 // Provision waits for the duration or until the build is cancelled.
 func (p *Provisioner) Provision(ctx context.Context, _ *plugin.ProvisionEnv) error {
-	t := time.NewTimer(p.cfg.Duration)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return context.Cause(ctx)
-	case <-t.C:
-		return nil
-	}
+	return wait.Sleep(ctx, p.cfg.Duration)
 }
