@@ -180,6 +180,11 @@ func (c *Config) Prepare() (warnings []string, err error) {
 	if c.EnableUnlimitedCredits && c.SpotPrice != "" {
 		add("enable_unlimited_credits cannot be used with spot instances")
 	}
+	if c.BlockDurationMinutes%60 != 0 {
+		add("block_duration_minutes must be a multiple of 60")
+	} else if c.BlockDurationMinutes != 0 {
+		warnings = append(warnings, "block_duration_minutes is ignored: EC2 no longer offers spot instances of a fixed duration (spot blocks)")
+	}
 	if c.WindowsPasswordTimeout == 0 {
 		c.WindowsPasswordTimeout = 20 * time.Minute
 	}
