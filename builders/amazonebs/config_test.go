@@ -136,3 +136,19 @@ func TestBuilderIsRegisteredWithItsGeneratedKeys(t *testing.T) {
 		}
 	}
 }
+
+// block_duration_minutes: Packer's check (a multiple of 60) stays; a valid
+// value is said to be ignored, as EC2 ended spot blocks.
+func TestBlockDurationMinutesIsCheckedThenIgnoredWithAWarning(t *testing.T) {
+	c := baseConfig(t, "block")
+	c.SpotPrice, c.BlockDurationMinutes = "auto", 90
+	if _, err := c.Prepare(); err == nil || !strings.Contains(err.Error(), "multiple of 60") {
+		t.Errorf("90 minutes: %v", err)
+	}
+	c = baseConfig(t, "block")
+	c.SpotPrice, c.BlockDurationMinutes = "auto", 120
+	warnings, err := c.Prepare()
+	if err != nil || !strings.Contains(strings.Join(warnings, "\n"), "block_duration_minutes is ignored") {
+		t.Errorf("120 minutes: %v, warnings %v", err, warnings)
+	}
+}

@@ -31,6 +31,7 @@ func TestHelperProcessBuild(t *testing.T) {
 	c := baseConfig(t, "kill9")
 	c.Config = communicator.Config{SSHHost: "127.0.0.1", SSHPort: port, SSHUsername: sshd.User, TemporaryKeyPairType: "ed25519"}
 	c.TemporaryIAMInstanceProfilePolicyDoc = logsPolicy()
+	c.SpotPrice = "auto" // a spot build: its launch template is left too
 	b := prepared(t, c)
 	env, _ := newEnv(t, "kill9")
 	env.RunUUID = os.Getenv("IMGBUILD_EBS_RUN")
@@ -62,6 +63,9 @@ func TestKill9MidBuildThenCleanupRemovesEverything(t *testing.T) {
 	if l := leftovers(t, "us-east-1", run); len(l) < 3 {
 		t.Fatalf("after kill -9, want the instance, key pair and security group left, got %v", l)
 	}
+	if l := launchTemplatesOf(t, run); len(l) != 1 {
+		t.Fatalf("after kill -9, want the launch template left, got %v", l)
+	}
 	if l := iamLeftovers(t, run); len(l) != 2 {
 		t.Fatalf("after kill -9, want the temporary role and instance profile left, got %v", l)
 	}
@@ -84,7 +88,7 @@ func TestKill9MidBuildThenCleanupRemovesEverything(t *testing.T) {
 		kinds = append(kinds, f.Kind)
 	}
 	got := strings.Join(kinds, ",")
-	if want := "instance,security-group,key-pair,iam-instance-profile,iam-role"; got != want {
+	if want := "instance,launch-template,security-group,key-pair,iam-instance-profile,iam-role"; got != want {
 		t.Errorf("cleanup found %q (%v), want %s in that order", got, found, want)
 	}
 	for _, f := range found {
@@ -99,6 +103,9 @@ func TestKill9MidBuildThenCleanupRemovesEverything(t *testing.T) {
 	if l := iamLeftovers(t, run); len(l) > 0 {
 		t.Errorf("cleanup left %v", l)
 	}
+	if l := launchTemplatesOf(t, run); len(l) > 0 {
+		t.Errorf("cleanup left launch templates %v", l)
+	}
 	if again, err := sw.Find(context.Background(), run, nil); err != nil || len(again) > 0 {
 		t.Errorf("a second search found %v, %v; want nothing", again, err)
 	}
@@ -109,6 +116,7 @@ func TestKill9MidBuildThenCleanupRemovesEverything(t *testing.T) {
 func TestCleanupFindsTaggedResourcesMissingFromTheLedger(t *testing.T) {
 	motoEnv(t)
 	c := baseConfig(t, "tagonly")
+	c.SpotPrice = "auto" // its launch template is found by tag too
 	b := prepared(t, c)
 	env, _ := newEnv(t, "tagonly")
 	env.Provision = func(context.Context, communicator.Communicator, plugin.GeneratedData) error { return nil }
@@ -131,8 +139,8 @@ func TestCleanupFindsTaggedResourcesMissingFromTheLedger(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(found) != 2 {
-		t.Fatalf("found %v, want the instance and the security group", found)
+	if len(found) != 3 {
+		t.Fatalf("found %v, want the instance, the launch template and the security group", found)
 	}
 	for _, f := range found {
 		if f.Found != "tag" {

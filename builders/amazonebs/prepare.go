@@ -180,6 +180,11 @@ func (c *Config) Prepare() (warnings []string, err error) {
 	if c.EnableUnlimitedCredits && c.SpotPrice != "" {
 		add("enable_unlimited_credits cannot be used with spot instances")
 	}
+	if c.BlockDurationMinutes%60 != 0 {
+		add("block_duration_minutes must be a multiple of 60")
+	} else if c.BlockDurationMinutes != 0 {
+		warnings = append(warnings, "block_duration_minutes is ignored: EC2 no longer offers spot instances of a fixed duration (spot blocks)")
+	}
 	if c.WindowsPasswordTimeout == 0 {
 		c.WindowsPasswordTimeout = 20 * time.Minute
 	}
@@ -213,8 +218,7 @@ func (c *Config) Prepare() (warnings []string, err error) {
 		set  bool
 	}{
 		{"fast_launch", c.FastLaunch != nil}, {"deregistration_protection", c.DeregistrationProtection != nil},
-		{"no_ephemeral", c.NoEphemeral}, {"spot_allocation_strategy", c.SpotAllocationStrategy != ""},
-		{"elastic_ip_allocation_id", c.ElasticIPAllocationID != ""}, {"fleet_tags", len(c.FleetTags) > 0},
+		{"no_ephemeral", c.NoEphemeral}, {"elastic_ip_allocation_id", c.ElasticIPAllocationID != ""},
 	} {
 		if o.set {
 			warnings = append(warnings, o.name+" is accepted but not applied by imgbuild's amazon-ebs yet")

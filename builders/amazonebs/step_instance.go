@@ -17,12 +17,44 @@ import (
 	"github.com/imgbuild/imgbuild/internal/steps"
 )
 
-// stepRunInstance launches the build instance. Sets instanceID.
+// stepRunInstance launches the build instance: on demand with
+// RunInstances, or (spot_price) as Packer does, through a spot fleet.
+// Sets instanceID.
 func stepRunInstance(ctx context.Context, s *state) (steps.Cleanup, error) {
 	in, err := s.runInstancesInput()
 	if err != nil {
 		return nil, err
 	}
+	var id string
+	var launchCleanup steps.Cleanup
+	if s.cfg.SpotPrice != "" {
+		id, launchCleanup, err = s.launchSpot(ctx, in)
+	} else {
+		id, err = s.runInstance(ctx, in)
+	}
+	if id == "" {
+		return launchCleanup, err
+	}
+	s.instanceID = id
+	cleanup := func(ctx context.Context) error {
+		err := s.terminate(ctx, id)
+		if launchCleanup != nil {
+			err = errors.Join(err, launchCleanup(ctx))
+		}
+		return err
+	}
+	if err := s.record(awsclient.KindInstance, id, s.region); err != nil {
+		return cleanup, err
+	}
+	s.generated["ID"] = id
+	if err := s.removeDuplicateInstances(ctx, id); err != nil {
+		return cleanup, err
+	}
+	return cleanup, nil
+}
+
+// runInstance launches an on-demand instance.
+func (s *state) runInstance(ctx context.Context, in *ec2.RunInstancesInput) (string, error) {
 	s.say("Launching a %s instance from %s...", in.InstanceType, aws.ToString(in.ImageId))
 	var opts []func(*ec2.Options)
 	if s.instanceProfile != "" {
@@ -32,24 +64,14 @@ func stepRunInstance(ctx context.Context, s *state) (steps.Cleanup, error) {
 	out, err := s.ec2.RunInstances(ctx, in, opts...)
 	if err != nil {
 		if awsclient.Code(err) == "InvalidParameterValue" || awsclient.Code(err) == "InvalidInstanceType" {
-			return nil, fmt.Errorf("launching the instance: %w (check instance_type, availability_zone and subnet)", awsclient.Explain(err))
+			return "", fmt.Errorf("launching the instance: %w (check instance_type, availability_zone and subnet)", awsclient.Explain(err))
 		}
-		return nil, fmt.Errorf("launching the instance: %w", awsclient.Explain(err))
+		return "", fmt.Errorf("launching the instance: %w", awsclient.Explain(err))
 	}
 	if len(out.Instances) == 0 {
-		return nil, errors.New("launching the instance: EC2 returned no instance")
+		return "", errors.New("launching the instance: EC2 returned no instance")
 	}
-	id := aws.ToString(out.Instances[0].InstanceId)
-	s.instanceID = id
-	cleanup := func(ctx context.Context) error { return s.terminate(ctx, id) }
-	if err := s.record(awsclient.KindInstance, id, s.region); err != nil {
-		return cleanup, err
-	}
-	s.generated["ID"] = id
-	if err := s.removeDuplicateInstances(ctx, id); err != nil {
-		return cleanup, err
-	}
-	return cleanup, nil
+	return aws.ToString(out.Instances[0].InstanceId), nil
 }
 
 func (s *state) terminate(ctx context.Context, id string) error {

@@ -23,10 +23,11 @@ func Code(err error) string {
 }
 
 // IsNotFound reports whether err says the resource does not exist (EC2
-// codes, and IAM's NoSuchEntity).
+// codes, launch templates' *.NotFoundException, and IAM's NoSuchEntity).
 func IsNotFound(err error) bool {
 	c := Code(err)
-	return strings.HasSuffix(c, ".NotFound") || strings.HasSuffix(c, ".Malformed") || c == "InvalidGroup.NotFound" || c == "NoSuchEntity"
+	return strings.HasSuffix(c, ".NotFound") || strings.HasSuffix(c, ".NotFoundException") || strings.HasSuffix(c, ".Malformed") ||
+		c == "InvalidGroup.NotFound" || c == "NoSuchEntity"
 }
 
 // Explain turns the errors users meet first (bad credentials, no

@@ -62,3 +62,13 @@ func DeleteSnapshot(ctx context.Context, c *ec2.Client, id string) error {
 	}
 	return nil
 }
+
+// DeleteLaunchTemplate deletes the launch template called name; one
+// already gone is not an error.
+func DeleteLaunchTemplate(ctx context.Context, c *ec2.Client, name string) error {
+	_, err := c.DeleteLaunchTemplate(ctx, &ec2.DeleteLaunchTemplateInput{LaunchTemplateName: aws.String(name)})
+	if err != nil && !IsNotFound(err) {
+		return fmt.Errorf("deleting launch template %s: %w", name, Explain(err))
+	}
+	return nil
+}

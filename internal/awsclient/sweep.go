@@ -30,12 +30,14 @@ const (
 	KindSecurityGroup = "security-group"
 	KindImage         = "image"
 	KindSnapshot      = "snapshot"
+	// KindLaunchTemplate is a spot build's launch template; ID is its name.
+	KindLaunchTemplate = "launch-template"
 )
 
 // Kinds are the ledger kinds of AWS resources, in removal order: instances
 // first (they hold the key pair, the group, the instance profile and the
 // volumes), then images before their snapshots.
-var Kinds = []string{KindInstance, KindImage, KindSnapshot, KindSecurityGroup, KindKeyPair, KindInstanceProfile, KindRole}
+var Kinds = []string{KindInstance, KindLaunchTemplate, KindImage, KindSnapshot, KindSecurityGroup, KindKeyPair, KindInstanceProfile, KindRole}
 
 func isAWS(kind string) bool { return kindOrder[kind] > 0 }
 
@@ -264,6 +266,12 @@ func stillThere(ctx context.Context, c *ec2.Client, kind, id string) (bool, erro
 		if err == nil {
 			return len(out.SecurityGroups) > 0, nil
 		}
+	case KindLaunchTemplate:
+		var out *ec2.DescribeLaunchTemplatesOutput
+		out, err = c.DescribeLaunchTemplates(ctx, &ec2.DescribeLaunchTemplatesInput{LaunchTemplateNames: []string{id}})
+		if err == nil {
+			return len(out.LaunchTemplates) > 0, nil
+		}
 	case KindImage:
 		var out *ec2.DescribeImagesOutput
 		out, err = c.DescribeImages(ctx, &ec2.DescribeImagesInput{ImageIds: []string{id}})
@@ -319,6 +327,15 @@ func findTagged(ctx context.Context, c *ec2.Client, run string) ([]Leftover, err
 	for _, g := range sgs.SecurityGroups {
 		out = append(out, Leftover{Kind: KindSecurityGroup, ID: aws.ToString(g.GroupId), Run: Tags(g.Tags)[TagRun]})
 	}
+	// Only spot builds make launch templates: credentials that may not
+	// list them skip this search.
+	lts, err := c.DescribeLaunchTemplates(ctx, &ec2.DescribeLaunchTemplatesInput{Filters: tagFilter(TagRun, run)})
+	if err != nil && Code(err) != "UnauthorizedOperation" {
+		return nil, err
+	}
+	for _, lt := range launchTemplates(lts) {
+		out = append(out, Leftover{Kind: KindLaunchTemplate, ID: aws.ToString(lt.LaunchTemplateName), Run: Tags(lt.Tags)[TagRun]})
+	}
 	imgs, err := c.DescribeImages(ctx, &ec2.DescribeImagesInput{Owners: []string{"self"}, Filters: tagFilter(TagPendingRun, run)})
 	if err != nil {
 		return nil, err
@@ -361,6 +378,8 @@ func (s *Sweeper) Remove(ctx context.Context, l Leftover) error {
 		}
 	case KindKeyPair:
 		_, err = c.DeleteKeyPair(ctx, &ec2.DeleteKeyPairInput{KeyName: aws.String(l.ID)})
+	case KindLaunchTemplate:
+		err = DeleteLaunchTemplate(ctx, c, l.ID)
 	case KindSecurityGroup:
 		// The instance may still be shutting down.
 		_, err = c.DeleteSecurityGroup(ctx, &ec2.DeleteSecurityGroupInput{GroupId: aws.String(l.ID)}, RetryOn(3*time.Minute, "DependencyViolation"))
@@ -382,7 +401,7 @@ func (s *Sweeper) Remove(ctx context.Context, l Leftover) error {
 // the ledger names, those asked for and AWS_REGION, with the credentials
 // of the usual chain.
 var Cleaner = ledger.Cleaner{
-	Name:  "AWS resources (instances, key pairs, security groups, temporary IAM roles and instance profiles, unfinished AMIs and snapshots)",
+	Name:  "AWS resources (instances, launch templates, key pairs, security groups, temporary IAM roles and instance profiles, unfinished AMIs and snapshots)",
 	Kinds: Kinds,
 	Find:  findForCleanup,
 }
@@ -403,4 +422,11 @@ func findForCleanup(ctx context.Context, q ledger.Query) ([]ledger.Leftover, err
 		out = append(out, ledger.Leftover{What: f.String(), Remove: func(ctx context.Context) error { return sw.Remove(ctx, f) }})
 	}
 	return out, nil
+}
+
+func launchTemplates(out *ec2.DescribeLaunchTemplatesOutput) []types.LaunchTemplate {
+	if out == nil {
+		return nil
+	}
+	return out.LaunchTemplates
 }
