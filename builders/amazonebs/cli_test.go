@@ -220,7 +220,8 @@ func TestCLICleanupDryRunListsThenRemovesWhatAKilledBuildLeft(t *testing.T) {
 	}
 	// Without --run: the runs in this ledger whose process is gone.
 	dry := cleanup("--dry-run")
-	for _, kind := range []string{"would remove instance", "would remove security-group", "would remove key-pair"} {
+	for _, kind := range []string{"would remove instance", "would remove launch-template", "would remove security-group",
+		"would remove key-pair", "would remove iam-instance-profile", "would remove iam-role"} {
 		if !strings.Contains(dry, kind) || !strings.Contains(dry, run) {
 			t.Errorf("--dry-run output lacks %q:\n%s", kind, dry)
 		}
@@ -229,7 +230,7 @@ func TestCLICleanupDryRunListsThenRemovesWhatAKilledBuildLeft(t *testing.T) {
 		t.Fatalf("--dry-run removed something: left %v", l)
 	}
 	done := cleanup("--run", run)
-	if strings.Count(done, "removed ") < 3 {
+	if strings.Count(done, "removed ") != 6 {
 		t.Errorf("cleanup output:\n%s", done)
 	}
 	assertNoLeftovers(t, run, "us-east-1")

@@ -151,9 +151,15 @@ func stillThere(t *testing.T, ctx context.Context, c *ec2.Client, rt types.Resou
 			}
 		}
 	case types.ResourceTypeKeyPair:
+		// moto keeps a deleted key pair's tags, and answers a lookup of
+		// its id with the other key pairs: only the id itself counts.
 		var o *ec2.DescribeKeyPairsOutput
 		if o, err = c.DescribeKeyPairs(ctx, &ec2.DescribeKeyPairsInput{KeyPairIds: []string{id}}); err == nil {
-			n = len(o.KeyPairs)
+			for _, k := range o.KeyPairs {
+				if aws.ToString(k.KeyPairId) == id {
+					n++
+				}
+			}
 		}
 	case types.ResourceTypeSecurityGroup:
 		var o *ec2.DescribeSecurityGroupsOutput

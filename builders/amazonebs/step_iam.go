@@ -64,15 +64,16 @@ func stepInstanceProfile(ctx context.Context, s *state) (steps.Cleanup, error) {
 	}
 	cleanup := func(ctx context.Context) error {
 		s.say("Deleting temporary instance profile and role %s...", name)
-		if err := awsclient.DeleteInstanceProfile(ctx, client, name); err != nil {
-			return err
+		// Each is tried: one that stays is in the ledger for cleanup.
+		perr := awsclient.DeleteInstanceProfile(ctx, client, name)
+		if perr == nil {
+			s.forget(awsclient.KindInstanceProfile, name, s.region)
 		}
-		s.forget(awsclient.KindInstanceProfile, name, s.region)
-		if err := awsclient.DeleteRole(ctx, client, name); err != nil {
-			return err
+		rerr := awsclient.DeleteRole(ctx, client, name)
+		if rerr == nil {
+			s.forget(awsclient.KindRole, name, s.region)
 		}
-		s.forget(awsclient.KindRole, name, s.region)
-		return nil
+		return errors.Join(perr, rerr)
 	}
 	s.say("Creating temporary instance profile %s...", name)
 	_, err = client.CreateInstanceProfile(ctx, &iam.CreateInstanceProfileInput{InstanceProfileName: aws.String(name), Tags: tags})
