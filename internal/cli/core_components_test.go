@@ -91,3 +91,47 @@ build {
 		t.Errorf("a refused request: %v\n%s", err, out)
 	}
 }
+
+// The same components in a legacy JSON template, with Packer's weak
+// decoding ("10ms" for a duration) and a user variable, through build and
+// hcl2_upgrade.
+func TestPackerCoreComponentsInALegacyJSONTemplate(t *testing.T) {
+	bin := testenv.Binary(t)
+	dir := t.TempDir()
+	tpl := `{
+  "variables": {"greeting": "hello"},
+  "builders": [{"type": "file", "content": "{{user ` + "`greeting`" + `}} world\n", "target": "` + dir + `/out/f.txt"}],
+  "provisioners": [
+    {"type": "sleep", "duration": "10ms"},
+    {"type": "shell-local", "inline": ["tr a-z A-Z < ` + dir + `/out/f.txt > ` + dir + `/out/g.txt"]}
+  ],
+  "post-processors": [{"type": "artifice", "files": ["` + dir + `/out/g.txt"]}]
+}`
+	path := filepath.Join(dir, "t.json")
+	if err := os.WriteFile(path, []byte(tpl), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out, err := exec.Command(bin, "build", path).CombinedOutput()
+	if err != nil {
+		t.Fatalf("build: %v\n%s", err, out)
+	}
+	if b, _ := os.ReadFile(filepath.Join(dir, "out", "g.txt")); string(b) != "HELLO WORLD\n" {
+		t.Errorf("the chain wrote %q", b)
+	}
+	if !strings.Contains(string(out), "Created artifact from files: "+filepath.Join(dir, "out", "g.txt")) {
+		t.Errorf("the summary does not list artifice's artifact:\n%s", out)
+	}
+	upgraded := filepath.Join(dir, "t.pkr.hcl")
+	if out, err := exec.Command(bin, "hcl2_upgrade", "-output-file", upgraded, path).CombinedOutput(); err != nil {
+		t.Fatalf("hcl2_upgrade: %v\n%s", err, out)
+	}
+	hcl, _ := os.ReadFile(upgraded)
+	for _, want := range []string{`source "file" "file"`, `provisioner "sleep"`, `duration = "10ms"`, `post-processor "artifice"`} {
+		if !strings.Contains(string(hcl), want) {
+			t.Errorf("the upgraded template lacks %s:\n%s", want, hcl)
+		}
+	}
+	if out, err := exec.Command(bin, "validate", upgraded).CombinedOutput(); err != nil {
+		t.Errorf("the upgraded template does not validate: %v\n%s", err, out)
+	}
+}
