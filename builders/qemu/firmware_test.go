@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 
 	"github.com/imgbuild/imgbuild/internal/communicator"
@@ -135,7 +136,7 @@ func TestSWTPMStopsAndRemovesItsStateOnEveryPath(t *testing.T) {
 		}
 	}()
 	for _, tpm1 := range []bool{false, true} {
-		tpm, err := startSWTPM(context.Background(), tpm1)
+		tpm, err := startSWTPM(context.Background(), tpm1, &syscall.SysProcAttr{Setpgid: true})
 		if err != nil {
 			t.Fatalf("startSWTPM(tpm1=%t): %v", tpm1, err)
 		}
@@ -152,7 +153,7 @@ func TestSWTPMStopsAndRemovesItsStateOnEveryPath(t *testing.T) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
-	if _, err := startSWTPM(ctx, false); !errors.Is(err, context.Canceled) {
+	if _, err := startSWTPM(ctx, false, &syscall.SysProcAttr{Setpgid: true}); !errors.Is(err, context.Canceled) {
 		t.Errorf("a cancelled start returned %v, want context.Canceled", err)
 	}
 }

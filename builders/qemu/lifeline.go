@@ -4,38 +4,36 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
-	"strconv"
-	"sync"
+		"sync"
 	"syscall"
 )
 
 // lifeline kills QEMU (and swtpm) if imgbuild dies without cleaning up,
-// even by SIGKILL: a small shell holds the read end of a pipe and kills the
-// processes when it reads end-of-file. Unlike Pdeathsig it can be let go,
-// so that -on-error=abort leaves the VM running for inspection as Packer
-// does.
+// even by SIGKILL: a small shell holds the read end of a pipe and, when it
+// reads end-of-file, kills its own process group, which QEMU and swtpm
+// join as they start. So no moment exists in which they run and imgbuild's
+// death would not take them along (a pid handed over after the start
+// would leave one). Unlike Pdeathsig it can be let go, so that
+// -on-error=abort leaves the VM running for inspection as Packer does.
 type lifeline struct {
-	w     *os.File
-	cmd   *exec.Cmd
-	once  sync.Once
-	armed bool
+	w    *os.File
+	cmd  *exec.Cmd
+	once sync.Once
 }
 
-// newLifeline starts the watcher. It is started before QEMU, and armed
-// with the processes' ids right after they start, so that no moment exists
-// in which a QEMU runs that imgbuild's death would not take along.
+// newLifeline starts the watcher, before the processes it guards.
 func newLifeline() (*lifeline, error) {
 	r, w, err := os.Pipe()
 	if err != nil {
 		return nil, fmt.Errorf("creating the qemu watchdog pipe: %w", err)
 	}
-	// The first line names the processes; end-of-file before the second
-	// (imgbuild died) kills them.
-	script := `read -r pids || exit 0
-read -r line || { [ -n "$pids" ] && kill -KILL $pids 2>/dev/null; }`
+	// A line (release) lets it exit; end-of-file (imgbuild died) kills
+	// the group: QEMU, swtpm and the watcher itself.
+	script := `read -r line || kill -9 0`
 	cmd := exec.Command("/bin/sh", "-c", script, "imgbuild-lifeline")
 	cmd.Stdin = r
-	// Its own process group: a terminal's Ctrl-C must not end it.
+	// Its own process group, which the guarded processes join: a
+	// terminal's Ctrl-C reaches none of them.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	err = cmd.Start()
 	r.Close()
@@ -46,20 +44,10 @@ read -r line || { [ -n "$pids" ] && kill -KILL $pids 2>/dev/null; }`
 	return &lifeline{w: w, cmd: cmd}, nil
 }
 
-// arm names the processes to kill if imgbuild dies.
-func (l *lifeline) arm(pids ...int) error {
-	line := ""
-	for i, p := range pids {
-		if i > 0 {
-			line += " "
-		}
-		line += strconv.Itoa(p)
-	}
-	l.armed = true
-	if _, err := l.w.Write([]byte(line + "\n")); err != nil {
-		return fmt.Errorf("arming the qemu watchdog: %w", err)
-	}
-	return nil
+// guard makes a process started with these attributes one the watcher
+// kills if imgbuild dies: it joins the watcher's process group.
+func (l *lifeline) guard() *syscall.SysProcAttr {
+	return &syscall.SysProcAttr{Setpgid: true, Pgid: l.cmd.Process.Pid}
 }
 
 // release lets the watcher exit without killing anything. Called once the
@@ -69,9 +57,6 @@ func (l *lifeline) release() {
 		return
 	}
 	l.once.Do(func() {
-		if !l.armed {
-			_, _ = l.w.Write([]byte("\n"))
-		}
 		_, _ = l.w.Write([]byte("release\n"))
 		_ = l.w.Close()
 		_ = l.cmd.Wait()

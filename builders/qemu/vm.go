@@ -105,8 +105,14 @@ func stepQemu(ctx context.Context, st *state) (steps.Cleanup, error) {
 		}
 		return err
 	}
+	// The lifeline first: QEMU and swtpm join it as they start.
+	life, err := newLifeline()
+	if err != nil {
+		return nil, errors.Join(err, runCleanups())
+	}
+	cleanups = append(cleanups, func() error { life.release(); return nil })
 	if c.VTPM { // last before QEMU: nothing that fails early leaves it running
-		tpm, err := startSWTPM(ctx, c.VTPMUseTPM1)
+		tpm, err := startSWTPM(ctx, c.VTPMUseTPM1, life.guard())
 		if err != nil {
 			return nil, errors.Join(err, runCleanups())
 		}
@@ -128,35 +134,21 @@ func stepQemu(ctx context.Context, st *state) (steps.Cleanup, error) {
 	st.ui.Say("Starting qemu (accelerator " + st.accel + ")")
 	// The command line goes to the log (IMGBUILD_LOG), as Packer's does.
 	slog.Debug("starting qemu", "build", st.env.Name, "command", secret.Mask(commandLine(binary, args)))
-	v := &vm{done: make(chan struct{}), stderr: &tailBuffer{max: 8 << 10}}
+	v := &vm{done: make(chan struct{}), stderr: &tailBuffer{max: 8 << 10}, life: life}
 	// Not exec.CommandContext: the process must outlive a cancelled step
 	// until the cleanup kills it and waits for it.
 	cmd := exec.Command(binary, args...)
 	cmd.Stdout = v.stderr
 	cmd.Stderr = v.stderr
-	// Its own session keeps a terminal's Ctrl-C (and hang-up) from reaching
-	// QEMU: imgbuild stops it in the cleanup, or leaves it running after
-	// -on-error=abort. The lifeline kills it if imgbuild dies instead.
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
-	v.life, err = newLifeline()
-	if err != nil {
-		return nil, errors.Join(err, runCleanups())
-	}
+	// In the lifeline's process group, not the terminal's: a Ctrl-C does
+	// not reach QEMU; imgbuild stops it in the cleanup, or leaves it
+	// running after -on-error=abort, and the lifeline kills it if
+	// imgbuild dies instead.
+	cmd.SysProcAttr = life.guard()
 	if err := cmd.Start(); err != nil {
-		v.life.release()
 		return nil, errors.Join(fmt.Errorf("starting %s: %w", binary, err), runCleanups())
 	}
 	v.cmd = cmd
-	pids := []int{cmd.Process.Pid}
-	if st.tpm != nil {
-		pids = append(pids, st.tpm.cmd.Process.Pid)
-	}
-	if err := v.life.arm(pids...); err != nil {
-		_ = cmd.Process.Kill()
-		_ = cmd.Wait()
-		v.life.release()
-		return nil, errors.Join(err, runCleanups())
-	}
 	go func() {
 		v.err = cmd.Wait()
 		// Released at once: the pid may be reused from now on.

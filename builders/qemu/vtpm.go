@@ -26,8 +26,9 @@ type swtpm struct {
 }
 
 // startSWTPM starts swtpm with its state in a new temporary directory and
-// waits until its socket accepts QEMU. TPM 2.0 unless tpm1.
-func startSWTPM(ctx context.Context, tpm1 bool) (*swtpm, error) {
+// waits until its socket accepts QEMU. TPM 2.0 unless tpm1. attr places
+// the process (the lifeline's guard, so that imgbuild's death takes it).
+func startSWTPM(ctx context.Context, tpm1 bool, attr *syscall.SysProcAttr) (*swtpm, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, context.Cause(ctx)
 	}
@@ -49,7 +50,7 @@ func startSWTPM(ctx context.Context, tpm1 bool) (*swtpm, error) {
 	}
 	t.cmd = exec.Command(bin, args...)
 	t.cmd.Stdout, t.cmd.Stderr = t.stderr, t.stderr
-	t.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	t.cmd.SysProcAttr = attr // the lifeline's group
 	if err := t.cmd.Start(); err != nil {
 		removeDir()
 		return nil, fmt.Errorf("starting swtpm: %w", err)
