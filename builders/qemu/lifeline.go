@@ -4,7 +4,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
-		"sync"
+	"sync"
 	"syscall"
 )
 
