@@ -3,9 +3,11 @@ package qemu
 import (
 	"context"
 	"io"
+	"net"
 	"net/http"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 )
@@ -81,7 +83,8 @@ func TestHTTPInterfaceGivesTheBridgedGuestThatInterfacesAddress(t *testing.T) {
 // Two builds of one run never get the same port, even before either QEMU
 // binds it; a released port can be handed out again.
 func TestFreePortReservesWithinTheProcess(t *testing.T) {
-	const lo, hi = 38711, 38712
+	lo := twoFreePorts(t)
+	hi := lo + 1
 	a, err := freePort("127.0.0.1", lo, hi)
 	if err != nil {
 		t.Fatal(err)
@@ -101,4 +104,27 @@ func TestFreePortReservesWithinTheProcess(t *testing.T) {
 		t.Errorf("a released port is not handed out again: %v", err)
 	}
 	reservedPorts.release(lo, hi)
+}
+
+// twoFreePorts returns the first of two adjacent ports that are free on
+// 127.0.0.1, below Linux's default range of ports for outgoing connections
+// (32768 and up), so that no connection of another test takes one of them
+// while this test uses the pair.
+func twoFreePorts(t *testing.T) int {
+	t.Helper()
+	free := func(p int) bool {
+		l, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(p)))
+		if err != nil {
+			return false
+		}
+		l.Close()
+		return true
+	}
+	for p := 24000; p < 32000; p += 2 {
+		if free(p) && free(p+1) {
+			return p
+		}
+	}
+	t.Fatal("no two adjacent free ports in 24000-32000")
+	return 0
 }
