@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"errors"
 	"net"
 	"net/url"
 	"os"
@@ -15,6 +16,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/aws/smithy-go"
 )
 
 // The S3-compatible server testdata/s3-server.sh starts (versitygw).
@@ -130,12 +132,34 @@ func useS3At(t testing.TB, endpoint, access, secret string, opts ...s3Option) S3
 func removeBucket(t testing.TB, client *s3.Client, bucket string) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
+	// A PUT that a cancelled upload sent may still finish on the server
+	// after the bucket was emptied: empty it again then.
+	var err error
+	for attempt := 0; attempt < 5; attempt++ {
+		if !emptyBucket(ctx, t, client, bucket) {
+			return
+		}
+		if _, err = client.DeleteBucket(ctx, &s3.DeleteBucketInput{Bucket: &bucket}); err == nil {
+			return
+		}
+		var apiErr smithy.APIError
+		if !errors.As(err, &apiErr) || apiErr.ErrorCode() != "BucketNotEmpty" {
+			break
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	t.Errorf("removing bucket %s: %v", bucket, err)
+}
+
+// emptyBucket deletes every object and unfinished multipart upload in
+// bucket; false (after reporting) when listing fails.
+func emptyBucket(ctx context.Context, t testing.TB, client *s3.Client, bucket string) bool {
 	p := s3.NewListObjectsV2Paginator(client, &s3.ListObjectsV2Input{Bucket: &bucket})
 	for p.HasMorePages() {
 		page, err := p.NextPage(ctx)
 		if err != nil {
 			t.Errorf("listing bucket %s to remove it: %v", bucket, err)
-			return
+			return false
 		}
 		for _, o := range page.Contents {
 			if _, err := client.DeleteObject(ctx, &s3.DeleteObjectInput{Bucket: &bucket, Key: o.Key}); err != nil {
@@ -149,9 +173,7 @@ func removeBucket(t testing.TB, client *s3.Client, bucket string) {
 			client.AbortMultipartUpload(ctx, &s3.AbortMultipartUploadInput{Bucket: &bucket, Key: u.Key, UploadId: u.UploadId})
 		}
 	}
-	if _, err := client.DeleteBucket(ctx, &s3.DeleteBucketInput{Bucket: &bucket}); err != nil {
-		t.Errorf("removing bucket %s: %v", bucket, err)
-	}
+	return true
 }
 
 func envOr(name, def string) string {
