@@ -198,6 +198,16 @@ func (s *Sweeper) Find(ctx context.Context, run string, skipRun func(string) boo
 		}
 	}
 	sort.Slice(ps, func(i, j int) bool { return ps[i].region+ps[i].endpoint < ps[j].region+ps[j].endpoint })
+	addTagged := func(tagged []Leftover, region, endpoint string) {
+		for _, l := range tagged {
+			l.Region, l.Endpoint, l.Found = region, endpoint, "tag"
+			if seen[l.key()] || (skipRun != nil && skipRun(l.Run)) {
+				continue
+			}
+			seen[l.key()] = true
+			out = append(out, l)
+		}
+	}
 	for _, p := range ps {
 		c, err := s.client(ctx, p.region, p.endpoint)
 		if err != nil {
@@ -207,14 +217,7 @@ func (s *Sweeper) Find(ctx context.Context, run string, skipRun func(string) boo
 		if err != nil {
 			return nil, fmt.Errorf("searching %s for tagged leftovers: %w", p.region, Explain(err))
 		}
-		for _, l := range tagged {
-			l.Region, l.Endpoint, l.Found = p.region, p.endpoint, "tag"
-			if seen[l.key()] || (skipRun != nil && skipRun(l.Run)) {
-				continue
-			}
-			seen[l.key()] = true
-			out = append(out, l)
-		}
+		addTagged(tagged, p.region, p.endpoint)
 	}
 	if iamRegion != "" {
 		c, err := s.iamFor(ctx, iamRegion)
@@ -225,14 +228,7 @@ func (s *Sweeper) Find(ctx context.Context, run string, skipRun func(string) boo
 		if err != nil {
 			return nil, fmt.Errorf("searching IAM for tagged leftovers: %w", Explain(err))
 		}
-		for _, l := range tagged {
-			l.Region, l.Found = iamRegion, "tag"
-			if seen[l.key()] || (skipRun != nil && skipRun(l.Run)) {
-				continue
-			}
-			seen[l.key()] = true
-			out = append(out, l)
-		}
+		addTagged(tagged, iamRegion, "")
 	}
 	sort.SliceStable(out, func(i, j int) bool { return kindOrder[out[i].Kind] < kindOrder[out[j].Kind] })
 	return out, nil
@@ -330,11 +326,13 @@ func findTagged(ctx context.Context, c *ec2.Client, run string) ([]Leftover, err
 	// Only spot builds make launch templates: credentials that may not
 	// list them skip this search.
 	lts, err := c.DescribeLaunchTemplates(ctx, &ec2.DescribeLaunchTemplatesInput{Filters: tagFilter(TagRun, run)})
-	if err != nil && Code(err) != "UnauthorizedOperation" {
+	switch {
+	case err == nil:
+		for _, lt := range lts.LaunchTemplates {
+			out = append(out, Leftover{Kind: KindLaunchTemplate, ID: aws.ToString(lt.LaunchTemplateName), Run: Tags(lt.Tags)[TagRun]})
+		}
+	case Code(err) != "UnauthorizedOperation":
 		return nil, err
-	}
-	for _, lt := range launchTemplates(lts) {
-		out = append(out, Leftover{Kind: KindLaunchTemplate, ID: aws.ToString(lt.LaunchTemplateName), Run: Tags(lt.Tags)[TagRun]})
 	}
 	imgs, err := c.DescribeImages(ctx, &ec2.DescribeImagesInput{Owners: []string{"self"}, Filters: tagFilter(TagPendingRun, run)})
 	if err != nil {
@@ -422,11 +420,4 @@ func findForCleanup(ctx context.Context, q ledger.Query) ([]ledger.Leftover, err
 		out = append(out, ledger.Leftover{What: f.String(), Remove: func(ctx context.Context) error { return sw.Remove(ctx, f) }})
 	}
 	return out, nil
-}
-
-func launchTemplates(out *ec2.DescribeLaunchTemplatesOutput) []types.LaunchTemplate {
-	if out == nil {
-		return nil
-	}
-	return out.LaunchTemplates
 }
