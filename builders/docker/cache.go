@@ -15,6 +15,7 @@ import (
 	"github.com/docker/docker/client"
 	"github.com/docker/docker/errdefs"
 
+	"github.com/imgbuild/imgbuild/internal/awsclient"
 	"github.com/imgbuild/imgbuild/internal/cache"
 	"github.com/imgbuild/imgbuild/internal/communicator"
 	"github.com/imgbuild/imgbuild/internal/communicator/ssh"
@@ -126,7 +127,7 @@ func (b *Builder) CacheConfig() any {
 	c.Changes, c.Message, c.Author = nil, "", ""
 	c.Pull = nil
 	c.Login, c.LoginServer, c.LoginUsername, c.LoginPassword, c.EcrLogin = false, "", "", "", false
-	c.AWSAccess = AWSAccess{}
+	c.ECRAccess = awsclient.ECRAccess{}
 	return &c
 }
 

@@ -62,22 +62,9 @@ type Config struct {
 	LoginUsername string `hcl:"login_username,optional"`
 	LoginPassword string `hcl:"login_password,optional"`
 	EcrLogin      bool   `hcl:"ecr_login,optional"`
-	AWSAccess
+	awsclient.ECRAccess
 
 	communicator.Config
-}
-
-// AWSAccess holds the credentials ecr_login uses; unset ones come from
-// the standard AWS chain.
-type AWSAccess struct {
-	AccessKey string `hcl:"aws_access_key,optional"`
-	SecretKey string `hcl:"aws_secret_key,optional"`
-	Token     string `hcl:"aws_token,optional"`
-	Profile   string `hcl:"aws_profile,optional"`
-}
-
-func (a AWSAccess) accessConfig() awsclient.AccessConfig {
-	return awsclient.AccessConfig{AccessKey: a.AccessKey, SecretKey: a.SecretKey, Token: a.Token, Profile: a.Profile}
 }
 
 // CommunicatorType is the builder's own communicator: Engine API exec and

@@ -46,7 +46,7 @@ func stepPull(ctx context.Context, st *state) (steps.Cleanup, error) {
 		if cfg.EcrLogin {
 			// As in Packer: ecr_login replaces login and its user and password.
 			ui.Message("Fetching ECR credentials...")
-			user, password, err := awsclient.ECRLogin(ctx, cfg.AWSAccess.accessConfig(), cfg.LoginServer)
+			user, password, err := awsclient.ECRLogin(ctx, cfg.ECRAccess.AccessConfig(), cfg.LoginServer)
 			if err != nil {
 				return nil, err
 			}

@@ -18,6 +18,20 @@ import (
 // with a scheme, a port or a path, as the docker plugin reads login_server.
 var ecrServer = regexp.MustCompile(`^(?:https?://)?(\d+)\.dkr\.ecr\.([a-z0-9-]+)\.amazonaws\.com(?:\.cn)?(?::\d+)?(?:/.*)?$`)
 
+// ECRAccess is the credentials of the docker builder's and docker-push's
+// ecr_login; unset ones come from the standard AWS chain.
+type ECRAccess struct {
+	AccessKey string `hcl:"aws_access_key,optional"`
+	SecretKey string `hcl:"aws_secret_key,optional"`
+	Token     string `hcl:"aws_token,optional"`
+	Profile   string `hcl:"aws_profile,optional"`
+}
+
+// AccessConfig is a as the AWS clients take it.
+func (a ECRAccess) AccessConfig() AccessConfig {
+	return AccessConfig{AccessKey: a.AccessKey, SecretKey: a.SecretKey, Token: a.Token, Profile: a.Profile}
+}
+
 // ECRLogin asks ECR for the docker login of the private registry at server
 // (ecr_login), with the credentials of access and the standard chain.
 // The password is a secret from then on.

@@ -29,10 +29,7 @@ type Config struct {
 	EcrLogin             bool   `hcl:"ecr_login,optional"`
 	AWSForceUsePublicECR bool   `hcl:"aws_force_use_public_ecr,optional"`
 	Platform             string `hcl:"platform,optional"`
-	AccessKey            string `hcl:"aws_access_key,optional"`
-	SecretKey            string `hcl:"aws_secret_key,optional"`
-	Token                string `hcl:"aws_token,optional"`
-	Profile              string `hcl:"aws_profile,optional"`
+	awsclient.ECRAccess
 }
 
 // PostProcessor pushes images.
@@ -79,8 +76,7 @@ func (p *PostProcessor) PostProcess(ctx context.Context, env *plugin.PostProcess
 			server = "public.ecr.aws"
 		}
 		env.UI.Message("Fetching ECR credentials...")
-		access := awsclient.AccessConfig{AccessKey: p.config.AccessKey, SecretKey: p.config.SecretKey, Token: p.config.Token, Profile: p.config.Profile}
-		user, password, err := awsclient.ECRLogin(ctx, access, server)
+		user, password, err := awsclient.ECRLogin(ctx, p.config.ECRAccess.AccessConfig(), server)
 		if err != nil {
 			return nil, false, false, fmt.Errorf("docker-push: %w", err)
 		}
