@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"testing"
 
@@ -48,7 +47,7 @@ func newCLIBuild(t *testing.T, template string) *cliBuild {
 // build fails the test.
 func (b *cliBuild) run(ctx context.Context, t *testing.T) []byte {
 	t.Helper()
-	cmd := exec.CommandContext(ctx, testenv.Binary(t), "build",
+	cmd := testenv.Command(ctx, t, "build",
 		"-var", fmt.Sprintf("port=%d", b.sshd.Port), "-var", "key="+b.sshd.KeyFile, "-var", "dir="+b.remote, b.tmpl)
 	cmd.Dir = b.work
 	out, err := cmd.CombinedOutput()

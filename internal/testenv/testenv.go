@@ -5,13 +5,16 @@
 package testenv
 
 import (
+	"context"
 	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"runtime"
 	"sync"
+	"syscall"
 	"testing"
+	"time"
 )
 
 // Addresses of the services scripts/test-setup.sh starts.
@@ -90,6 +93,19 @@ func Binary(t testing.TB) string {
 		t.Fatalf("building imgbuild: %v", buildErr)
 	}
 	return binPath
+}
+
+// Command is the command line of the imgbuild binary Binary built. When ctx
+// ends before the command does, the process gets SIGQUIT rather than
+// SIGKILL: the Go runtime then prints every goroutine's stack, so the
+// test's log shows where a build that hung was waiting. It is killed if it
+// has not exited 10 seconds later.
+func Command(ctx context.Context, t testing.TB, args ...string) *exec.Cmd {
+	t.Helper()
+	cmd := exec.CommandContext(ctx, Binary(t), args...)
+	cmd.Cancel = func() error { return cmd.Process.Signal(syscall.SIGQUIT) }
+	cmd.WaitDelay = 10 * time.Second
+	return cmd
 }
 
 // Main runs a package's tests, then deletes the binary Binary built for

@@ -56,7 +56,7 @@ build {
 	writeTree(t, filepath.Join(dir, "tree"))
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, testenv.Binary(t), "build", ".")
+	cmd := testenv.Command(ctx, t, "build", ".")
 	cmd.Dir = dir
 	cmd.Env = append(os.Environ(), env...)
 	b, err := cmd.CombinedOutput()

@@ -24,10 +24,18 @@ type droppingComm struct {
 	// dropRemoves cuts off that many rm -f runs before they run, as when
 	// a script's "systemctl reboot" returned before the machine went down.
 	dropRemoves int
-	reconnects  int
+	// vanished makes every run after a dropped one wait for its context,
+	// as the SSH communicator's does while the machine does not come back.
+	vanished   bool
+	dropped    bool
+	reconnects int
 }
 
 func (d *droppingComm) Run(ctx context.Context, cmd *communicator.Cmd) (int, error) {
+	if d.vanished && d.dropped {
+		<-ctx.Done()
+		return -1, fmt.Errorf("reconnecting: %w", context.Cause(ctx))
+	}
 	if d.dropRemoves > 0 && strings.HasPrefix(cmd.Command, "rm -f") {
 		d.dropRemoves--
 		return -1, fmt.Errorf("session ended: %w", communicator.ErrDisconnected)
@@ -35,6 +43,7 @@ func (d *droppingComm) Run(ctx context.Context, cmd *communicator.Cmd) (int, err
 	st, err := d.Communicator.Run(ctx, cmd)
 	if d.dropRuns > 0 && !strings.HasPrefix(cmd.Command, "rm -f") {
 		d.dropRuns--
+		d.dropped = true
 		// As the SSH communicator's error, which names the command.
 		return -1, fmt.Errorf("running %q: session ended: %w", cmd.Command, communicator.ErrDisconnected)
 	}
@@ -124,5 +133,27 @@ func TestShellRemovesTheScriptAfterTheConnectionDroppedUnderTheRemoval(t *testin
 	}
 	if _, err := os.Stat(filepath.Join(dir, "reboot.sh")); !errors.Is(err, fs.ErrNotExist) {
 		t.Errorf("the script is still on the machine (%v)", err)
+	}
+}
+
+// A machine that froze or never came back after an unexpected reboot: the
+// build fails with the dropped connection explained, after a bounded try
+// at removing the script and the environment file, not after ssh_timeout.
+func TestShellGivesUpCleaningAMachineThatDroppedAndDidNotComeBack(t *testing.T) {
+	defer func(d time.Duration) { failedCleanupGrace = d }(failedCleanupGrace)
+	failedCleanupGrace = 50 * time.Millisecond
+	env, out, dir := newEnv(t)
+	env.Comm = &droppingComm{Communicator: env.Comm, dropRuns: 1, vanished: true}
+	p := prepared(t, Config{Inline: []string{"echo rebooting"}, RemoteFolder: dir, UseEnvVarFile: true,
+		EnvironmentVars: []string{"A=b"}, StartRetryTimeout: time.Hour})
+	done := make(chan error, 1)
+	go func() { done <- p.Provision(context.Background(), env) }()
+	select {
+	case err := <-done:
+		if err == nil || !strings.Contains(err.Error(), "dropped") || !strings.Contains(err.Error(), "set expect_disconnect = true") {
+			t.Fatalf("err = %v, want the dropped connection explained\n%s", err, out)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatalf("Provision still waits for the vanished machine after 10s\n%s", out)
 	}
 }

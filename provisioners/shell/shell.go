@@ -57,7 +57,7 @@ type script struct {
 }
 
 // Provision uploads and runs each script in turn.
-func (p *Provisioner) Provision(ctx context.Context, env *plugin.ProvisionEnv) error {
+func (p *Provisioner) Provision(ctx context.Context, env *plugin.ProvisionEnv) (err error) {
 	if env.Comm == nil {
 		return errNoComm
 	}
@@ -86,7 +86,7 @@ func (p *Provisioner) Provision(ctx context.Context, env *plugin.ProvisionEnv) e
 		}
 		if !p.cfg.SkipClean {
 			defer func() {
-				rctx, cancel := cleanupContext(ctx)
+				rctx, cancel := cleanupContext(ctx, err)
 				defer cancel()
 				p.remove(rctx, env, envVarFile)
 			}()
@@ -144,7 +144,7 @@ func (p *Provisioner) runScript(ctx context.Context, env *plugin.ProvisionEnv, s
 	if p.cfg.SkipClean {
 		return err
 	}
-	rctx, cancel := cleanupContext(ctx)
+	rctx, cancel := cleanupContext(ctx, err)
 	defer cancel()
 	rerr := p.remove(rctx, env, p.remotePath)
 	if err == nil && errors.Is(rerr, communicator.ErrDisconnected) && !p.cfg.ExpectDisconnect {
@@ -158,15 +158,25 @@ func (p *Provisioner) runScript(ctx context.Context, env *plugin.ProvisionEnv, s
 	return err
 }
 
-// cleanupContext is ctx, or when the build was cancelled a short one of its
-// own: removing an uploaded file is worth a moment, not a wait on a
-// connection that is going away.
-func cleanupContext(ctx context.Context) (context.Context, context.CancelFunc) {
-	if ctx.Err() == nil {
-		return ctx, func() {}
+// cleanupContext bounds the removal of an uploaded file after the script
+// ended with err. Removing it is worth a moment, not a long wait: when the
+// build was cancelled it gets a short context of its own, and when the
+// script failed (the connection may have dropped: a machine that rebooted
+// unexpectedly, or froze) it gets failedCleanupGrace to reconnect rather
+// than ssh_timeout and start_retry_timeout, as the build fails anyway.
+func cleanupContext(ctx context.Context, err error) (context.Context, context.CancelFunc) {
+	switch {
+	case ctx.Err() != nil:
+		return context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
+	case err != nil:
+		return context.WithTimeout(ctx, failedCleanupGrace)
 	}
-	return context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
+	return ctx, func() {}
 }
+
+// failedCleanupGrace is how long the clean-up after a failed script may
+// wait for the machine: long enough for a reboot to finish.
+var failedCleanupGrace = 30 * time.Second
 
 // uploadAndRunRetrying uploads and runs one script, retrying a start that
 // fails for up to start_retry_timeout (the machine may still be coming up).

@@ -39,12 +39,11 @@ func template(name string) string {
 // command returns the imgbuild command line, run in a fresh folder.
 func command(ctx context.Context, t *testing.T, env []string, args ...string) (*exec.Cmd, *bytes.Buffer, *bytes.Buffer) {
 	t.Helper()
-	cmd := exec.CommandContext(ctx, testenv.Binary(t), args...)
+	cmd := testenv.Command(ctx, t, args...)
 	cmd.Dir = t.TempDir()
 	cmd.Env = append(os.Environ(), env...)
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	cmd.WaitDelay = 5 * time.Second
 	return cmd, &stdout, &stderr
 }
 

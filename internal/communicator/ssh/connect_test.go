@@ -402,3 +402,99 @@ func TestClearAuthorizedKeysRemovesOnlyTheTemporaryKey(t *testing.T) {
 		t.Errorf("authorized_keys is %q, want only the other key", got)
 	}
 }
+
+// A machine that froze (or rebooted behind a NAT that keeps the TCP
+// connection, as QEMU's user network does) sends nothing, not even a FIN:
+// the unanswered keep-alives end the command with ErrDisconnected.
+func TestRunEndsWhenTheMachineStopsAnswering(t *testing.T) {
+	defer sshcomm.SetMinKeepAliveGrace(time.Second)()
+	s := sshd.Start(t)
+	proxy := startFreezableProxy(t, net.JoinHostPort(s.Host, strconv.Itoa(s.Port)))
+	c := connect(t, keyConfig(t, s, func(c *communicator.Config) {
+		c.SSHPort = proxy.port
+		c.SSHKeepAliveInterval = 200 * time.Millisecond
+	}))
+	errc := make(chan error, 1)
+	go func() {
+		_, err := c.Run(context.Background(), &communicator.Cmd{Command: "sleep 60"})
+		errc <- err
+	}()
+	time.Sleep(500 * time.Millisecond)
+	proxy.freeze()
+	select {
+	case err := <-errc:
+		if !errors.Is(err, communicator.ErrDisconnected) {
+			t.Fatalf("Run error %v, want ErrDisconnected", err)
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("Run still waits 20s after the machine stopped answering")
+	}
+}
+
+// freezableProxy forwards TCP connections to a server until freeze, after
+// which it holds them open and forwards nothing more.
+type freezableProxy struct {
+	port   int
+	frozen chan struct{}
+	once   sync.Once
+}
+
+func (p *freezableProxy) freeze() { p.once.Do(func() { close(p.frozen) }) }
+
+func startFreezableProxy(t *testing.T, target string) *freezableProxy {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := &freezableProxy{port: l.Addr().(*net.TCPAddr).Port, frozen: make(chan struct{})}
+	var conns sync.WaitGroup
+	t.Cleanup(func() {
+		p.freeze()
+		l.Close()
+		conns.Wait()
+	})
+	// forward copies until the proxy freezes, then drops what arrives.
+	forward := func(dst, src net.Conn) {
+		buf := make([]byte, 32<<10)
+		for {
+			n, err := src.Read(buf)
+			if err != nil {
+				return
+			}
+			select {
+			case <-p.frozen:
+				continue
+			default:
+			}
+			if _, err := dst.Write(buf[:n]); err != nil {
+				return
+			}
+		}
+	}
+	go func() {
+		for {
+			in, err := l.Accept()
+			if err != nil {
+				return
+			}
+			out, err := net.Dial("tcp", target)
+			if err != nil {
+				in.Close()
+				continue
+			}
+			conns.Add(1)
+			go func() {
+				defer conns.Done()
+				done := make(chan struct{}, 2)
+				go func() { forward(out, in); done <- struct{}{} }()
+				go func() { forward(in, out); done <- struct{}{} }()
+				<-done
+				in.Close()
+				out.Close()
+				<-done
+			}()
+		}
+	}()
+	return p
+}

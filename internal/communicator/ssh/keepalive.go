@@ -8,6 +8,10 @@ import (
 	gossh "golang.org/x/crypto/ssh"
 )
 
+// minKeepAliveGrace is the shortest wait for a keep-alive's answer before
+// the machine counts as gone (shortened by tests).
+var minKeepAliveGrace = 20 * time.Second
+
 // keepAlive sends a keep-alive request every interval and closes the
 // client when one goes unanswered for long, so that a machine that
 // vanished (a reboot behind a NAT that keeps the TCP connection) is noticed
@@ -18,8 +22,8 @@ func keepAlive(client *gossh.Client, interval time.Duration) func() {
 		return func() {}
 	}
 	// A busy guest under emulation can be slow to answer: allow several
-	// intervals, and at least 20 seconds.
-	grace := max(4*interval, 20*time.Second)
+	// intervals, and at least minKeepAliveGrace.
+	grace := max(4*interval, minKeepAliveGrace)
 	done := make(chan struct{})
 	go func() {
 		t := time.NewTicker(interval)

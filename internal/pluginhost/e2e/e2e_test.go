@@ -33,7 +33,7 @@ func imgbuild(t *testing.T, dir, pluginDir string, args ...string) result {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, testenv.Binary(t), args...)
+	cmd := testenv.Command(ctx, t, args...)
 	cmd.Dir = dir
 	cmd.Env = pluginEnv(t, pluginDir)
 	var out, errOut bytes.Buffer
