@@ -217,3 +217,32 @@ func TestCreateByNameRetriedAfterAResetAnswerAdoptsTheFirstTry(t *testing.T) {
 		})
 	}
 }
+
+// A delete whose answer was cut is retried by the SDK, and EC2 answers the
+// retry that the AMI is no longer available (InvalidAMIID.Unavailable):
+// the AMI is gone, which is what the delete asked for.
+func TestDeleteRetriedAfterAResetAnswerSucceeds(t *testing.T) {
+	motoEnv(t)
+	rec := &ec2Recorder{cutOnce: "DeregisterImage"}
+	c := baseConfig(t, "reset-delete")
+	c.CustomEndpointEC2 = rec.start(t)
+	b := prepared(t, c)
+	env, _ := newEnv(t, "reset-delete")
+	env.Provision = func(context.Context, communicator.Communicator, plugin.GeneratedData) error { return nil }
+	art, err := b.Run(context.Background(), env)
+	if err != nil {
+		removeAMIs(t, art)
+		t.Fatalf("Run: %v", err)
+	}
+	if err := art.Destroy(context.Background()); err != nil {
+		removeAMIs(t, art)
+		t.Fatalf("Destroy: %v", err)
+	}
+	if n := len(rec.params("DeregisterImage")); n != 2 {
+		t.Errorf("%d DeregisterImage calls, want 2 (the SDK retries the cut answer)", n)
+	}
+	if imgs := imagesNamed(t, "us-east-1", c.AMIName); len(imgs) != 0 {
+		t.Errorf("%d AMIs named %s after Destroy, want none", len(imgs), c.AMIName)
+	}
+	assertNoLeftovers(t, env.RunUUID, "us-east-1")
+}

@@ -115,3 +115,22 @@ func TestLaunchTemplateDataCarriesTheLaunchOptions(t *testing.T) {
 		t.Errorf("instance tags lost")
 	}
 }
+
+// EC2 reports a fleet's per-type failures as text: a profile it does not
+// see yet is retried as the same refusal of RunInstances is, and so is a
+// momentary lack of spot capacity; a wrong spot price is not.
+func TestFleetRetriesWhatALaterTryMayLaunch(t *testing.T) {
+	for _, tt := range []struct {
+		code, msg string
+		retry     bool
+	}{
+		{"InvalidLaunchTemplateConfiguration", "Invalid IAM Instance Profile name", true},
+		{"InsufficientInstanceCapacity", "There is no Spot capacity available that matches your request.", true},
+		{"SpotMaxPriceTooLow", "Your Spot request price of 0.001 is lower than the minimum required Spot request fulfillment price of 0.0035.", false},
+	} {
+		err := fleetErrors([]types.CreateFleetError{{ErrorCode: aws.String(tt.code), ErrorMessage: aws.String(tt.msg)}})
+		if got := fleetRetryable(err); got != tt.retry {
+			t.Errorf("fleetRetryable(%v) = %v, want %v", err, got, tt.retry)
+		}
+	}
+}

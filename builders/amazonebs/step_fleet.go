@@ -94,8 +94,7 @@ func (s *state) createFleet(ctx context.Context, in *ec2.CreateFleetInput) (stri
 			}
 			err = fleetErrors(out.Errors)
 		}
-		retry := awsclient.ProfileNotYetUsable(err) || strings.Contains(err.Error(), "InsufficientInstanceCapacity")
-		if !retry || time.Now().After(deadline) {
+		if !fleetRetryable(err) || time.Now().After(deadline) {
 			return "", fmt.Errorf("launching the spot instance: %w (check spot_price, spot_instance_types and the subnet's availability zone)", awsclient.Explain(err))
 		}
 		select {
@@ -106,6 +105,16 @@ func (s *state) createFleet(ctx context.Context, in *ec2.CreateFleetInput) (stri
 		// A new token: the same one would return the failed answer.
 		in.ClientToken = aws.String(s.clientToken("fleet-" + uuid.NewString()[:8]))
 	}
+}
+
+// fleetRetryable reports whether a fleet that launched nothing may launch
+// on a later try: the new instance profile is not visible to EC2 yet (a
+// call error, or a per-type error that says so in words), or spot capacity
+// is short for the moment.
+func fleetRetryable(err error) bool {
+	msg := err.Error()
+	return awsclient.ProfileNotYetUsable(err) || strings.Contains(msg, "Invalid IAM Instance Profile name") ||
+		strings.Contains(msg, "InsufficientInstanceCapacity")
 }
 
 func fleetErrors(errs []types.CreateFleetError) error {

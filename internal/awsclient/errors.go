@@ -24,10 +24,12 @@ func Code(err error) string {
 
 // IsNotFound reports whether err says the resource does not exist (EC2
 // codes, launch templates' *.NotFoundException, and IAM's NoSuchEntity).
+// An AMI that was deregistered is "no longer available": a DeregisterImage
+// the SDK retried after its first answer was lost gets that answer.
 func IsNotFound(err error) bool {
 	c := Code(err)
 	return strings.HasSuffix(c, ".NotFound") || strings.HasSuffix(c, ".NotFoundException") || strings.HasSuffix(c, ".Malformed") ||
-		c == "InvalidGroup.NotFound" || c == "NoSuchEntity"
+		c == "InvalidGroup.NotFound" || c == "NoSuchEntity" || c == "InvalidAMIID.Unavailable"
 }
 
 // Explain turns the errors users meet first (bad credentials, no
