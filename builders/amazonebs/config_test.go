@@ -51,6 +51,7 @@ func TestPrepareRejectsWhatPackerRejects(t *testing.T) {
 			c.LaunchBlockDevices = []BlockDevice{{DeviceName: "/dev/xvda", VolumeType: "gp2", Throughput: 300}}
 		}, "throughput needs"},
 		{"no ssh_username", func(c *Config) { c.SSHUsername = "" }, "ssh_username"},
+		{"an ecdsa key pair", func(c *Config) { c.TemporaryKeyPairType = "ecdsa" }, `"ecdsa" is not valid for amazon-ebs`},
 	}
 	for _, tt := range tests {
 		t.Run(strings.ReplaceAll(tt.name, " ", "_"), func(t *testing.T) {

@@ -29,6 +29,10 @@ func (c *Config) Prepare() (warnings []string, err error) {
 	if cerr != nil {
 		errs = append(errs, cerr)
 	}
+	// EC2 key pairs are RSA or ED25519 only.
+	if t := c.TemporaryKeyPairType; cerr == nil && t != "" && t != "rsa" && t != "ed25519" {
+		add("temporary_key_pair_type %q is not valid for amazon-ebs: EC2 key pairs are \"rsa\" or \"ed25519\"", t)
+	}
 
 	// AMI.
 	if c.AMIName == "" && !c.SkipCreateAMI {

@@ -38,10 +38,11 @@ type Config struct {
 	SSHKeyPairName string `hcl:"ssh_keypair_name,optional"`
 	// TemporaryKeyPairName names the cloud key pair a builder creates.
 	TemporaryKeyPairName string `hcl:"temporary_key_pair_name,optional"`
-	// TemporaryKeyPairType is "rsa" (default) or "ed25519"; "ecdsa" and
-	// "dsa" are refused with a message.
+	// TemporaryKeyPairType is "rsa" (default), "ecdsa" or "ed25519"; "dsa"
+	// is refused with a message. Cloud builders may allow fewer.
 	TemporaryKeyPairType string `hcl:"temporary_key_pair_type,optional"`
-	// TemporaryKeyPairBits is the RSA key size (default 4096, minimum 2048).
+	// TemporaryKeyPairBits is the RSA key size (default 4096, minimum 2048)
+	// or the ECDSA curve (256, 384 or 521, the default).
 	TemporaryKeyPairBits int `hcl:"temporary_key_pair_bits,optional"`
 	// SSHClearAuthorizedKeys asks the builder to remove the temporary
 	// public key from the guest's authorized_keys after provisioning.
@@ -117,6 +118,7 @@ const (
 	DefaultProxyPort         = 1080
 	DefaultKeyPairType       = "rsa"
 	DefaultRSABits           = 4096
+	DefaultECDSABits         = 521
 )
 
 // Prepare fills defaults and checks the options. builderTypes lists the
@@ -196,17 +198,28 @@ func (c *Config) prepareSSH() (warnings []string, err error) {
 	switch c.TemporaryKeyPairType {
 	case "":
 		c.TemporaryKeyPairType = DefaultKeyPairType
-	case "rsa", "ed25519":
-	case "ecdsa", "dsa":
-		errs = append(errs, fmt.Errorf("temporary_key_pair_type %q is not supported by imgbuild: use \"rsa\" or \"ed25519\"", c.TemporaryKeyPairType))
+	case "rsa", "ecdsa", "ed25519":
+	case "dsa":
+		// OpenSSH refuses DSA keys by default since 7.0 and dropped them
+		// in 9.8: a build with one could not log in to a current system.
+		errs = append(errs, errors.New(`temporary_key_pair_type "dsa" is not supported by imgbuild: OpenSSH no longer accepts DSA keys; use "ed25519", "ecdsa" or "rsa"`))
 	default:
-		errs = append(errs, fmt.Errorf("temporary_key_pair_type %q is not valid: use \"rsa\" or \"ed25519\"", c.TemporaryKeyPairType))
+		errs = append(errs, fmt.Errorf("temporary_key_pair_type %q is not valid: use \"rsa\", \"ecdsa\" or \"ed25519\"", c.TemporaryKeyPairType))
 	}
-	if c.TemporaryKeyPairType == "rsa" {
+	switch c.TemporaryKeyPairType {
+	case "rsa":
 		if c.TemporaryKeyPairBits == 0 {
 			c.TemporaryKeyPairBits = DefaultRSABits
 		} else if c.TemporaryKeyPairBits < 2048 || c.TemporaryKeyPairBits > 16384 {
 			errs = append(errs, fmt.Errorf("temporary_key_pair_bits %d is not valid for rsa: use 2048 to 16384", c.TemporaryKeyPairBits))
+		}
+	case "ecdsa":
+		switch c.TemporaryKeyPairBits {
+		case 0:
+			c.TemporaryKeyPairBits = DefaultECDSABits
+		case 256, 384, 521:
+		default:
+			errs = append(errs, fmt.Errorf("temporary_key_pair_bits %d is not valid for ecdsa: use 256, 384 or 521", c.TemporaryKeyPairBits))
 		}
 	}
 

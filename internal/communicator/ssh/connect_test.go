@@ -3,6 +3,7 @@ package ssh_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"os"
@@ -179,11 +180,18 @@ func TestTemporaryKeyPairsLogIn(t *testing.T) {
 	for _, tc := range []struct {
 		typ  string
 		bits int
-	}{{"ed25519", 0}, {"rsa", 2048}} {
-		t.Run(tc.typ, func(t *testing.T) {
+	}{{"ed25519", 0}, {"rsa", 2048}, {"ecdsa", 0}, {"ecdsa", 256}} {
+		t.Run(fmt.Sprintf("%s-%d", tc.typ, tc.bits), func(t *testing.T) {
 			kp, err := sshcomm.GenerateKeyPair(tc.typ, tc.bits, "imgbuild_test")
 			if err != nil {
 				t.Fatal(err)
+			}
+			curve := tc.bits
+			if curve == 0 {
+				curve = 521 // Packer's default
+			}
+			if want := map[string]string{"ed25519": "ssh-ed25519 ", "rsa": "ssh-rsa ", "ecdsa": fmt.Sprintf("ecdsa-sha2-nistp%d ", curve)}[tc.typ]; !strings.HasPrefix(kp.AuthorizedKey, want) {
+				t.Errorf("authorized key line %q, want it to start with %q", kp.AuthorizedKey, want)
 			}
 			if !strings.HasSuffix(kp.AuthorizedKey, " imgbuild_test") || strings.Contains(kp.AuthorizedKey, "\n") {
 				t.Errorf("authorized key line %q", kp.AuthorizedKey)

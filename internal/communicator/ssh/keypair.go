@@ -1,7 +1,9 @@
 package ssh
 
 import (
+	"crypto/ecdsa"
 	"crypto/ed25519"
+	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/rsa"
 	"encoding/pem"
@@ -15,7 +17,7 @@ import (
 
 // KeyPair is a temporary SSH key pair made for one build.
 type KeyPair struct {
-	// Type is "rsa" or "ed25519".
+	// Type is "rsa", "ecdsa" or "ed25519".
 	Type string
 	// AuthorizedKey is the public key as one authorized_keys line
 	// ("ssh-ed25519 AAAA... comment"), without a trailing newline.
@@ -25,8 +27,9 @@ type KeyPair struct {
 	PrivateKeyPEM []byte
 }
 
-// GenerateKeyPair makes a key pair of keyType ("rsa" or "ed25519"; "" means
-// rsa) with bits (RSA only; 0 means 4096). comment ends the public key
+// GenerateKeyPair makes a key pair of keyType ("rsa", "ecdsa" or "ed25519";
+// "" means rsa) with bits (RSA: 0 means 4096; ECDSA: the curve, 256, 384 or
+// 521, 0 meaning 521 as in Packer; ed25519 has no size). comment ends the public key
 // line, so that the key can be found again in authorized_keys.
 func GenerateKeyPair(keyType string, bits int, comment string) (*KeyPair, error) {
 	var (
@@ -47,6 +50,16 @@ func GenerateKeyPair(keyType string, bits int, comment string) (*KeyPair, error)
 			return nil, fmt.Errorf("generating an rsa key pair: %w", err)
 		}
 		priv, pub = k, &k.PublicKey
+	case "ecdsa":
+		curve, err := ecdsaCurve(bits)
+		if err != nil {
+			return nil, err
+		}
+		k, err := ecdsa.GenerateKey(curve, rand.Reader)
+		if err != nil {
+			return nil, fmt.Errorf("generating an ecdsa key pair: %w", err)
+		}
+		priv, pub = k, &k.PublicKey
 	case "ed25519":
 		p, k, err := ed25519.GenerateKey(rand.Reader)
 		if err != nil {
@@ -54,7 +67,7 @@ func GenerateKeyPair(keyType string, bits int, comment string) (*KeyPair, error)
 		}
 		priv, pub = k, p
 	default:
-		return nil, fmt.Errorf("generating a key pair: type %q is not supported (use rsa or ed25519)", keyType)
+		return nil, fmt.Errorf("generating a key pair: type %q is not supported (use rsa, ecdsa or ed25519)", keyType)
 	}
 	sshPub, err := gossh.NewPublicKey(pub)
 	if err != nil {
@@ -71,4 +84,17 @@ func GenerateKeyPair(keyType string, bits int, comment string) (*KeyPair, error)
 	kp := &KeyPair{Type: keyType, AuthorizedKey: line, PrivateKeyPEM: pem.EncodeToMemory(block)}
 	secret.Add(string(kp.PrivateKeyPEM))
 	return kp, nil
+}
+
+// ecdsaCurve is the curve of an ECDSA key of bits (0: 521).
+func ecdsaCurve(bits int) (elliptic.Curve, error) {
+	switch bits {
+	case 0, 521:
+		return elliptic.P521(), nil
+	case 384:
+		return elliptic.P384(), nil
+	case 256:
+		return elliptic.P256(), nil
+	}
+	return nil, fmt.Errorf("generating an ecdsa key pair: %d bits is not a size SSH supports (use 256, 384 or 521)", bits)
 }
