@@ -2,6 +2,7 @@ package amazonebs
 
 import (
 	"context"
+	"fmt"
 	"strings"
 	"testing"
 
@@ -132,5 +133,54 @@ func TestFleetRetriesWhatALaterTryMayLaunch(t *testing.T) {
 		if got := fleetRetryable(err); got != tt.retry {
 			t.Errorf("fleetRetryable(%v) = %v, want %v", err, got, tt.retry)
 		}
+	}
+}
+
+// no_ephemeral maps xvdca to xvdcz to no device, on an on-demand launch
+// and in a spot fleet's launch template alike.
+func TestNoEphemeralMapsTheInstanceStoreNamesToNoDevice(t *testing.T) {
+	for _, tt := range []struct {
+		name, action, prefix string
+		spot                 bool
+	}{
+		{"on demand", "RunInstances", "BlockDeviceMapping.", false},
+		{"spot fleet", "CreateLaunchTemplate", "LaunchTemplateData.BlockDeviceMapping.", true},
+	} {
+		t.Run(strings.ReplaceAll(tt.name, " ", "_"), func(t *testing.T) {
+			motoEnv(t)
+			rec, endpoint := recordEC2(t)
+			c := baseConfig(t, "noeph")
+			c.CustomEndpointEC2 = endpoint
+			c.NoEphemeral = true
+			if tt.spot {
+				c.InstanceType, c.SpotPrice, c.SpotInstanceTypes = "", "auto", []string{"t3.small"}
+			}
+			b := prepared(t, c)
+			env, _ := newEnv(t, "noeph")
+			env.Provision = func(context.Context, communicator.Communicator, plugin.GeneratedData) error { return nil }
+			art, err := b.Run(context.Background(), env)
+			removeAMIs(t, art)
+			if err != nil {
+				t.Fatalf("Run: %v", err)
+			}
+			calls := rec.params(tt.action)
+			if len(calls) == 0 {
+				t.Fatalf("no %s call", tt.action)
+			}
+			var none []string
+			for i := 1; ; i++ {
+				name := calls[0].Get(fmt.Sprintf("%s%d.DeviceName", tt.prefix, i))
+				if name == "" {
+					break
+				}
+				if calls[0].Has(fmt.Sprintf("%s%d.NoDevice", tt.prefix, i)) {
+					none = append(none, name)
+				}
+			}
+			if len(none) != 26 || none[0] != "xvdca" || none[25] != "xvdcz" {
+				t.Errorf("%s maps %v to no device, want xvdca to xvdcz", tt.action, none)
+			}
+			assertNoLeftovers(t, env.RunUUID, "us-east-1")
+		})
 	}
 }

@@ -222,7 +222,7 @@ func (c *Config) Prepare() (warnings []string, err error) {
 		set  bool
 	}{
 		{"fast_launch", c.FastLaunch != nil}, {"deregistration_protection", c.DeregistrationProtection != nil},
-		{"no_ephemeral", c.NoEphemeral}, {"elastic_ip_allocation_id", c.ElasticIPAllocationID != ""},
+		{"elastic_ip_allocation_id", c.ElasticIPAllocationID != ""},
 	} {
 		if o.set {
 			warnings = append(warnings, o.name+" is accepted but not applied by imgbuild's amazon-ebs yet")

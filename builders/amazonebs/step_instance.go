@@ -121,6 +121,9 @@ func (s *state) runInstancesInput() (*ec2.RunInstancesInput, error) {
 		},
 		BlockDeviceMappings: blockDevices(c.LaunchBlockDevices),
 	}
+	if c.NoEphemeral {
+		in.BlockDeviceMappings = append(in.BlockDeviceMappings, noEphemeralDevices()...)
+	}
 	if s.keyName != "" {
 		in.KeyName = aws.String(s.keyName)
 	}
@@ -261,6 +264,18 @@ func blockDevices(bds []BlockDevice) []types.BlockDeviceMapping {
 			m.Ebs = e
 		}
 		out = append(out, m)
+	}
+	return out
+}
+
+// noEphemeralDevices maps the device names EC2 gives instance-store
+// volumes, xvdca to xvdcz, to no device (no_ephemeral): launched through
+// the API, an instance otherwise shows them, where the console leaves out
+// those the user did not ask for.
+func noEphemeralDevices() []types.BlockDeviceMapping {
+	out := make([]types.BlockDeviceMapping, 0, 26)
+	for l := 'a'; l <= 'z'; l++ {
+		out = append(out, types.BlockDeviceMapping{DeviceName: aws.String("xvdc" + string(l)), NoDevice: aws.String("")})
 	}
 	return out
 }
