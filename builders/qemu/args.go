@@ -89,6 +89,8 @@ func buildArgs(st *state) ([]string, error) {
 		if !c.EFIDropEFIVars && st.efiVarsPath != "" {
 			d.add("-drive", "if=pflash,unit=1,format=raw,file="+st.efiVarsPath)
 		}
+	} else if c.Firmware != "" && c.UsePFlash {
+		d.add("-drive", "if=pflash,format=raw,readonly=on,file="+c.Firmware)
 	} else if c.Firmware != "" {
 		d.add("-bios", c.Firmware)
 	}
@@ -115,6 +117,9 @@ func buildArgs(st *state) ([]string, error) {
 	case os.Getenv("DISPLAY") == "" && os.Getenv("WAYLAND_DISPLAY") == "":
 		// No screen to show a window on: behave as headless.
 		d.add("-display", "none")
+	}
+	if c.VGA != "" {
+		d.add("-vga", c.VGA)
 	}
 	d.add("-m", strconv.Itoa(c.MemorySize)+"M")
 	smp := "cpus=" + strconv.Itoa(c.CPUs)

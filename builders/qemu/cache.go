@@ -216,7 +216,7 @@ func (b *Builder) CacheConfig() any {
 	c.OutputDir, c.VMName = "", ""
 	c.DiskCompression, c.SkipCompaction = false, false
 	c.ShutdownCommand, c.ShutdownTimeout = "", 0
-	c.Headless, c.Display, c.UseDefaultDisplay = false, "", false
+	c.Headless, c.Display, c.UseDefaultDisplay, c.RunOnce = false, "", false, false
 	c.QMPEnable, c.QMPSocketPath = false, ""
 	c.VNCBindAddress, c.VNCPortMin, c.VNCPortMax, c.VNCUsePassword, c.DisableVNC = "", 0, 0, false, false
 	c.HostPortMin, c.HostPortMax, c.SSHHostPortMin, c.SSHHostPortMax = 0, 0, 0, 0

@@ -57,6 +57,8 @@ type Config struct {
 	QMPEnable          bool          `hcl:"qmp_enable,optional"`
 	QMPSocketPath      string        `hcl:"qmp_socket_path,optional"`
 	UseDefaultDisplay  bool          `hcl:"use_default_display,optional"`
+	VGA                string        `hcl:"vga,optional"`      // -vga; unset leaves the machine's default card
+	RunOnce            bool          `hcl:"run_once,optional"` // accepted and ignored, as Packer's qemu plugin does
 	Display            string        `hcl:"display,optional"`
 	Headless           bool          `hcl:"headless,optional"`
 	QemuBinary         string        `hcl:"qemu_binary,optional"`
@@ -75,6 +77,7 @@ type Config struct {
 	NetDevice          string        `hcl:"net_device,optional"`
 	NetBridge          string        `hcl:"net_bridge,optional"`
 	Firmware           string        `hcl:"firmware,optional"`
+	UsePFlash          bool          `hcl:"use_pflash,optional"` // firmware as a read-only pflash drive, not -bios
 	EFIBoot            bool          `hcl:"efi_boot,optional"`
 	EFIFirmwareCode    string        `hcl:"efi_firmware_code,optional"`
 	EFIFirmwareVars    string        `hcl:"efi_firmware_vars,optional"`

@@ -185,6 +185,9 @@ func TestFirmwareAndTPMBecomeTheirQemuArguments(t *testing.T) {
 	}{
 		{"BIOS file", func(c *Config) { c.Firmware = "bios.bin" }, "", false,
 			[]string{"-bios bios.bin"}, []string{"if=pflash"}},
+		{"BIOS file as a pflash drive", func(c *Config) { c.Firmware, c.UsePFlash = "bios.bin", true }, "", false,
+			[]string{"-drive if=pflash,format=raw,readonly=on,file=bios.bin"}, []string{"-bios"}},
+		{"a VGA card", func(c *Config) { c.VGA = "virtio" }, "", false, []string{"-vga virtio"}, nil},
 		{"UEFI with its variables copy", func(c *Config) { c.EFIFirmwareCode = "/fw/CODE.fd" }, "out/efivars.fd", false,
 			[]string{"-drive if=pflash,unit=0,format=raw,readonly=on,file=/fw/CODE.fd", "-drive if=pflash,unit=1,format=raw,file=out/efivars.fd"}, []string{"-bios"}},
 		{"UEFI with efi_drop_efivars", func(c *Config) { c.EFIBoot, c.EFIDropEFIVars = true, true }, "", false,
