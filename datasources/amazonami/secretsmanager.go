@@ -2,14 +2,10 @@ package amazonami
 
 import (
 	"context"
-	"encoding/json"
+	"errors"
 	"fmt"
-	"sort"
-	"strings"
 	"time"
 
-	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 	"github.com/zclconf/go-cty/cty"
 	"github.com/zclconf/go-cty/cty/function"
 
@@ -77,46 +73,20 @@ func fetchSecret(name string) (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("reading secret %q: %w", name, err)
 	}
-	out, err := secretsmanager.NewFromConfig(cfg).GetSecretValue(ctx, &secretsmanager.GetSecretValueInput{SecretId: aws.String(name)})
+	out, err := awsclient.GetSecret(ctx, cfg, name, "", "")
 	if err != nil {
-		if awsclient.Code(err) == "ResourceNotFoundException" {
-			return "", fmt.Errorf("secret %q does not exist in %s: check the name and region (AWS_REGION)", name, cfg.Region)
-		}
-		return "", fmt.Errorf("reading secret %q: %w", name, awsclient.Explain(err))
+		return "", err
 	}
 	if out.SecretString == nil {
 		return "", fmt.Errorf("secret %q holds binary data, not a string", name)
 	}
-	secret.AddSensitive(*out.SecretString)
 	return *out.SecretString, nil
 }
 
 func pickKey(name, raw, key string) (string, error) {
-	var obj map[string]any
-	if err := json.Unmarshal([]byte(raw), &obj); err != nil {
-		if key == "" {
-			return raw, nil
-		}
-		return "", fmt.Errorf("secret %q is not a JSON object, so it has no key %q: use aws_secretsmanager_raw", name, key)
+	v, err := awsclient.SecretKey(name, raw, key)
+	if errors.Is(err, awsclient.ErrSecretNotObject) {
+		return "", fmt.Errorf("%w: use aws_secretsmanager_raw", err)
 	}
-	keys := make([]string, 0, len(obj))
-	for k := range obj {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	if key == "" {
-		if len(obj) != 1 {
-			return "", fmt.Errorf("secret %q has keys %s: name the one you want", name, strings.Join(keys, ", "))
-		}
-		key = keys[0]
-	}
-	v, ok := obj[key]
-	if !ok {
-		return "", fmt.Errorf("secret %q has no key %q (it has %s)", name, key, strings.Join(keys, ", "))
-	}
-	if s, ok := v.(string); ok {
-		return s, nil
-	}
-	b, _ := json.Marshal(v)
-	return string(b), nil
+	return v, err
 }

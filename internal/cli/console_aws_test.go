@@ -4,6 +4,9 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"os"
+	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -104,5 +107,76 @@ locals {
 	}
 	if strings.Contains(out+errOut, value) {
 		t.Errorf("the secret's value was printed:\n%s%s", out, errOut)
+	}
+}
+
+// The amazon plugin's amazon-secretsmanager data source is built in: a
+// template that uses it builds without the plugin installed. The value
+// reaches the build (the file builder writes it), and it, and a value
+// computed from it inside a longer command, stay masked in the output.
+func TestAmazonSecretsManagerDataSourceFeedsABuildAndStaysMasked(t *testing.T) {
+	testenv.UseMoto(t)
+	ctx := context.Background()
+	var access awsclient.AccessConfig
+	cfg, err := access.Load(ctx, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	secretName := "imgbuild-cli-ds-" + uuid.NewString()[:8]
+	sm := secretsmanager.NewFromConfig(cfg)
+	if _, err := sm.CreateSecret(ctx, &secretsmanager.CreateSecretInput{
+		Name: aws.String(secretName), SecretString: aws.String(`{"db_password":"sm-pw-6a1f2e","db_user":"app"}`),
+	}); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		sm.DeleteSecret(context.Background(), &secretsmanager.DeleteSecretInput{SecretId: aws.String(secretName), ForceDeleteWithoutRecovery: aws.Bool(true)})
+	})
+
+	dir := t.TempDir()
+	tpl := `
+packer {
+  required_plugins {
+    amazon = {
+      version = ">= 1.2.0"
+      source  = "github.com/hashicorp/amazon"
+    }
+  }
+}
+data "amazon-secretsmanager" "db" {
+  name = "` + secretName + `"
+  key  = "db_password"
+}
+source "file" "conf" {
+  content = "password=${data.amazon-secretsmanager.db.value}\n"
+  target  = "` + dir + `/app.conf"
+}
+build {
+  sources = ["source.file.conf"]
+  provisioner "shell-local" {
+    inline = ["echo password ${data.amazon-secretsmanager.db.value}", "echo upper ${upper(data.amazon-secretsmanager.db.value)} done"]
+  }
+}
+`
+	path := filepath.Join(dir, "t.pkr.hcl")
+	if err := os.WriteFile(path, []byte(tpl), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	// No plugin is installed: an empty plugin folder.
+	t.Setenv("PACKER_PLUGIN_PATH", t.TempDir())
+	out, err := exec.Command(testenv.Binary(t), "build", path).CombinedOutput()
+	if err != nil {
+		t.Fatalf("build: %v\n%s", err, out)
+	}
+	if b, _ := os.ReadFile(filepath.Join(dir, "app.conf")); string(b) != "password=sm-pw-6a1f2e\n" {
+		t.Errorf("the file builder wrote %q, want the secret's value", b)
+	}
+	for _, leaked := range []string{"sm-pw-6a1f2e", "SM-PW-6A1F2E"} {
+		if strings.Contains(string(out), leaked) {
+			t.Errorf("the output shows the secret %q:\n%s", leaked, out)
+		}
+	}
+	if !strings.Contains(string(out), "password <sensitive>") || !strings.Contains(string(out), "upper <sensitive> done") {
+		t.Errorf("the output lacks the masked values:\n%s", out)
 	}
 }

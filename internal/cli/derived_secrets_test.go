@@ -1,7 +1,9 @@
 package cli
 
 import (
+	"crypto/sha256"
 	"encoding/base64"
+	"encoding/hex"
 	"os"
 	"path/filepath"
 	"strings"
@@ -19,6 +21,11 @@ func TestValuesDerivedFromSecretsAreMaskedEverywhere(t *testing.T) {
 	const pw = "hunter2-derived-7f3a"
 	upper := strings.ToUpper(pw)
 	b64 := base64.StdEncoding.EncodeToString([]byte(pw))
+	// Computed inside a longer string of the provisioner's options, not in
+	// a local: the command prints them on their own.
+	replaced := strings.ReplaceAll(pw, "-", "_")
+	sum := sha256.Sum256([]byte(pw))
+	hash := hex.EncodeToString(sum[:])
 	dir := writeTemplate(t, map[string]string{"main.pkr.hcl": `
 variable "pw" {
   type      = string
@@ -36,7 +43,7 @@ source "null" "x" {
 build {
   sources = ["source.null.x"]
   provisioner "shell-local" {
-    inline = ["echo ${local.shout}", "echo ${local.line}"]
+    inline = ["echo ${local.shout}", "echo ${local.line}", "echo inline ${replace(var.pw, "-", "_")}x and ${sha256(var.pw)}"]
   }
   post-processor "manifest" {
     output      = "manifest.json"
@@ -58,13 +65,35 @@ build {
 	}
 	_, consoleOut, _ := run(t, "local.shout\nlocal.line\n", "console", ".")
 	for where, text := range map[string]string{"build output": out + errOut, "manifest": string(manifest), "console": consoleOut} {
-		for _, leak := range []string{upper, b64} {
+		for _, leak := range []string{upper, b64, replaced, hash} {
 			if strings.Contains(text, leak) {
 				t.Errorf("%s shows %q:\n%s", where, leak, text)
 			}
 		}
 	}
-	if !strings.Contains(out, "<sensitive>") {
+	if !strings.Contains(out, "inline <sensitive>x and <sensitive>") {
 		t.Errorf("the provisioner's output shows no masked value:\n%s", out)
+	}
+}
+
+// The same in a legacy JSON template: a sensitive user variable piped
+// through upper in the middle of a provisioner's command.
+func TestValuesDerivedFromSecretsInALegacyJSONTemplateAreMasked(t *testing.T) {
+	secret.Reset()
+	t.Cleanup(secret.Reset)
+	const pw = "json-derived-pw-5521"
+	dir := writeTemplate(t, map[string]string{"t.json": `{
+  "variables": {"pw": "` + pw + `"},
+  "sensitive-variables": ["pw"],
+  "builders": [{"type": "null", "communicator": "none"}],
+  "provisioners": [{"type": "shell-local", "inline": ["echo upper {{user ` + "`pw`" + ` | upper}} done"]}]
+}`})
+	t.Chdir(dir)
+	code, out, errOut := run(t, "", "build", "t.json")
+	if code != 0 {
+		t.Fatalf("build: exit %d\n%s%s", code, out, errOut)
+	}
+	if strings.Contains(out+errOut, strings.ToUpper(pw)) || !strings.Contains(out, "upper <sensitive> done") {
+		t.Errorf("the upper-cased secret is not masked:\n%s%s", out, errOut)
 	}
 }

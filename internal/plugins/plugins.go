@@ -10,6 +10,7 @@ import (
 	_ "github.com/imgbuild/imgbuild/builders/null"
 	_ "github.com/imgbuild/imgbuild/builders/qemu"
 	_ "github.com/imgbuild/imgbuild/datasources/amazonami"
+	_ "github.com/imgbuild/imgbuild/datasources/amazonsecretsmanager"
 	_ "github.com/imgbuild/imgbuild/datasources/http"
 	_ "github.com/imgbuild/imgbuild/datasources/null"
 	_ "github.com/imgbuild/imgbuild/postprocessors/artifice"

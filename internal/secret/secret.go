@@ -96,6 +96,14 @@ func AddSensitive(vals ...string) {
 	sensitive.add(vals)
 }
 
+// HasSensitive reports whether any value was registered with AddSensitive:
+// whether the templates loaded so far hold a sensitive value at all.
+func HasSensitive() bool {
+	mu.RLock()
+	defer mu.RUnlock()
+	return len(sensitive.values) > 0
+}
+
 // Mask returns s with every registered secret replaced by "<sensitive>".
 // Everything a build prints, logs or writes passes through it.
 func Mask(s string) string {

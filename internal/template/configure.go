@@ -33,6 +33,7 @@ func configure(p plugin.Configurable, body hcl.Body, ctx *hcl.EvalContext, at hc
 			})
 		}
 	}()
+	registerDerivedSecrets(body, ctx)
 	if sc, ok := p.(plugin.SpecConfigurable); ok {
 		return configureSpec(sc, body, ctx, at, core)
 	}

@@ -1,0 +1,137 @@
+package template
+
+import (
+	"strings"
+
+	"github.com/hashicorp/hcl/v2"
+	"github.com/hashicorp/hcl/v2/hclsyntax"
+	"github.com/zclconf/go-cty/cty"
+
+	"github.com/imgbuild/imgbuild/internal/secret"
+	"github.com/imgbuild/imgbuild/internal/sensitive"
+)
+
+// registerDerivedSecrets registers for masking the secret values computed
+// inside a block's options. A marked option value is registered whole when
+// it is decoded, but a secret transformed and embedded in a longer string
+// ("echo ${upper(var.pw)}") then shows in output on its own (the command
+// prints the upper-cased password), and only the whole line was known to
+// the masker. So every sub-expression of an option that yields a marked
+// value is evaluated again and its strings registered too. Nothing is
+// done until a sensitive value (a variable, local or data source output)
+// was registered: templates without secrets pay nothing.
+func registerDerivedSecrets(body hcl.Body, ctx *hcl.EvalContext) {
+	if ctx == nil || !secret.HasSensitive() {
+		return
+	}
+	for _, expr := range optionExpressions(body) {
+		if len(expr.Variables()) == 0 {
+			continue
+		}
+		if v, diags := expr.Value(ctx); diags.HasErrors() || !v.ContainsMarked() {
+			continue
+		}
+		registerMarkedParts(expr, ctx)
+	}
+}
+
+// registerMarkedParts evaluates each sub-expression of expr that refers to
+// something and registers the strings of those that come out marked. The
+// parts a string template joins are what ends up in the option (and in
+// what a command prints), so they count at any length; other intermediate
+// values (a function's argument, a list element) only from
+// minDerivedLength characters, so that short fragments of a secret
+// (split("-", var.pw)) do not mask common words in all output.
+func registerMarkedParts(expr hcl.Expression, ctx *hcl.EvalContext) {
+	node, ok := expr.(hclsyntax.Node)
+	if !ok {
+		return
+	}
+	embedded := map[hclsyntax.Node]bool{}
+	hclsyntax.VisitAll(node, func(n hclsyntax.Node) hcl.Diagnostics {
+		switch t := n.(type) {
+		case *hclsyntax.TemplateExpr:
+			for _, p := range t.Parts {
+				embedded[p] = true
+			}
+		case *hclsyntax.TemplateWrapExpr:
+			embedded[t.Wrapped] = true
+		}
+		sub, ok := n.(hclsyntax.Expression)
+		if !ok || len(sub.Variables()) == 0 {
+			return nil
+		}
+		// Sub-expressions that use a for expression's own symbols do not
+		// evaluate here; they are skipped.
+		v, diags := sub.Value(ctx)
+		if diags.HasErrors() || !v.ContainsMarked() {
+			return nil
+		}
+		for _, s := range sensitive.Strings(v) {
+			if embedded[n] || len(s) >= minDerivedLength {
+				secret.AddSensitive(s)
+			}
+		}
+		return nil
+	})
+}
+
+// minDerivedLength is the shortest intermediate secret value registered.
+const minDerivedLength = 8
+
+// optionExpressions lists the expressions of body's attributes, nested
+// blocks included. A JSON body (a legacy or .pkr.json template) has no
+// syntax tree to walk: its strings are parsed as the templates they are.
+func optionExpressions(body hcl.Body) []hcl.Expression {
+	if sb, ok := body.(*hclsyntax.Body); ok {
+		var out []hcl.Expression
+		var walk func(*hclsyntax.Body)
+		walk = func(b *hclsyntax.Body) {
+			for _, a := range b.Attributes {
+				out = append(out, a.Expr)
+			}
+			for _, blk := range b.Blocks {
+				walk(blk.Body)
+			}
+		}
+		walk(sb)
+		return out
+	}
+	attrs, diags := body.JustAttributes()
+	if diags.HasErrors() && len(attrs) == 0 {
+		return nil
+	}
+	var out []hcl.Expression
+	for _, a := range attrs {
+		// With no context, a JSON string is its literal text.
+		lit, _ := a.Expr.Value(nil)
+		for _, s := range templateStrings(lit) {
+			if e, d := hclsyntax.ParseTemplate([]byte(s), a.Expr.Range().Filename, a.Expr.Range().Start); !d.HasErrors() {
+				out = append(out, e)
+			}
+		}
+	}
+	return out
+}
+
+// templateStrings returns the strings in v that hold an interpolation.
+func templateStrings(v cty.Value) []string {
+	if !v.IsKnown() || v.IsNull() {
+		return nil
+	}
+	ty := v.Type()
+	switch {
+	case ty == cty.String:
+		if s := v.AsString(); strings.Contains(s, "${") {
+			return []string{s}
+		}
+	case ty.IsListType() || ty.IsSetType() || ty.IsTupleType() || ty.IsMapType() || ty.IsObjectType():
+		var out []string
+		for it := v.ElementIterator(); it.Next(); {
+			_, e := it.Element()
+			out = append(out, templateStrings(e)...)
+		}
+		return out
+	}
+	return nil
+}
