@@ -48,6 +48,7 @@ func registerMarkedParts(expr hcl.Expression, ctx *hcl.EvalContext) {
 		return
 	}
 	embedded := map[hclsyntax.Node]bool{}
+	evaluated := 0
 	hclsyntax.VisitAll(node, func(n hclsyntax.Node) hcl.Diagnostics {
 		switch t := n.(type) {
 		case *hclsyntax.TemplateExpr:
@@ -58,9 +59,10 @@ func registerMarkedParts(expr hcl.Expression, ctx *hcl.EvalContext) {
 			embedded[t.Wrapped] = true
 		}
 		sub, ok := n.(hclsyntax.Expression)
-		if !ok || len(sub.Variables()) == 0 {
+		if !ok || len(sub.Variables()) == 0 || evaluated >= maxDerivedEvaluations {
 			return nil
 		}
+		evaluated++
 		// Sub-expressions that use a for expression's own symbols do not
 		// evaluate here; they are skipped.
 		v, diags := sub.Value(ctx)
@@ -78,6 +80,12 @@ func registerMarkedParts(expr hcl.Expression, ctx *hcl.EvalContext) {
 
 // minDerivedLength is the shortest intermediate secret value registered.
 const minDerivedLength = 8
+
+// maxDerivedEvaluations bounds the sub-expressions evaluated again per
+// option: each evaluation costs its subtree, so a deeply nested expression
+// would otherwise cost the square of its size. Real options have a few
+// dozen nodes; past the bound the rest is left to whole-value masking.
+const maxDerivedEvaluations = 256
 
 // optionExpressions lists the expressions of body's attributes, nested
 // blocks included. A JSON body (a legacy or .pkr.json template) has no
