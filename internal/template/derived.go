@@ -88,8 +88,9 @@ const minDerivedLength = 8
 const maxDerivedEvaluations = 256
 
 // optionExpressions lists the expressions of body's attributes, nested
-// blocks included. A JSON body (a legacy or .pkr.json template) has no
-// syntax tree to walk: its strings are parsed as the templates they are.
+// blocks included for a native body. A JSON body (a legacy or .pkr.json
+// template) has no syntax tree to walk: its strings are parsed as the
+// templates they are. Of a merged body, the attributes are listed.
 func optionExpressions(body hcl.Body) []hcl.Expression {
 	if sb, ok := body.(*hclsyntax.Body); ok {
 		var out []hcl.Expression
@@ -111,6 +112,12 @@ func optionExpressions(body hcl.Body) []hcl.Expression {
 	}
 	var out []hcl.Expression
 	for _, a := range attrs {
+		if _, native := a.Expr.(hclsyntax.Expression); native {
+			// A native body merged with another (a build's source
+			// overrides, an override file).
+			out = append(out, a.Expr)
+			continue
+		}
 		// With no context, a JSON string is its literal text.
 		lit, _ := a.Expr.Value(nil)
 		for _, s := range templateStrings(lit) {

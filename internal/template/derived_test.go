@@ -1,0 +1,93 @@
+package template
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/hashicorp/hcl/v2"
+	"github.com/hashicorp/hcl/v2/hclparse"
+	"github.com/zclconf/go-cty/cty"
+	"github.com/zclconf/go-cty/cty/function"
+	"github.com/zclconf/go-cty/cty/function/stdlib"
+
+	"github.com/imgbuild/imgbuild/internal/secret"
+	"github.com/imgbuild/imgbuild/internal/sensitive"
+)
+
+// A secret computed inside a longer option string is registered on its
+// own, whatever the body: native, JSON, or merged (a build's override of
+// a source's options), and nested blocks of a native body.
+func TestComputedSecretsInsideOptionsAreRegistered(t *testing.T) {
+	const pw = "derived-unit-pw-31"
+	upperPW := strings.ToUpper(pw)
+	ctx := &hcl.EvalContext{
+		Variables: map[string]cty.Value{"var": cty.ObjectVal(map[string]cty.Value{
+			"pw": sensitive.Mark(cty.StringVal(pw)), "plain": cty.StringVal("plain-value-77"),
+		})},
+		Functions: map[string]function.Function{"upper": stdlib.UpperFunc},
+	}
+	parse := func(t *testing.T, name, src string) hcl.Body {
+		p := hclparse.NewParser()
+		var f *hcl.File
+		var diags hcl.Diagnostics
+		if strings.HasSuffix(name, ".json") {
+			f, diags = p.ParseJSON([]byte(src), name)
+		} else {
+			f, diags = p.ParseHCL([]byte(src), name)
+		}
+		if diags.HasErrors() {
+			t.Fatal(diags)
+		}
+		return f.Body
+	}
+	for _, tt := range []struct {
+		name string
+		body func(t *testing.T) hcl.Body
+	}{
+		{"native", func(t *testing.T) hcl.Body {
+			return parse(t, "a.pkr.hcl", `inline = ["echo ${upper(var.pw)} ${var.plain}"]`)
+		}},
+		{"native nested block", func(t *testing.T) hcl.Body {
+			return parse(t, "a.pkr.hcl", "inner {\n  cmd = \"run ${upper(var.pw)}\"\n}\n")
+		}},
+		{"JSON", func(t *testing.T) hcl.Body {
+			return parse(t, "a.pkr.json", `{"inline": ["echo ${upper(var.pw)} ${var.plain}"]}`)
+		}},
+		{"merged", func(t *testing.T) hcl.Body {
+			return hcl.MergeBodies([]hcl.Body{
+				parse(t, "a.pkr.hcl", `image = "x"`),
+				parse(t, "b.pkr.hcl", `command = "echo ${upper(var.pw)}"`),
+			})
+		}},
+	} {
+		t.Run(strings.ReplaceAll(tt.name, " ", "_"), func(t *testing.T) {
+			secret.Reset()
+			t.Cleanup(secret.Reset)
+			secret.AddSensitive(pw) // as loading the variable does
+			registerDerivedSecrets(tt.body(t), ctx)
+			if got := secret.Mask("out " + upperPW); strings.Contains(got, upperPW) {
+				t.Errorf("the upper-cased secret is not registered: %q", got)
+			}
+			if got := secret.Mask("plain-value-77"); got != "plain-value-77" {
+				t.Errorf("a plain value was registered: %q", got)
+			}
+		})
+	}
+}
+
+// Without any sensitive value registered, nothing is evaluated or
+// registered.
+func TestNoSecretsNoDerivedRegistration(t *testing.T) {
+	secret.Reset()
+	t.Cleanup(secret.Reset)
+	p := hclparse.NewParser()
+	f, _ := p.ParseHCL([]byte(`x = "${upper(var.pw)}"`), "a.pkr.hcl")
+	ctx := &hcl.EvalContext{
+		Variables: map[string]cty.Value{"var": cty.ObjectVal(map[string]cty.Value{"pw": sensitive.Mark(cty.StringVal("unregistered-pw"))})},
+		Functions: map[string]function.Function{"upper": stdlib.UpperFunc},
+	}
+	registerDerivedSecrets(f.Body, ctx)
+	if secret.HasSensitive() {
+		t.Error("a value was registered although the template had no registered secret")
+	}
+}
