@@ -155,10 +155,7 @@ func TestCreateRetriedAfterAResetAnswerLeavesNoDuplicate(t *testing.T) {
 				c.AMIRegions = []string{"us-west-2"}
 				regions = append(regions, "us-west-2")
 			}
-			b := prepared(t, c)
-			env, ui := newEnv(t, "reset")
-			env.Provision = func(context.Context, communicator.Communicator, plugin.GeneratedData) error { return nil }
-			art, err := b.Run(context.Background(), env)
+			art, env, ui, err := buildWithoutProvisioning(t, c, "reset")
 			removeAMIs(t, art)
 			if err != nil {
 				t.Fatalf("Run: %v", err)
@@ -226,10 +223,7 @@ func TestDeleteRetriedAfterAResetAnswerSucceeds(t *testing.T) {
 	rec := &ec2Recorder{cutOnce: "DeregisterImage"}
 	c := baseConfig(t, "reset-delete")
 	c.CustomEndpointEC2 = rec.start(t)
-	b := prepared(t, c)
-	env, _ := newEnv(t, "reset-delete")
-	env.Provision = func(context.Context, communicator.Communicator, plugin.GeneratedData) error { return nil }
-	art, err := b.Run(context.Background(), env)
+	art, env, _, err := buildWithoutProvisioning(t, c, "reset-delete")
 	if err != nil {
 		removeAMIs(t, art)
 		t.Fatalf("Run: %v", err)

@@ -155,10 +155,7 @@ func TestNoEphemeralMapsTheInstanceStoreNamesToNoDevice(t *testing.T) {
 			if tt.spot {
 				c.InstanceType, c.SpotPrice, c.SpotInstanceTypes = "", "auto", []string{"t3.small"}
 			}
-			b := prepared(t, c)
-			env, _ := newEnv(t, "noeph")
-			env.Provision = func(context.Context, communicator.Communicator, plugin.GeneratedData) error { return nil }
-			art, err := b.Run(context.Background(), env)
+			art, env, _, err := buildWithoutProvisioning(t, c, "noeph")
 			removeAMIs(t, art)
 			if err != nil {
 				t.Fatalf("Run: %v", err)

@@ -103,6 +103,17 @@ func prepared(t *testing.T, c *Config) *Builder {
 	return b
 }
 
+// buildWithoutProvisioning runs a build of c (named name) whose
+// provisioning does nothing, for tests of what the builder asks of EC2.
+func buildWithoutProvisioning(t *testing.T, c *Config, name string) (plugin.Artifact, *plugin.BuildEnv, *testUI, error) {
+	t.Helper()
+	b := prepared(t, c)
+	env, ui := newEnv(t, name)
+	env.Provision = func(context.Context, communicator.Communicator, plugin.GeneratedData) error { return nil }
+	art, err := b.Run(context.Background(), env)
+	return art, env, ui, err
+}
+
 // leftovers lists, by asking moto, every temporary resource of run that
 // still exists in region: live instances, key pairs, security groups, and
 // AMIs or snapshots still marked pending. It finds them through their tags

@@ -6,9 +6,6 @@ import (
 	"testing"
 
 	"github.com/aws/aws-sdk-go-v2/service/ec2/types"
-
-	"github.com/imgbuild/imgbuild/internal/communicator"
-	"github.com/imgbuild/imgbuild/internal/plugin"
 )
 
 // The AMI options reach EC2 the way Packer applies them: boot_mode
@@ -78,10 +75,7 @@ func TestAMIOptionsAreSentToEC2(t *testing.T) {
 			c.MaxRetries = tt.retries
 			c.AMIRegions = []string{"us-west-2"}
 			tt.set(c)
-			b := prepared(t, c)
-			env, _ := newEnv(t, "amiopts")
-			env.Provision = func(context.Context, communicator.Communicator, plugin.GeneratedData) error { return nil }
-			art, err := b.Run(context.Background(), env)
+			art, env, _, err := buildWithoutProvisioning(t, c, "amiopts")
 			removeAMIs(t, art)
 			switch {
 			case tt.wantErr == "" && err != nil:
