@@ -10,21 +10,15 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 	"github.com/google/uuid"
 
-	"github.com/imgbuild/imgbuild/internal/awsclient"
 	"github.com/imgbuild/imgbuild/internal/testenv"
 )
 
 // In imgbuild console the function reads the emulator's secret; the
 // console masks the value itself, so its length proves it was read.
 func TestConsoleEvaluatesAWSSecretsManagerAgainstTheEmulator(t *testing.T) {
-	testenv.UseMoto(t)
+	cfg := testenv.MotoConfig(t)
 	bin := testenv.Binary(t)
 	ctx := context.Background()
-	var ac awsclient.AccessConfig
-	cfg, err := ac.Load(ctx, "")
-	if err != nil {
-		t.Fatal(err)
-	}
 	sm := secretsmanager.NewFromConfig(cfg)
 	name := "imgbuild-console-" + uuid.NewString()[:8]
 	if _, err := sm.CreateSecret(ctx, &secretsmanager.CreateSecretInput{Name: aws.String(name), SecretString: aws.String(`{"token":"0123456789abcdef"}`)}); err != nil {

@@ -10,7 +10,6 @@ import (
 	"github.com/google/uuid"
 	"github.com/zclconf/go-cty/cty"
 
-	"github.com/imgbuild/imgbuild/internal/awsclient"
 	"github.com/imgbuild/imgbuild/internal/secret"
 	"github.com/imgbuild/imgbuild/internal/testenv"
 )
@@ -56,13 +55,8 @@ func TestDataSourcePrepareRequiresOwners(t *testing.T) {
 }
 
 func TestSecretsManagerFunctionsReadTheEmulatorsSecretAndMaskIt(t *testing.T) {
-	testenv.UseMoto(t)
+	awsCfg := testenv.MotoConfig(t)
 	ctx := context.Background()
-	var ac awsclient.AccessConfig
-	awsCfg, err := ac.Load(ctx, "")
-	if err != nil {
-		t.Fatal(err)
-	}
 	sm := secretsmanager.NewFromConfig(awsCfg)
 	jsonName := "imgbuild-test-json-" + uuid.NewString()[:8]
 	rawName := "imgbuild-test-raw-" + uuid.NewString()[:8]

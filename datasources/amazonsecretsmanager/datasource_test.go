@@ -10,7 +10,6 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 	"github.com/google/uuid"
 
-	"github.com/imgbuild/imgbuild/internal/awsclient"
 	"github.com/imgbuild/imgbuild/internal/secret"
 	"github.com/imgbuild/imgbuild/internal/sensitive"
 	"github.com/imgbuild/imgbuild/internal/testenv"
@@ -35,13 +34,8 @@ func newSecret(t *testing.T, sm *secretsmanager.Client, in *secretsmanager.Creat
 }
 
 func TestReadsTheKeyAndTheVersionAskedForAndMarksThemSensitive(t *testing.T) {
-	testenv.UseMoto(t)
+	awsCfg := testenv.MotoConfig(t)
 	ctx := context.Background()
-	var ac awsclient.AccessConfig
-	awsCfg, err := ac.Load(ctx, "")
-	if err != nil {
-		t.Fatal(err)
-	}
 	sm := secretsmanager.NewFromConfig(awsCfg)
 	name, first := newSecret(t, sm, &secretsmanager.CreateSecretInput{SecretString: aws.String(`{"password":"old-pw-4471","port":5432}`)})
 	// The new value becomes AWSCURRENT; the first is AWSPREVIOUS.

@@ -16,7 +16,6 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 	"github.com/google/uuid"
 
-	"github.com/imgbuild/imgbuild/internal/awsclient"
 	"github.com/imgbuild/imgbuild/internal/testenv"
 )
 
@@ -27,13 +26,8 @@ const xenialFilter = "ubuntu/images/hvm-ssd/ubuntu-xenial-16.04-amd64-server-*"
 // aws_secretsmanager reads the emulator's secret. The secret stays masked
 // when printed; its hash proves the console saw the real value.
 func TestConsoleExecutesDataSourcesAndSecretsManagerAgainstTheEmulator(t *testing.T) {
-	testenv.UseMoto(t)
+	cfg := testenv.MotoConfig(t)
 	ctx := context.Background()
-	var access awsclient.AccessConfig
-	cfg, err := access.Load(ctx, "")
-	if err != nil {
-		t.Fatal(err)
-	}
 
 	images, err := ec2.NewFromConfig(cfg).DescribeImages(ctx, &ec2.DescribeImagesInput{
 		Owners:  []string{"099720109477"},
@@ -115,13 +109,8 @@ locals {
 // reaches the build (the file builder writes it), and it, and a value
 // computed from it inside a longer command, stay masked in the output.
 func TestAmazonSecretsManagerDataSourceFeedsABuildAndStaysMasked(t *testing.T) {
-	testenv.UseMoto(t)
+	cfg := testenv.MotoConfig(t)
 	ctx := context.Background()
-	var access awsclient.AccessConfig
-	cfg, err := access.Load(ctx, "")
-	if err != nil {
-		t.Fatal(err)
-	}
 	secretName := "imgbuild-cli-ds-" + uuid.NewString()[:8]
 	sm := secretsmanager.NewFromConfig(cfg)
 	if _, err := sm.CreateSecret(ctx, &secretsmanager.CreateSecretInput{

@@ -1,10 +1,14 @@
 package testenv
 
 import (
+	"context"
 	"net"
 	"path/filepath"
 	"testing"
 	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/config"
 )
 
 // UseMoto points the AWS SDK, for the rest of the test, at the moto
@@ -26,4 +30,16 @@ func UseMoto(t *testing.T) {
 	t.Setenv("AWS_EC2_METADATA_DISABLED", "true")
 	t.Setenv("AWS_CONFIG_FILE", filepath.Join(t.TempDir(), "none"))
 	t.Setenv("AWS_SHARED_CREDENTIALS_FILE", filepath.Join(t.TempDir(), "none"))
+}
+
+// MotoConfig is UseMoto, and an AWS SDK configuration that reaches moto,
+// for tests that make what a build then reads (secrets, images).
+func MotoConfig(t *testing.T) aws.Config {
+	t.Helper()
+	UseMoto(t)
+	cfg, err := config.LoadDefaultConfig(context.Background())
+	if err != nil {
+		t.Fatalf("loading the AWS configuration for moto: %v", err)
+	}
+	return cfg
 }
