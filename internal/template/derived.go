@@ -131,22 +131,11 @@ func optionExpressions(body hcl.Body) []hcl.Expression {
 
 // templateStrings returns the strings in v that hold an interpolation.
 func templateStrings(v cty.Value) []string {
-	if !v.IsKnown() || v.IsNull() {
-		return nil
-	}
-	ty := v.Type()
-	switch {
-	case ty == cty.String:
-		if s := v.AsString(); strings.Contains(s, "${") {
-			return []string{s}
+	var out []string
+	for _, s := range stringLeaves(v) {
+		if strings.Contains(s, "${") {
+			out = append(out, s)
 		}
-	case ty.IsListType() || ty.IsSetType() || ty.IsTupleType() || ty.IsMapType() || ty.IsObjectType():
-		var out []string
-		for it := v.ElementIterator(); it.Next(); {
-			_, e := it.Element()
-			out = append(out, templateStrings(e)...)
-		}
-		return out
 	}
-	return nil
+	return out
 }
