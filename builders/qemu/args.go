@@ -102,8 +102,8 @@ func buildArgs(st *state) ([]string, error) {
 
 	if !c.DisableVNC {
 		vnc := fmt.Sprintf("%s:%d", c.VNCBindAddress, st.vncPort-5900)
-		if st.vncPassword != "" {
-			d.add("-object", "secret,id=vncpass0,data="+st.vncPassword)
+		if st.vncPasswordFile != "" {
+			d.add("-object", "secret,id=vncpass0,file="+st.vncPasswordFile)
 			vnc += ",password-secret=vncpass0"
 		}
 		d.add("-vnc", vnc)

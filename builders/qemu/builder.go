@@ -49,6 +49,7 @@ type state struct {
 	sshPort          int // the forwarded host port (or ssh_port with skip_nat_mapping)
 	vncPort          int
 	vncPassword      string
+	vncPasswordFile  string // holds vncPassword, for QEMU
 	sshPublicKey     string
 	accel            string
 

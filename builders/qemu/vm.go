@@ -18,6 +18,7 @@ import (
 
 	"github.com/imgbuild/imgbuild/internal/secret"
 	"github.com/imgbuild/imgbuild/internal/steps"
+	"github.com/imgbuild/imgbuild/internal/tempdir"
 )
 
 // vm is a running QEMU process.
@@ -62,16 +63,48 @@ func (v *vm) kill(ctx context.Context) error {
 	}
 }
 
+// writeVNCPasswordFile puts the VNC password in a 0600 file of the run's
+// temporary folder, which QEMU reads (-object secret,file=): given as
+// data= it would be on QEMU's command line, for ps to show. The returned
+// function removes the file.
+func writeVNCPasswordFile(st *state) (func() error, error) {
+	f, remove, err := tempdir.File("imgbuild-vnc-*.secret")
+	if err != nil {
+		return nil, fmt.Errorf("writing the VNC password file: %w", err)
+	}
+	_, err = f.WriteString(st.vncPassword)
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		remove()
+		return nil, fmt.Errorf("writing the VNC password file: %w", err)
+	}
+	st.vncPasswordFile = f.Name()
+	return remove, nil
+}
+
 // stepQemu starts QEMU. Its cleanup always kills the process, so that no
 // VM and no forwarded port outlives a failed or cancelled build.
 func stepQemu(ctx context.Context, st *state) (steps.Cleanup, error) {
 	c := st.cfg
 	var cleanups []func() error
+	runCleanups := func() (err error) {
+		for _, f := range cleanups {
+			err = errors.Join(err, f())
+		}
+		return err
+	}
 	if c.VNCUsePassword && !c.DisableVNC {
 		b := make([]byte, 4)
 		_, _ = rand.Read(b)
 		st.vncPassword = hex.EncodeToString(b) // VNC passwords are at most 8 characters
 		secret.Add(st.vncPassword)
+		remove, err := writeVNCPasswordFile(st)
+		if err != nil {
+			return nil, err
+		}
+		cleanups = append(cleanups, remove)
 	}
 	if c.EFIBoot && !fileExists(c.EFIFirmwareCode) {
 		return nil, fmt.Errorf("efi_firmware_code %s does not exist: install ovmf, or point efi_firmware_code at your UEFI firmware", c.EFIFirmwareCode)
@@ -98,12 +131,6 @@ func stepQemu(ctx context.Context, st *state) (steps.Cleanup, error) {
 		}
 		st.qmpPath = p
 		cleanups = append(cleanups, remove)
-	}
-	runCleanups := func() (err error) {
-		for _, f := range cleanups {
-			err = errors.Join(err, f())
-		}
-		return err
 	}
 	// The lifeline first: QEMU and swtpm join it as they start.
 	life, err := newLifeline()

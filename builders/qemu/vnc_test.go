@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"os"
 	"os/exec"
 	"strconv"
 	"strings"
@@ -205,5 +206,52 @@ func TestHeldKeysAreReleasedOnCloseAndOnCancel(t *testing.T) {
 				t.Errorf("key events = %s, want %s", strings.Join(got, " "), tt.want)
 			}
 		})
+	}
+}
+
+// vnc_use_password: the random password reaches QEMU in a 0600 file, not
+// on its command line (where ps shows it), and QEMU takes it from there.
+func TestVNCPasswordGoesToQemuInAFileNotOnItsCommandLine(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts qemu")
+	}
+	b := minimal()
+	b.config.VNCUsePassword = true
+	if _, err := b.Prepare(); err != nil {
+		t.Fatal(err)
+	}
+	st := &state{cfg: &b.config, outputDir: "out", diskPaths: []string{"out/vm"}, sourcePath: "x.iso", accel: "tcg",
+		vncPort: 5901, vncPassword: "a1b2c3d4"}
+	remove, err := writeVNCPasswordFile(st)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer remove()
+	if fi, err := os.Stat(st.vncPasswordFile); err != nil || fi.Mode().Perm() != 0o600 {
+		t.Fatalf("password file %s: %v, mode %v; want 0600", st.vncPasswordFile, err, fi.Mode().Perm())
+	}
+	args, err := buildArgs(st)
+	if err != nil {
+		t.Fatal(err)
+	}
+	line := strings.Join(args, " ")
+	if strings.Contains(line, st.vncPassword) || !strings.Contains(line, "secret,id=vncpass0,file="+st.vncPasswordFile) {
+		t.Fatalf("command line %q: want the password file, not the password", line)
+	}
+
+	port := startPausedQemu(t, "-object", "secret,id=vncpw,file="+st.vncPasswordFile)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	c, err := dialVNC(ctx, "127.0.0.1:"+strconv.Itoa(port), st.vncPassword)
+	if err != nil {
+		t.Fatalf("QEMU refused the password from the file: %v", err)
+	}
+	c.Close()
+
+	if err := remove(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(st.vncPasswordFile); !os.IsNotExist(err) {
+		t.Errorf("the password file is still there after its removal: %v", err)
 	}
 }
