@@ -243,7 +243,7 @@ func (t *Template) decodeProvisioner(ctx *hcl.EvalContext, blk *hcl.Block) (*Pro
 	p := &ProvisionerBlock{Type: blk.Labels[0], DefRange: blk.DefRange, TypeRange: blk.LabelRanges[0]}
 	var diags hcl.Diagnostics
 	if !t.catalog.Has(plugin.KindProvisioner, p.Type) {
-		diags = append(diags, unknownType("provisioner", p.Type, t.catalog.Types(plugin.KindProvisioner), p.TypeRange))
+		diags = append(diags, t.unknownComponent(plugin.KindProvisioner, p.Type, p.TypeRange))
 	}
 	content, rest, d := blk.Body.PartialContent(provisionerMetaSchema)
 	diags = append(diags, d...)
@@ -297,7 +297,7 @@ func (t *Template) decodePostProcessor(ctx *hcl.EvalContext, blk *hcl.Block) (*P
 	pp := &PostProcessorBlock{Type: blk.Labels[0], DefRange: blk.DefRange, TypeRange: blk.LabelRanges[0]}
 	var diags hcl.Diagnostics
 	if !t.catalog.Has(plugin.KindPostProcessor, pp.Type) {
-		diags = append(diags, unknownType("post-processor", pp.Type, t.catalog.Types(plugin.KindPostProcessor), pp.TypeRange))
+		diags = append(diags, t.unknownComponent(plugin.KindPostProcessor, pp.Type, pp.TypeRange))
 	}
 	content, rest, d := blk.Body.PartialContent(postProcessorMetaSchema)
 	diags = append(diags, d...)

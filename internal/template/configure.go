@@ -211,12 +211,12 @@ func (t *Template) resolvePlugins() hcl.Diagnostics {
 	}
 	for _, s := range t.srcList {
 		if !t.catalog.Has(plugin.KindBuilder, s.Type) {
-			diags = append(diags, unknownType("builder", s.Type, t.catalog.Types(plugin.KindBuilder), s.TypeRange))
+			diags = append(diags, t.unknownComponent(plugin.KindBuilder, s.Type, s.TypeRange))
 		}
 	}
 	for _, ds := range t.dataList {
 		if !t.catalog.Has(plugin.KindDataSource, ds.Type) {
-			diags = append(diags, unknownType("data source", ds.Type, t.catalog.Types(plugin.KindDataSource), ds.TypeRange))
+			diags = append(diags, t.unknownComponent(plugin.KindDataSource, ds.Type, ds.TypeRange))
 		}
 	}
 	return diags

@@ -2,6 +2,8 @@ package template
 
 import (
 	"fmt"
+	"path"
+	"strings"
 
 	"github.com/hashicorp/hcl/v2"
 	"github.com/zclconf/go-cty/cty"
@@ -73,4 +75,46 @@ func unknownType(kind, typ string, known []string, rng hcl.Range) *hcl.Diagnosti
 		Detail:   fmt.Sprintf("imgbuild has no %s named %q.%s Known: %v.", kind, typ, suggest(typ, known), known),
 		Subject:  rng.Ptr(),
 	}
+}
+
+// unknownComponent is unknownType for a template's block. When typ is
+// named like the components of a required plugin that imgbuild has partly
+// built in (amazon-parameterstore of github.com/hashicorp/amazon, whose
+// amazon-ebs is built in) and no installed version of that plugin is
+// there to serve it, the diagnostic also says what to install.
+func (t *Template) unknownComponent(kind plugin.Kind, typ string, rng hcl.Range) *hcl.Diagnostic {
+	d := unknownType(string(kind), typ, t.catalog.Types(kind), rng)
+	for _, r := range t.packer.plugins {
+		if !r.BuiltIn || (typ != r.Name && !strings.HasPrefix(typ, r.Name+"-")) {
+			continue
+		}
+		builtin, installed := pluginTypes(t.catalog, r.Name)
+		if installed {
+			break // the plugin is there: typ is a typo, which unknownType handles
+		}
+		d.Detail += fmt.Sprintf(" The template requires %s as %q; imgbuild has %s of it built in, and no installed version of the plugin is there to serve %q: install it with `imgbuild init` on this template, or offline with `imgbuild plugins install --path /path/to/packer-plugin-%s %s`.",
+			r.Source, r.Name, strings.Join(builtin, ", "), typ, path.Base(r.Source), r.Source)
+		break
+	}
+	return d
+}
+
+// pluginTypes lists the built-in types named like the components of the
+// plugin with local name name, and reports whether cat has others (an
+// installed version of the plugin serves them).
+func pluginTypes(cat plugin.Catalog, name string) (builtin []string, installed bool) {
+	builtins := plugin.Builtins()
+	for _, k := range []plugin.Kind{plugin.KindBuilder, plugin.KindProvisioner, plugin.KindPostProcessor, plugin.KindDataSource} {
+		for _, typ := range cat.Types(k) {
+			if typ != name && !strings.HasPrefix(typ, name+"-") {
+				continue
+			}
+			if builtins.Has(k, typ) {
+				builtin = append(builtin, typ)
+			} else {
+				installed = true
+			}
+		}
+	}
+	return builtin, installed
 }

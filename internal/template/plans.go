@@ -78,7 +78,7 @@ func (t *Template) plan(b *Build, use *SourceUse, name, full string, except []st
 	src := use.Source
 	c, ok := t.catalog.New(plugin.KindBuilder, src.Type)
 	if !ok {
-		return nil, hcl.Diagnostics{unknownType("builder", src.Type, t.catalog.Types(plugin.KindBuilder), src.TypeRange)}
+		return nil, hcl.Diagnostics{t.unknownComponent(plugin.KindBuilder, src.Type, src.TypeRange)}
 	}
 	builder := c.(plugin.Builder)
 	body := src.Body
