@@ -107,14 +107,14 @@ func stepQemu(ctx context.Context, st *state) (steps.Cleanup, error) {
 		cleanups = append(cleanups, remove)
 	}
 	if c.EFIBoot && !fileExists(c.EFIFirmwareCode) {
-		return nil, fmt.Errorf("efi_firmware_code %s does not exist: install ovmf, or point efi_firmware_code at your UEFI firmware", c.EFIFirmwareCode)
+		return nil, errors.Join(fmt.Errorf("efi_firmware_code %s does not exist: install ovmf, or point efi_firmware_code at your UEFI firmware", c.EFIFirmwareCode), runCleanups())
 	}
 	if c.EFIBoot && !c.EFIDropEFIVars {
 		// A copy: the firmware writes its boot entries into it, and it
 		// belongs with the image (the disk boots with it).
 		st.efiVarsPath = filepath.Join(st.outputDir, "efivars.fd")
 		if err := copyFile(c.EFIFirmwareVars, st.efiVarsPath); err != nil {
-			return nil, fmt.Errorf("copying efi_firmware_vars: %w (install ovmf, or set efi_firmware_code and efi_firmware_vars)", err)
+			return nil, errors.Join(fmt.Errorf("copying efi_firmware_vars: %w (install ovmf, or set efi_firmware_code and efi_firmware_vars)", err), runCleanups())
 		}
 	}
 	if c.QMPEnable {
@@ -127,7 +127,7 @@ func stepQemu(ctx context.Context, st *state) (steps.Cleanup, error) {
 		// -cache checkpoints through QMP, on a socket of its own.
 		p, remove, err := cacheQMPSocket(st.cache.resume.DataDir)
 		if err != nil {
-			return nil, err
+			return nil, errors.Join(err, runCleanups())
 		}
 		st.qmpPath = p
 		cleanups = append(cleanups, remove)

@@ -8,6 +8,7 @@ import (
 	"net"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
@@ -253,5 +254,26 @@ func TestVNCPasswordGoesToQemuInAFileNotOnItsCommandLine(t *testing.T) {
 	}
 	if _, err := os.Stat(st.vncPasswordFile); !os.IsNotExist(err) {
 		t.Errorf("the password file is still there after its removal: %v", err)
+	}
+}
+
+// A start that fails before QEMU runs removes the VNC password file too.
+func TestAFailedStartRemovesTheVNCPasswordFile(t *testing.T) {
+	b := minimal()
+	b.config.VNCUsePassword = true
+	b.config.EFIBoot = true
+	if _, err := b.Prepare(); err != nil {
+		t.Fatal(err)
+	}
+	b.config.EFIFirmwareCode = filepath.Join(t.TempDir(), "missing-CODE.fd")
+	st := &state{cfg: &b.config, outputDir: t.TempDir(), diskPaths: []string{"out/vm"}, sourcePath: "x.iso", accel: "tcg", vncPort: 5901}
+	if _, err := stepQemu(context.Background(), st); err == nil || !strings.Contains(err.Error(), "efi_firmware_code") {
+		t.Fatalf("stepQemu = %v, want the missing firmware named", err)
+	}
+	if st.vncPasswordFile == "" {
+		t.Fatal("no VNC password file was written; the test proves nothing")
+	}
+	if _, err := os.Stat(st.vncPasswordFile); !os.IsNotExist(err) {
+		t.Errorf("the VNC password file %s is left after the failed start (%v)", st.vncPasswordFile, err)
 	}
 }
