@@ -58,8 +58,10 @@ func registerMarkedParts(expr hcl.Expression, ctx *hcl.EvalContext) {
 		case *hclsyntax.TemplateWrapExpr:
 			embedded[t.Wrapped] = true
 		}
+		// The whole option was evaluated already, and its value is
+		// registered when it is decoded: only its parts are looked at.
 		sub, ok := n.(hclsyntax.Expression)
-		if !ok || len(sub.Variables()) == 0 || evaluated >= maxDerivedEvaluations {
+		if !ok || n == node || len(sub.Variables()) == 0 || evaluated >= maxDerivedEvaluations {
 			return nil
 		}
 		evaluated++
