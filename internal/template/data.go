@@ -53,7 +53,7 @@ func (t *Template) evaluateData(ds *DataSource, ctx *hcl.EvalContext) hcl.Diagno
 			} else {
 				val = v
 				// A data source marks the outputs that are secrets.
-				t.sensitive = append(t.sensitive, sensitive.Strings(v)...)
+				t.addSensitive(sensitive.Strings(v)...)
 			}
 		} else {
 			val = cty.UnknownVal(p.OutputType())

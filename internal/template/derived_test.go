@@ -1,6 +1,8 @@
 package template
 
 import (
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -89,5 +91,33 @@ func TestNoSecretsNoDerivedRegistration(t *testing.T) {
 	registerDerivedSecrets(f.Body, ctx)
 	if secret.HasSensitive() {
 		t.Error("a value was registered although the template had no registered secret")
+	}
+}
+
+// A secret computed inside a data source's option is registered too: the
+// template's sensitive variables are registered as soon as they have
+// their values, before the data sources are configured and run.
+func TestComputedSecretsInDataSourceOptionsAreRegistered(t *testing.T) {
+	secret.Reset()
+	t.Cleanup(secret.Reset)
+	const pw = "derived-data-pw-58"
+	dir := t.TempDir()
+	src := `
+variable "pw" {
+  type      = string
+  default   = "` + pw + `"
+  sensitive = true
+}
+data "test-data" "x" {
+  want = "w-${upper(var.pw)}"
+}
+`
+	if err := os.WriteFile(filepath.Join(dir, "main.pkr.hcl"), []byte(src), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	mustLoad(t, LoadOptions{Path: dir})
+	upperPW := strings.ToUpper(pw)
+	if got := secret.Mask("failed for " + upperPW); strings.Contains(got, upperPW) {
+		t.Errorf("the upper-cased secret in the data source's option is not registered: %q", got)
 	}
 }

@@ -137,12 +137,12 @@ func (t *Template) evaluateLocal(l *Local, ctx *hcl.EvalContext) hcl.Diagnostics
 		val = cty.DynamicVal
 	}
 	if l.Sensitive {
-		t.sensitive = append(t.sensitive, stringLeaves(val)...)
+		t.addSensitive(stringLeaves(val)...)
 		val = sensitive.Mark(val)
 	} else if sensitive.Has(val) {
 		// Computed from a sensitive value: masked wherever it is printed,
 		// even where it reaches no plugin (console, inspect).
-		t.sensitive = append(t.sensitive, sensitive.Strings(val)...)
+		t.addSensitive(sensitive.Strings(val)...)
 	}
 	l.Value = val
 	t.localValues[l.Name] = val

@@ -103,10 +103,19 @@ func Load(ctx context.Context, opts LoadOptions) (*Template, hcl.Diagnostics) {
 	t.opts = opts
 	diags := t.remapLegacy(t.load())
 	explainDiagnostics(diags)
-	if len(t.sensitive) > 0 {
-		secret.AddSensitive(t.sensitive...)
-	}
 	return t, diags
+}
+
+// addSensitive records values of sensitive variables, locals and data
+// source outputs (or computed from them) and registers them for masking
+// at once: the data sources configured and run later in the load, and the
+// secrets computed inside their options, are masked too.
+func (t *Template) addSensitive(vals ...string) {
+	if len(vals) == 0 {
+		return
+	}
+	t.sensitive = append(t.sensitive, vals...)
+	secret.AddSensitive(vals...)
 }
 
 func (t *Template) load() hcl.Diagnostics {

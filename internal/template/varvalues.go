@@ -208,7 +208,7 @@ func (t *Template) evaluateVariables() hcl.Diagnostics {
 			}
 		}
 		if v.Sensitive {
-			t.sensitive = append(t.sensitive, stringLeaves(v.Value)...)
+			t.addSensitive(stringLeaves(v.Value)...)
 			// Marked, every value computed from it is marked too.
 			v.Value = sensitive.Mark(v.Value)
 		}
@@ -365,7 +365,7 @@ func (t *Template) setRendered(name, raw, rendered string) {
 	}
 	v := cty.StringVal(rendered)
 	if t.variables[name].Sensitive {
-		t.sensitive = append(t.sensitive, rendered)
+		t.addSensitive(rendered)
 		v = sensitive.Mark(v)
 	}
 	t.varValues[name] = v
