@@ -97,3 +97,40 @@ func TestValuesDerivedFromSecretsInALegacyJSONTemplateAreMasked(t *testing.T) {
 		t.Errorf("the upper-cased secret is not masked:\n%s%s", out, errOut)
 	}
 }
+
+// A command made for each element of a sensitive list by a for expression
+// prints each computed secret on its own: each is masked.
+func TestSecretsComputedInAForExpressionAreMasked(t *testing.T) {
+	secret.Reset()
+	t.Cleanup(secret.Reset)
+	pws := []string{"hunter2-for-secret", "other-pw-value"}
+	dir := writeTemplate(t, map[string]string{"main.pkr.hcl": `
+variable "pws" {
+  type      = list(string)
+  default   = ["` + pws[0] + `", "` + pws[1] + `"]
+  sensitive = true
+}
+source "null" "x" {
+  communicator = "none"
+}
+build {
+  sources = ["source.null.x"]
+  provisioner "shell-local" {
+    inline = [for s in var.pws : "echo got ${upper(s)} done"]
+  }
+}
+`})
+	t.Chdir(dir)
+	code, out, errOut := run(t, "", "build", ".")
+	if code != 0 {
+		t.Fatalf("build: exit %d\n%s%s", code, out, errOut)
+	}
+	if n := strings.Count(out, "got <sensitive> done"); n != 2 {
+		t.Errorf("want both commands' output masked, got %d:\n%s", n, out)
+	}
+	for _, pw := range pws {
+		if up := strings.ToUpper(pw); strings.Contains(out+errOut, up) {
+			t.Errorf("the output shows %q:\n%s%s", up, out, errOut)
+		}
+	}
+}

@@ -43,13 +43,32 @@ func registerDerivedSecrets(body hcl.Body, ctx *hcl.EvalContext) {
 // minDerivedLength characters, so that short fragments of a secret
 // (split("-", var.pw)) do not mask common words in all output.
 func registerMarkedParts(expr hcl.Expression, ctx *hcl.EvalContext) {
-	node, ok := expr.(hclsyntax.Node)
+	node, ok := expr.(hclsyntax.Expression)
 	if !ok {
 		return
 	}
-	embedded := map[hclsyntax.Node]bool{}
-	evaluated := 0
-	hclsyntax.VisitAll(node, func(n hclsyntax.Node) hcl.Diagnostics {
+	// The whole option was evaluated already, and its value is registered
+	// when it is decoded: only its parts are looked at.
+	(&partsWalk{}).walk(node, ctx, true)
+}
+
+// partsWalk carries the evaluation budget through one option's walk.
+type partsWalk struct{ evaluated int }
+
+// walk registers the marked values of root's sub-expressions (and of
+// root itself unless skipRoot) evaluated in ctx. The parts inside a for
+// expression use its own symbols, which ctx lacks: they are walked once
+// per element instead, with the symbols set (forElements).
+func (w *partsWalk) walk(root hclsyntax.Expression, ctx *hcl.EvalContext, skipRoot bool) {
+	embedded := map[hclsyntax.Expression]bool{}
+	perElement := map[hclsyntax.Expression]bool{}
+	hclsyntax.VisitAll(root, func(n hclsyntax.Node) hcl.Diagnostics {
+		// Nodes that are not expressions (a for expression's ChildScope,
+		// a struct with a map inside: no map key) only hold expressions.
+		sub, ok := n.(hclsyntax.Expression)
+		if !ok || perElement[sub] {
+			return nil
+		}
 		switch t := n.(type) {
 		case *hclsyntax.TemplateExpr:
 			for _, p := range t.Parts {
@@ -57,27 +76,95 @@ func registerMarkedParts(expr hcl.Expression, ctx *hcl.EvalContext) {
 			}
 		case *hclsyntax.TemplateWrapExpr:
 			embedded[t.Wrapped] = true
+		case *hclsyntax.ForExpr:
+			for _, e := range []hclsyntax.Expression{t.KeyExpr, t.ValExpr, t.CondExpr} {
+				if e != nil {
+					hclsyntax.VisitAll(e, func(c hclsyntax.Node) hcl.Diagnostics {
+						if ce, ok := c.(hclsyntax.Expression); ok {
+							perElement[ce] = true
+						}
+						return nil
+					})
+				}
+			}
+			w.forElements(t, ctx)
 		}
-		// The whole option was evaluated already, and its value is
-		// registered when it is decoded: only its parts are looked at.
-		sub, ok := n.(hclsyntax.Expression)
-		if !ok || n == node || len(sub.Variables()) == 0 || evaluated >= maxDerivedEvaluations {
+		if (skipRoot && sub == root) || len(sub.Variables()) == 0 || !w.spend() {
 			return nil
 		}
-		evaluated++
-		// Sub-expressions that use a for expression's own symbols do not
-		// evaluate here; they are skipped.
 		v, diags := sub.Value(ctx)
 		if diags.HasErrors() || !v.ContainsMarked() {
 			return nil
 		}
 		for _, s := range sensitive.Strings(v) {
-			if embedded[n] || len(s) >= minDerivedLength {
+			if embedded[sub] || len(s) >= minDerivedLength {
 				secret.AddSensitive(s)
 			}
 		}
 		return nil
 	})
+}
+
+// forElements walks the key and value expressions of a for expression
+// once per element of its collection (up to maxForElements), with the
+// element's key and value as the expression's symbols: "echo ${upper(s)}"
+// inside [for s in var.pws : ...] yields each upper-cased secret.
+func (w *partsWalk) forElements(f *hclsyntax.ForExpr, ctx *hcl.EvalContext) {
+	if !w.spend() {
+		return
+	}
+	coll, diags := f.CollExpr.Value(ctx)
+	if diags.HasErrors() || !coll.ContainsMarked() && !forBodyUsesOuterSecrets(f, ctx) {
+		return
+	}
+	coll, marks := coll.Unmark()
+	if !coll.IsKnown() || coll.IsNull() || !coll.CanIterateElements() {
+		return
+	}
+	n := 0
+	for it := coll.ElementIterator(); it.Next() && n < maxForElements; n++ {
+		k, v := it.Element()
+		child := ctx.NewChild()
+		child.Variables = map[string]cty.Value{f.ValVar: v.WithMarks(marks)}
+		if f.KeyVar != "" {
+			child.Variables[f.KeyVar] = k.WithMarks(marks)
+		}
+		for _, e := range []hclsyntax.Expression{f.KeyExpr, f.ValExpr} {
+			if e != nil {
+				w.walk(e, child, false)
+			}
+		}
+	}
+}
+
+// forBodyUsesOuterSecrets reports whether a for expression's key or value
+// expression refers to something marked outside it ([for s in ["a"] :
+// "${s}${var.pw}"]): then its parts are secrets although the collection
+// is not.
+func forBodyUsesOuterSecrets(f *hclsyntax.ForExpr, ctx *hcl.EvalContext) bool {
+	for _, e := range []hclsyntax.Expression{f.KeyExpr, f.ValExpr} {
+		if e == nil {
+			continue
+		}
+		for _, tr := range e.Variables() {
+			if name := tr.RootName(); name == f.KeyVar || name == f.ValVar {
+				continue
+			}
+			if v, diags := tr.TraverseAbs(ctx); !diags.HasErrors() && v.ContainsMarked() {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// spend takes one evaluation from the budget; false when it is used up.
+func (w *partsWalk) spend() bool {
+	if w.evaluated >= maxDerivedEvaluations {
+		return false
+	}
+	w.evaluated++
+	return true
 }
 
 // minDerivedLength is the shortest intermediate secret value registered.
@@ -88,6 +175,10 @@ const minDerivedLength = 8
 // would otherwise cost the square of its size. Real options have a few
 // dozen nodes; past the bound the rest is left to whole-value masking.
 const maxDerivedEvaluations = 256
+
+// maxForElements bounds the elements of a for expression walked one by
+// one (each element's walk also spends the evaluation budget).
+const maxForElements = 64
 
 // optionExpressions lists the expressions of body's attributes, nested
 // blocks included for a native body. A JSON body (a legacy or .pkr.json

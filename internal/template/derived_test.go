@@ -25,6 +25,8 @@ func TestComputedSecretsInsideOptionsAreRegistered(t *testing.T) {
 	ctx := &hcl.EvalContext{
 		Variables: map[string]cty.Value{"var": cty.ObjectVal(map[string]cty.Value{
 			"pw": sensitive.Mark(cty.StringVal(pw)), "plain": cty.StringVal("plain-value-77"),
+			"pws":   sensitive.Mark(cty.ListVal([]cty.Value{cty.StringVal(pw)})),
+			"mixed": cty.ListVal([]cty.Value{cty.StringVal("plain-value-77"), sensitive.Mark(cty.StringVal(pw))}),
 		})},
 		Functions: map[string]function.Function{"upper": stdlib.UpperFunc},
 	}
@@ -51,6 +53,18 @@ func TestComputedSecretsInsideOptionsAreRegistered(t *testing.T) {
 		}},
 		{"native nested block", func(t *testing.T) hcl.Body {
 			return parse(t, "a.pkr.hcl", "inner {\n  cmd = \"run ${upper(var.pw)}\"\n}\n")
+		}},
+		{"for over a sensitive list", func(t *testing.T) hcl.Body {
+			return parse(t, "a.pkr.hcl", `inline = [for s in var.pws : "echo ${upper(s)} ${var.plain}"]`)
+		}},
+		{"for over a list holding a secret", func(t *testing.T) hcl.Body {
+			return parse(t, "a.pkr.hcl", `inline = [for i, s in var.mixed : "echo ${i} ${upper(s)}"]`)
+		}},
+		{"for with a secret from outside", func(t *testing.T) hcl.Body {
+			return parse(t, "a.pkr.hcl", `env = {for k in ["a"] : k => "x ${upper(var.pw)}"}`)
+		}},
+		{"nested for", func(t *testing.T) hcl.Body {
+			return parse(t, "a.pkr.hcl", `inline = [for l in [var.pws] : [for s in l : "run ${upper(s)}"]]`)
 		}},
 		{"JSON", func(t *testing.T) hcl.Body {
 			return parse(t, "a.pkr.json", `{"inline": ["echo ${upper(var.pw)} ${var.plain}"]}`)

@@ -44,6 +44,19 @@ func FuzzTemplate(f *testing.F) {
 		}
 	}
 	f.Add([]byte(`{"source":{"test-builder":{"a":{"image":"x"}}},"build":{"sources":["source.test-builder.a"]}}`), true)
+	// A secret computed inside for expressions: the per-element walk.
+	f.Add([]byte(`variable "pw" {
+  default   = ["s3cret-value"]
+  sensitive = true
+}
+source "test-builder" "a" { image = "x" }
+build {
+  sources = ["source.test-builder.a"]
+  provisioner "test-prov" {
+    inline = [for i, s in var.pw : "echo ${i} ${upper(s)} ${[for c in [s] : c][0]}"]
+  }
+}
+`), false)
 	// bcrypt with a high cost would stall the fuzzer without finding
 	// anything; every other function stays.
 	saved := templateFunctions
