@@ -24,14 +24,78 @@ func registerDerivedSecrets(body hcl.Body, ctx *hcl.EvalContext) {
 	if ctx == nil || !secret.HasSensitive() {
 		return
 	}
+	if sb, ok := body.(*hclsyntax.Body); ok {
+		registerBody(sb, ctx)
+		return
+	}
 	for _, expr := range optionExpressions(body) {
-		if len(expr.Variables()) == 0 {
+		registerOption(expr, ctx)
+	}
+}
+
+// registerOption registers the secrets computed inside one option, when
+// its value holds a secret at all.
+func registerOption(expr hcl.Expression, ctx *hcl.EvalContext) {
+	if len(expr.Variables()) == 0 {
+		return
+	}
+	if v, diags := expr.Value(ctx); diags.HasErrors() || !v.ContainsMarked() {
+		return
+	}
+	registerMarkedParts(expr, ctx)
+}
+
+// registerBody registers the secrets computed inside a native body's
+// options, nested blocks included. A dynamic block's content is walked
+// as it will be expanded: once per element of its for_each (up to
+// maxForElements), with its iterator set.
+func registerBody(b *hclsyntax.Body, ctx *hcl.EvalContext) {
+	for _, a := range b.Attributes {
+		registerOption(a.Expr, ctx)
+	}
+	for _, blk := range b.Blocks {
+		if blk.Type == "dynamic" && len(blk.Labels) == 1 {
+			registerDynamic(blk, ctx)
 			continue
 		}
-		if v, diags := expr.Value(ctx); diags.HasErrors() || !v.ContainsMarked() {
-			continue
+		registerBody(blk.Body, ctx)
+	}
+}
+
+// registerDynamic walks a dynamic block's content blocks with the
+// iterator (the block's label, or its iterator argument) bound to each
+// element's key and value, as hcl's dynblock does when it expands them.
+func registerDynamic(blk *hclsyntax.Block, ctx *hcl.EvalContext) {
+	iterator := blk.Labels[0]
+	if a, ok := blk.Body.Attributes["iterator"]; ok {
+		if tr, diags := hcl.AbsTraversalForExpr(a.Expr); !diags.HasErrors() && len(tr) == 1 {
+			iterator = tr.RootName()
 		}
-		registerMarkedParts(expr, ctx)
+	}
+	forEach, ok := blk.Body.Attributes["for_each"]
+	if !ok {
+		return
+	}
+	coll, diags := forEach.Expr.Value(ctx)
+	if diags.HasErrors() {
+		return
+	}
+	coll, marks := coll.Unmark()
+	if !coll.IsKnown() || coll.IsNull() || !coll.CanIterateElements() {
+		return
+	}
+	n := 0
+	for it := coll.ElementIterator(); it.Next() && n < maxForElements; n++ {
+		k, v := it.Element()
+		child := ctx.NewChild()
+		child.Variables = map[string]cty.Value{iterator: cty.ObjectVal(map[string]cty.Value{
+			"key": k.WithMarks(marks), "value": v.WithMarks(marks),
+		})}
+		for _, content := range blk.Body.Blocks {
+			if content.Type == "content" {
+				registerBody(content.Body, child)
+			}
+		}
 	}
 }
 
@@ -176,29 +240,16 @@ const minDerivedLength = 8
 // dozen nodes; past the bound the rest is left to whole-value masking.
 const maxDerivedEvaluations = 256
 
-// maxForElements bounds the elements of a for expression walked one by
-// one (each element's walk also spends the evaluation budget).
+// maxForElements bounds the elements of a for expression (or a dynamic
+// block's for_each) walked one by one; a for expression's walks also
+// spend its option's evaluation budget.
 const maxForElements = 64
 
-// optionExpressions lists the expressions of body's attributes, nested
-// blocks included for a native body. A JSON body (a legacy or .pkr.json
-// template) has no syntax tree to walk: its strings are parsed as the
-// templates they are. Of a merged body, the attributes are listed.
+// optionExpressions lists the expressions of the attributes of a body
+// that is not native. A JSON body (a legacy or .pkr.json template) has no
+// syntax tree to walk: its strings are parsed as the templates they are.
+// Of a merged body, the attributes are listed.
 func optionExpressions(body hcl.Body) []hcl.Expression {
-	if sb, ok := body.(*hclsyntax.Body); ok {
-		var out []hcl.Expression
-		var walk func(*hclsyntax.Body)
-		walk = func(b *hclsyntax.Body) {
-			for _, a := range b.Attributes {
-				out = append(out, a.Expr)
-			}
-			for _, blk := range b.Blocks {
-				walk(blk.Body)
-			}
-		}
-		walk(sb)
-		return out
-	}
 	attrs, diags := body.JustAttributes()
 	if diags.HasErrors() && len(attrs) == 0 {
 		return nil

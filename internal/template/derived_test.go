@@ -66,6 +66,12 @@ func TestComputedSecretsInsideOptionsAreRegistered(t *testing.T) {
 		{"nested for", func(t *testing.T) hcl.Body {
 			return parse(t, "a.pkr.hcl", `inline = [for l in [var.pws] : [for s in l : "run ${upper(s)}"]]`)
 		}},
+		{"dynamic block", func(t *testing.T) hcl.Body {
+			return parse(t, "a.pkr.hcl", "dynamic \"step\" {\n  for_each = var.pws\n  content {\n    cmd = \"run ${upper(step.value)}\"\n  }\n}\n")
+		}},
+		{"dynamic block with an iterator, nested", func(t *testing.T) hcl.Body {
+			return parse(t, "a.pkr.hcl", "outer {\n  dynamic \"step\" {\n    for_each = var.mixed\n    iterator = it\n    content {\n      cmd = \"run ${it.key} ${upper(it.value)}\"\n    }\n  }\n}\n")
+		}},
 		{"JSON", func(t *testing.T) hcl.Body {
 			return parse(t, "a.pkr.json", `{"inline": ["echo ${upper(var.pw)} ${var.plain}"]}`)
 		}},

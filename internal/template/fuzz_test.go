@@ -55,6 +55,13 @@ build {
   provisioner "test-prov" {
     inline = [for i, s in var.pw : "echo ${i} ${upper(s)} ${[for c in [s] : c][0]}"]
   }
+  post-processor "test-pp" {
+    dynamic "step" {
+      for_each = var.pw
+      iterator = it
+      content { cmd = "run ${upper(it.value)}" }
+    }
+  }
 }
 `), false)
 	// bcrypt with a high cost would stall the fuzzer without finding
