@@ -80,6 +80,22 @@ func registerDynamic(blk *hclsyntax.Block, ctx *hcl.EvalContext) {
 	if diags.HasErrors() {
 		return
 	}
+	eachElement(coll, func(k, v cty.Value) {
+		child := ctx.NewChild()
+		child.Variables = map[string]cty.Value{iterator: cty.ObjectVal(map[string]cty.Value{"key": k, "value": v})}
+		for _, content := range blk.Body.Blocks {
+			if content.Type == "content" {
+				registerBody(content.Body, child)
+			}
+		}
+	})
+}
+
+// eachElement calls fn with the key and value of each element of coll, up
+// to maxForElements, each carrying the marks of the collection itself
+// (a sensitive list's elements are sensitive). An unknown, null or
+// primitive value has no elements.
+func eachElement(coll cty.Value, fn func(k, v cty.Value)) {
 	coll, marks := coll.Unmark()
 	if !coll.IsKnown() || coll.IsNull() || !coll.CanIterateElements() {
 		return
@@ -87,15 +103,7 @@ func registerDynamic(blk *hclsyntax.Block, ctx *hcl.EvalContext) {
 	n := 0
 	for it := coll.ElementIterator(); it.Next() && n < maxForElements; n++ {
 		k, v := it.Element()
-		child := ctx.NewChild()
-		child.Variables = map[string]cty.Value{iterator: cty.ObjectVal(map[string]cty.Value{
-			"key": k.WithMarks(marks), "value": v.WithMarks(marks),
-		})}
-		for _, content := range blk.Body.Blocks {
-			if content.Type == "content" {
-				registerBody(content.Body, child)
-			}
-		}
+		fn(k.WithMarks(marks), v.WithMarks(marks))
 	}
 }
 
@@ -181,24 +189,18 @@ func (w *partsWalk) forElements(f *hclsyntax.ForExpr, ctx *hcl.EvalContext) {
 	if diags.HasErrors() || !coll.ContainsMarked() && !forBodyUsesOuterSecrets(f, ctx) {
 		return
 	}
-	coll, marks := coll.Unmark()
-	if !coll.IsKnown() || coll.IsNull() || !coll.CanIterateElements() {
-		return
-	}
-	n := 0
-	for it := coll.ElementIterator(); it.Next() && n < maxForElements; n++ {
-		k, v := it.Element()
+	eachElement(coll, func(k, v cty.Value) {
 		child := ctx.NewChild()
-		child.Variables = map[string]cty.Value{f.ValVar: v.WithMarks(marks)}
+		child.Variables = map[string]cty.Value{f.ValVar: v}
 		if f.KeyVar != "" {
-			child.Variables[f.KeyVar] = k.WithMarks(marks)
+			child.Variables[f.KeyVar] = k
 		}
 		for _, e := range []hclsyntax.Expression{f.KeyExpr, f.ValExpr} {
 			if e != nil {
 				w.walk(e, child, false)
 			}
 		}
-	}
+	})
 }
 
 // forBodyUsesOuterSecrets reports whether a for expression's key or value
