@@ -54,8 +54,11 @@ type state struct {
 	// since ("" before the first or after any command or transfer).
 	// Atomic: a provisioner may run commands at once (ansible's sessions).
 	checkpointed atomic.Pointer[string]
-	generated    plugin.GeneratedData
-	artifact     plugin.Artifact
+	// reusedFinal is the image an earlier build committed from the same
+	// checkpoint with the same options, when this build reuses it.
+	reusedFinal string
+	generated   plugin.GeneratedData
+	artifact    plugin.Artifact
 }
 
 // Run runs the build. Its error says what was left behind, if anything.
@@ -81,10 +84,11 @@ func (b *Builder) Run(ctx context.Context, env *plugin.BuildEnv) (plugin.Artifac
 	st.generated["ConnType"] = b.config.Type
 
 	st.pulled = b.pulled
-	list := []steps.Step[state]{
-		{Name: "pull", Run: stepPull},
-		{Name: "create container", Run: stepCreate},
+	list := []steps.Step[state]{{Name: "pull", Run: stepPull}}
+	if b.config.Commit && env.Resume != nil && env.Resume.Complete {
+		list = append(list, steps.Step[state]{Name: "find final image", Run: stepFindFinal})
 	}
+	list = append(list, steps.Step[state]{Name: "create container", Run: stepCreate})
 	// With every provisioner cached, the checkpoint already holds the
 	// result: the container is only created, to commit or export it.
 	if env.Resume == nil || !env.Resume.Complete {

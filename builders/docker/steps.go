@@ -110,6 +110,9 @@ func inspectImage(ctx context.Context, cli *client.Client, ref string) (baseImag
 
 // stepCreate creates the build container; its cleanup removes it.
 func stepCreate(ctx context.Context, st *state) (steps.Cleanup, error) {
+	if st.reusedFinal != "" {
+		return nil, nil // nothing to commit: see stepFindFinal
+	}
 	cfg, ui := st.cfg, st.env.UI
 	conf := st.spec.config
 	conf.Image = st.base.id
@@ -328,15 +331,13 @@ func stepProvision(ctx context.Context, st *state) (steps.Cleanup, error) {
 // image's plus changes: the build container's keep-alive entrypoint, its
 // name and hostname do not get into the image.
 func stepCommit(ctx context.Context, st *state) (steps.Cleanup, error) {
+	if st.reusedFinal != "" {
+		reuseFinal(st)
+		return nil, nil
+	}
 	ui := st.env.UI
 	ui.Say("Committing the container")
-	opts := container.CommitOptions{
-		Comment: st.cfg.Message,
-		Author:  st.cfg.Author,
-		Changes: commitChanges(st.cfg.Changes),
-		Pause:   true,
-		Config:  commitConfig(st.base.config),
-	}
+	opts := finalCommitOptions(st)
 	var id string
 	var err error
 	if ckpt := st.checkpointed.Load(); ckpt != nil {
@@ -350,6 +351,7 @@ func stepCommit(ctx context.Context, st *state) (steps.Cleanup, error) {
 		return nil, fmt.Errorf("committing container %s: %w (check the changes option)", short(st.containerID), err)
 	}
 	ui.Message("Image ID: " + id)
+	recordFinal(st, opts, id)
 	st.generated["ImageSha256"] = id
 	st.artifact = &dockerengine.ImageArtifact{
 		BuilderIDValue: dockerengine.BuilderIDImage,
@@ -357,6 +359,17 @@ func stepCommit(ctx context.Context, st *state) (steps.Cleanup, error) {
 		Generated:      st.generated,
 	}
 	return nil, nil
+}
+
+// finalCommitOptions are the options the final image is committed with.
+func finalCommitOptions(st *state) container.CommitOptions {
+	return container.CommitOptions{
+		Comment: st.cfg.Message,
+		Author:  st.cfg.Author,
+		Changes: commitChanges(st.cfg.Changes),
+		Pause:   true,
+		Config:  commitConfig(st.base.config),
+	}
 }
 
 // commitFromCheckpoint makes the final image from the checkpoint the

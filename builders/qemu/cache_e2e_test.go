@@ -339,7 +339,7 @@ func TestQemuCacheRunsOnlyTheStepsWhoseInputsChanged(t *testing.T) {
 	working, _ = filepath.Glob(filepath.Join(cacheDir, "data", "active-*")) // its disk and QMP folder
 	t.Logf("killed the build, leaving %v", working)
 	out = mustBuild("after-kill", true, "last=last v3")
-	if want := fmt.Sprintf("removed %d working file(s) that killed builds left", len(working)); len(working) < 2 || !strings.Contains(out, want) {
+	if want := fmt.Sprintf("removed %d file(s) that killed builds", len(working)); len(working) < 2 || !strings.Contains(out, want) {
 		t.Errorf("the build after the killed one did not report removing its disk and QMP folder (%v):\n%s", working, out)
 	}
 	for _, w := range working {

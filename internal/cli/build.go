@@ -194,7 +194,7 @@ func executePlans(ctx context.Context, s *Streams, o buildOptions, onErr engine.
 		}
 		defer release()
 		if len(swept) > 0 {
-			u.Say(fmt.Sprintf("Cache: removed %d working file(s) that killed builds left in %s (disks, QMP sockets)", len(swept), o.cacheStore.DataDir()))
+			u.Say(fmt.Sprintf("Cache: removed %d file(s) that killed builds or removed checkpoints left in %s (disks, QMP sockets, records)", len(swept), o.cacheStore.DataDir()))
 		}
 	}
 	var shared engine.SharedCache // a nil interface, not a nil *remote.Layer

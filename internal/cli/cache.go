@@ -135,7 +135,7 @@ func newCachePruneCmd(s *Streams) *cobra.Command {
 			fmt.Fprintf(s.Out, "%d checkpoints removed, %s freed\n", len(removed), humanSize(freed))
 			swept, busy, serr := store.SweepLeftovers()
 			for _, p := range swept {
-				fmt.Fprintf(s.Out, "removed %s (left by a killed build)\n", p)
+				fmt.Fprintf(s.Out, "removed %s (left by a killed build, or no checkpoint needs it)\n", p)
 			}
 			if busy {
 				fmt.Fprintln(s.Out, "A build is using the cache: the working files of killed builds are kept until none is.")

@@ -30,6 +30,10 @@ type ImageArtifact struct {
 	// Tags are the references docker-tag made (Packer's "docker_tags").
 	Tags      []string
 	Generated plugin.GeneratedData
+	// Shared is set on an image an earlier build committed, which a fully
+	// cached rebuild reuses: names other builds gave it may refer to it,
+	// so Destroy leaves it while any name does.
+	Shared bool
 }
 
 func (a *ImageArtifact) BuilderID() string { return a.BuilderIDValue }
@@ -55,6 +59,18 @@ func (a *ImageArtifact) Destroy(ctx context.Context) error {
 		return err
 	}
 	defer cli.Close()
+	if a.Shared {
+		info, err := cli.ImageInspect(ctx, a.Ref)
+		if errdefs.IsNotFound(err) {
+			return nil
+		}
+		if err != nil {
+			return fmt.Errorf("inspecting image %s: %w", a.Ref, err)
+		}
+		if len(info.RepoTags) > 0 {
+			return nil // another build's artifact too
+		}
+	}
 	if _, err := cli.ImageRemove(ctx, a.Ref, image.RemoveOptions{PruneChildren: true}); err != nil && !errdefs.IsNotFound(err) {
 		return fmt.Errorf("removing image %s: %w", a.Ref, err)
 	}
