@@ -85,7 +85,7 @@ func unknownType(kind, typ string, known []string, rng hcl.Range) *hcl.Diagnosti
 func (t *Template) unknownComponent(kind plugin.Kind, typ string, rng hcl.Range) *hcl.Diagnostic {
 	d := unknownType(string(kind), typ, t.catalog.Types(kind), rng)
 	for _, r := range t.packer.plugins {
-		if !r.BuiltIn || (typ != r.Name && !strings.HasPrefix(typ, r.Name+"-")) {
+		if !r.BuiltIn || !componentOf(typ, r.Name) {
 			continue
 		}
 		builtin, installed := pluginTypes(t.catalog, r.Name)
@@ -106,7 +106,7 @@ func pluginTypes(cat plugin.Catalog, name string) (builtin []string, installed b
 	builtins := plugin.Builtins()
 	for _, k := range []plugin.Kind{plugin.KindBuilder, plugin.KindProvisioner, plugin.KindPostProcessor, plugin.KindDataSource} {
 		for _, typ := range cat.Types(k) {
-			if typ != name && !strings.HasPrefix(typ, name+"-") {
+			if !componentOf(typ, name) {
 				continue
 			}
 			if builtins.Has(k, typ) {
@@ -117,4 +117,10 @@ func pluginTypes(cat plugin.Catalog, name string) (builtin []string, installed b
 		}
 	}
 	return builtin, installed
+}
+
+// componentOf reports whether typ is named like a component of the plugin
+// with local name name: the name itself, or name-SOMETHING.
+func componentOf(typ, name string) bool {
+	return typ == name || strings.HasPrefix(typ, name+"-")
 }
