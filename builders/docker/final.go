@@ -83,9 +83,10 @@ func finalCheckpoint(st *state) string {
 
 // recordedFinal returns the image an earlier build committed from the
 // same checkpoint with the same options, when the engine still has it.
+// Only a build with every provisioner cached asks (stepFindFinal).
 func recordedFinal(ctx context.Context, st *state, opts container.CommitOptions) (string, bool) {
 	ckpt := finalCheckpoint(st)
-	if ckpt == "" || !st.env.Resume.Complete {
+	if ckpt == "" {
 		return "", false
 	}
 	rec, err := readFinalRecord(finalRecordPath(st.env.Resume.DataDir, ckpt, st, opts))
